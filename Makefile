@@ -1,0 +1,36 @@
+# tagsim — the front door. `make` alone lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+TAGSIM_HOME ?= artifacts
+DATA ?= data/articles.jsonl
+DATASETS ?= ../shared/datasets
+
+.PHONY: help install train test lint clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed ## create .venv/ with tagsim installed (editable); idempotent
+
+train: install ## train the default model on data/articles.jsonl into $TAGSIM_HOME (artifacts/)
+	$(BIN)/tagsim train --data $(DATA) --home $(TAGSIM_HOME)
+
+test: install ## run the whole test suite
+	$(BIN)/python -m pytest
+
+lint: install ## check style with ruff
+	$(BIN)/ruff check model training service tests bench
+
+clean: ## remove the virtual environment and caches (keeps trained models)
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache

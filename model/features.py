@@ -1,0 +1,111 @@
+"""The TF-IDF feature space, fitted once and shared by every head and the similarity index."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.utils.validation import check_is_fitted
+
+from model.errors import EmptyText
+
+_WORD = re.compile(r"\w")
+
+
+def document_text(title: str | None, text: str) -> str:
+    """Join a title and a body the way training did: the title first, on its own line."""
+    return f"{title}\n{text}" if title else text
+
+
+def require_words(text: str, field: str = "text") -> None:
+    """Raise `EmptyText` when *text* holds no letter or digit at all."""
+    if not _WORD.search(text):
+        raise EmptyText(
+            f"{field} has no words (it is empty, whitespace or punctuation only); "
+            "send at least one word"
+        )
+
+
+class TextFeatures(TransformerMixin, BaseEstimator):
+    """Word n-gram TF-IDF, optionally stacked with character n-gram TF-IDF.
+
+    The word block is always first, so ``transform(...)[:, :n_word_features_]`` is the
+    L2-normalised word TF-IDF that the similarity index and its shared terms use.
+
+    Parameters
+    ----------
+    word_ngrams : tuple of int
+        Range of word n-gram lengths.
+    min_df : int
+        Minimum document frequency of a word n-gram.
+    max_df : float
+        Drop word n-grams in more than this share of documents.
+    char_ngrams : tuple of int or None
+        Range of character n-gram lengths (within word boundaries); None for none.
+    char_weight : float
+        Scale of the character block relative to the word block.
+    max_features : int or None
+        Cap on the word vocabulary, most frequent first.
+
+    Examples
+    --------
+    >>> f = TextFeatures(min_df=1, max_df=1.0, char_ngrams=None).fit(["solar farm", "bank loan"])
+    >>> f.transform(["solar bank"]).shape
+    (1, 6)
+    """
+
+    def __init__(self, word_ngrams=(1, 2), min_df=2, max_df=0.9, char_ngrams=None,
+                 char_weight=1.0, max_features=None):
+        self.word_ngrams = word_ngrams
+        self.min_df = min_df
+        self.max_df = max_df
+        self.char_ngrams = char_ngrams
+        self.char_weight = char_weight
+        self.max_features = max_features
+
+    def fit(self, texts, y=None):
+        texts = list(texts)
+        self.word_ = TfidfVectorizer(
+            ngram_range=tuple(self.word_ngrams), sublinear_tf=True, strip_accents="unicode",
+            min_df=self._df(self.min_df, len(texts)), max_df=self.max_df,
+            max_features=self.max_features, dtype=np.float32,
+        ).fit(texts)
+        self.char_ = None
+        if self.char_ngrams:
+            self.char_ = TfidfVectorizer(
+                analyzer="char_wb", ngram_range=tuple(self.char_ngrams), sublinear_tf=True,
+                strip_accents="unicode", min_df=self._df(self.min_df, len(texts)),
+                dtype=np.float32,
+            ).fit(texts)
+        self.n_word_features_ = len(self.word_.vocabulary_)
+        self.feature_names_ = self._names()
+        return self
+
+    @staticmethod
+    def _df(min_df, n_docs):
+        # A tiny training set cannot afford to drop words seen once.
+        return min_df if isinstance(min_df, float) or n_docs >= 10 * min_df else 1
+
+    def _names(self):
+        names = list(self.word_.get_feature_names_out())
+        if self.char_ is not None:
+            names += [f"chars:{g}" for g in self.char_.get_feature_names_out()]
+        return np.asarray(names, dtype=object)
+
+    def transform(self, texts):
+        check_is_fitted(self, "word_")
+        texts = list(texts)
+        words = self.word_.transform(texts)
+        if self.char_ is None:
+            return words.tocsr()
+        chars = self.char_.transform(texts)
+        if self.char_weight != 1.0:
+            chars = chars * np.float32(self.char_weight)
+        return sp.hstack([words, chars], format="csr", dtype=np.float32)
+
+    def word_block(self, X):
+        """The word TF-IDF columns of a matrix this object produced."""
+        return X[:, : self.n_word_features_] if self.char_ is not None else X

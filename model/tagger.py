@@ -1,0 +1,144 @@
+"""The tagger: one shared feature space and a set of heads, answering in the API's shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from model.features import TextFeatures, document_text, require_words
+from model.heads import CalibratedLinearHead
+
+# The answer keys of the default heads, as the HTTP API names them.
+SCORE_KEYS = {"sectors": "sector_scores", "agreement_type": "agreement_scores"}
+
+
+def scores_key(head_name: str) -> str:
+    """The answer key that carries every label's probability for *head_name*."""
+    return SCORE_KEYS.get(head_name, f"{head_name}_scores")
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """What a head predicts: its field name, whether it is multi-label, and its labels."""
+
+    name: str
+    multilabel: bool
+    labels: tuple[str, ...]
+
+
+class Tagger:
+    """Fitted features plus heads; immutable once fitted.
+
+    Parameters
+    ----------
+    features : TextFeatures
+        Unfitted feature space.
+    specs : list of HeadSpec
+        The heads to fit, in answer order.
+    head_params : dict
+        Keyword arguments for every `CalibratedLinearHead`.
+    """
+
+    def __init__(self, features: TextFeatures, specs: list[HeadSpec], head_params=None):
+        self.features = features
+        self.specs = list(specs)
+        self.head_params = dict(head_params or {})
+        self.heads: dict[str, CalibratedLinearHead] = {}
+
+    def fit(self, texts, targets, progress=None):
+        """Fit the features on *texts* and each head on ``targets[name]``.
+
+        ``targets[name]`` is a list of label lists (multi-label) or of labels.
+        """
+        X = self.features.fit(texts).transform(texts)
+        for spec in self.specs:
+            if progress:
+                progress(f"fitting head {spec.name}")
+            head = CalibratedLinearHead(multilabel=spec.multilabel, **self.head_params)
+            head.fit(X, encode(spec, targets[spec.name]))
+            self.heads[spec.name] = head
+        return self
+
+    def vectorize(self, docs):
+        """Feature matrix for (title, text) pairs."""
+        return self.features.transform([document_text(t, x) for t, x in docs])
+
+    def predict_labels(self, X):
+        """Per head, the predicted label list (multi-label) or label, for each row of X."""
+        out = {}
+        for spec in self.specs:
+            head = self.heads[spec.name]
+            if spec.multilabel:
+                out[spec.name] = [[spec.labels[j] for j in np.flatnonzero(row)]
+                                  for row in head.predict(X)]
+            else:
+                out[spec.name] = [str(c) for c in head.predict(X)]
+        return out
+
+    def tag(self, docs, explain=False, top_terms=8):
+        """Answer the /v1/tag question for each (title, text) pair.
+
+        Raises `EmptyText` when a text has no word at all.
+        """
+        for _, text in docs:
+            require_words(text)
+        X = self.vectorize(docs)
+        answers = [{} for _ in docs]
+        for spec in self.specs:
+            proba = self.heads[spec.name].predict_proba(X)
+            for i, p in enumerate(proba):
+                answers[i].update(self._answer(spec, p))
+        if explain:
+            for i, answer in enumerate(answers):
+                answer["explanation"] = self.explain(X[i], answer, top_terms)
+        return answers
+
+    def labels_of(self, spec: HeadSpec) -> tuple[str, ...]:
+        """The labels a head scores, in column order."""
+        return spec.labels if spec.multilabel else tuple(map(str, self.heads[spec.name].classes_))
+
+    def _answer(self, spec, p):
+        labels = self.labels_of(spec)
+        scores = {label: round(float(s), 6) for label, s in zip(labels, p, strict=True)}
+        if spec.multilabel:
+            passed = np.flatnonzero(p >= self.heads[spec.name].thresholds_)
+            ranked = sorted(passed, key=lambda j: -p[j])
+            chosen = [{"label": labels[j], "score": scores[labels[j]]} for j in ranked]
+        else:
+            j = int(np.argmax(p))
+            chosen = {"label": labels[j], "score": scores[labels[j]]}
+        return {spec.name: chosen, scores_key(spec.name): scores}
+
+    def explain(self, x, answer, top_terms=8):
+        """Top terms behind each predicted label: coefficient times feature value."""
+        x = sp.csr_matrix(x)
+        names = self.features.feature_names_
+        out = {}
+        for spec in self.specs:
+            head = self.heads[spec.name]
+            chosen = answer[spec.name]
+            labels = [c["label"] for c in chosen] if spec.multilabel else [chosen["label"]]
+            out[spec.name] = {}
+            for label in labels:
+                j = self.labels_of(spec).index(label)
+                contrib = x.data * head.coef_[j, x.indices]
+                top = np.argsort(-contrib)[:top_terms]
+                out[spec.name][label] = [
+                    {"term": str(names[x.indices[k]]), "weight": round(float(contrib[k]), 6)}
+                    for k in top if contrib[k] > 0
+                ]
+        return out
+
+
+def encode(spec: HeadSpec, values):
+    """Labels as a head fits them: an indicator matrix or a vector of label strings."""
+    if not spec.multilabel:
+        return np.asarray(values, dtype=object)
+    index = {label: j for j, label in enumerate(spec.labels)}
+    Y = np.zeros((len(values), len(spec.labels)), dtype=np.int8)
+    for i, labels in enumerate(values):
+        for label in labels:
+            Y[i, index[label]] = 1
+    return Y

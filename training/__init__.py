@@ -1,0 +1,1 @@
+"""Training side of tagsim: datasets, training, evaluation, reports and the CLI."""

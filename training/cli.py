@@ -1,0 +1,138 @@
+"""The `tagsim` command line: train, evaluate, tag (and, with the service, more)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from model.errors import TagsimError
+
+DEFAULT_HOME = "artifacts"
+
+
+def _home(value):
+    return Path(value or os.environ.get("TAGSIM_HOME") or DEFAULT_HOME)
+
+
+def _fields(value):
+    fields = tuple(f.strip() for f in value.split(",") if f.strip())
+    if not fields:
+        raise argparse.ArgumentTypeError("give at least one field name, e.g. title,text")
+    return fields
+
+
+def build_parser():
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(prog="tagsim", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    home = argparse.ArgumentParser(add_help=False)
+    home.add_argument("--home", help="folder of model versions (default: $TAGSIM_HOME or "
+                                     "artifacts/)")
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--data", required=True, type=Path, help="JSONL, JSONL.gz or CSV dataset")
+    data.add_argument("--label-field", action="append", dest="label_fields", metavar="F",
+                      help="a label field to predict (repeatable; default: sectors and "
+                           "agreement_type)")
+    data.add_argument("--text-fields", type=_fields, default=("title", "text"),
+                      help="comma-separated text fields, body last (default: title,text)")
+    data.add_argument("--where", metavar="FIELD=VALUE", help="use only records with this value")
+
+    p = sub.add_parser("train", parents=[data, home], help="train and publish a new version")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds for the report "
+                                                          "(0 to skip; default 5)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+    p = sub.add_parser("evaluate", parents=[data, home],
+                       help="score the current model on a dataset, or cross-validate with --cv")
+    p.add_argument("--cv", type=int, metavar="K",
+                   help="cross-validate the whole pipeline on the dataset with K folds instead")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("tag", parents=[home], help="tag one article (text, or JSON with text)")
+    p.add_argument("file", help="a file, or - for standard input")
+    p.add_argument("--explain", action="store_true", help="add the top terms per label")
+    return parser
+
+
+def cmd_train(args):
+    from training.train import train
+
+    log = (lambda *_: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    manifest = train(args.data, _home(args.home), args.text_fields, args.label_fields,
+                     where=args.where, folds=args.folds, progress=not args.quiet, log=log)
+    print(manifest["version"])
+    return 0
+
+
+def cmd_evaluate(args):
+    from training.datasets import load_dataset
+    from training.evaluate import cross_validate, evaluate_model, metrics_json
+    from training.report import metrics_table
+    from training.train import make_tagger
+
+    if args.cv is not None:
+        if args.cv < 2:
+            raise TagsimError(f"--cv needs 2 folds or more, got {args.cv}")
+        dataset = load_dataset(args.data, args.text_fields, args.label_fields, where=args.where)
+        results = cross_validate(dataset, make_tagger, folds=args.cv, progress=not args.json)
+    else:
+        from model.runtime import load_tagger
+
+        loaded = load_tagger(_home(args.home))
+        fields = args.label_fields or [s.name for s in loaded.tagger.specs]
+        dataset = load_dataset(args.data, loaded.tagger_text_fields, fields, where=args.where)
+        results = evaluate_model(loaded.tagger, dataset)
+    print(json.dumps(metrics_json(results)) if args.json else metrics_table(results))
+    return 0
+
+
+def _read_article(name):
+    try:
+        raw = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TagsimError(f"{name}: cannot read ({exc})") from None
+    if raw.lstrip().startswith("{"):
+        try:
+            doc = json.loads(raw)
+        except json.JSONDecodeError:
+            return None, raw
+        if not isinstance(doc.get("text"), str):
+            raise TagsimError(f"{name}: a JSON article needs a string field 'text'")
+        title = doc.get("title")
+        if title is not None and not isinstance(title, str):
+            raise TagsimError(f"{name}: field 'title' must be a string")
+        return title, doc["text"]
+    return None, raw
+
+
+def cmd_tag(args):
+    from model.runtime import load_tagger
+
+    loaded = load_tagger(_home(args.home))
+    title, text = _read_article(args.file)
+    answer = loaded.tagger.tag([(title, text)], explain=args.explain)[0]
+    print(json.dumps({"model_version": loaded.version, **answer}, ensure_ascii=False, indent=2))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "tag": cmd_tag}
+
+
+def main(argv=None):
+    """Run one sub-command; errors become one line on stderr and exit status 1."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except TagsimError as exc:
+        print(f"tagsim {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"tagsim {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

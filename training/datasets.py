@@ -1,0 +1,200 @@
+"""Read labelled datasets (JSONL, JSONL.gz, CSV) and validate every record."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.errors import InvalidInput
+from model.store import sha256_of
+from model.tagger import HeadSpec
+
+DEFAULT_TEXT_FIELDS = ("title", "text")
+DEFAULT_LABEL_FIELDS = ("sectors", "agreement_type")
+# The product taxonomy (data/LABELS.md); enforced when the default heads are trained.
+TAXONOMY = {
+    "sectors": ("biomed", "clean_energy", "digital", "fintech", "policy"),
+    "agreement_type": ("acquisition", "investment", "joint_venture", "letter_of_intent",
+                       "licensing", "memorandum_of_understanding", "none",
+                       "strategic_partnership"),
+}
+
+
+@dataclass
+class Dataset:
+    """Validated records with their joined texts and one target list per head."""
+
+    path: Path
+    sha256: str
+    ids: list[str]
+    titles: list[str]
+    texts: list[str]
+    specs: list[HeadSpec]
+    targets: dict[str, list] = field(default_factory=dict)
+    records: list[dict] = field(default_factory=list)
+
+    def __len__(self):
+        return len(self.ids)
+
+    def subset(self, rows):
+        """The same dataset restricted to *rows* (a list of indices)."""
+        return Dataset(self.path, self.sha256, [self.ids[i] for i in rows],
+                       [self.titles[i] for i in rows], [self.texts[i] for i in rows], self.specs,
+                       {k: [v[i] for i in rows] for k, v in self.targets.items()},
+                       [self.records[i] for i in rows])
+
+
+def read_records(path):
+    """Yield (line number, record) from a .jsonl, .jsonl.gz or .csv file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"{path}: no such file")
+    name = path.name.lower()
+    opener = gzip.open if name.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as fh:
+            if name.endswith((".csv", ".csv.gz")):
+                yield from _csv_records(path, fh)
+            else:
+                yield from _jsonl_records(path, fh)
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
+        raise InvalidInput(f"{path}: cannot be read as UTF-8 text ({exc})") from exc
+
+
+def _jsonl_records(path, fh):
+    for n, line in enumerate(fh, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise InvalidInput(f"{path}, line {n}: expected a JSON object, got {_kind(record)}")
+        yield n, record
+
+
+def _csv_records(path, fh):
+    reader = csv.DictReader(fh)
+    for row in reader:
+        record = {}
+        for key, value in row.items():
+            if key is None:
+                raise InvalidInput(f"{path}, line {reader.line_num}: more cells than header columns")
+            if value is not None and value.startswith("["):
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError:
+                    raise InvalidInput(f"{path}, line {reader.line_num}, field {key!r}: "
+                                       "starts with '[' but is not a JSON list") from None
+            record[key] = value
+        yield reader.line_num, record
+
+
+def _kind(value):
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(value), "a number")
+
+
+def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, require_labels=True,
+                 where=None):
+    """Read and validate a dataset.
+
+    The last text field is the body and must be a non-empty string; the others are
+    optional strings. Each label field is one head: list values make it multi-label,
+    string values single-label, and every record must agree. With no *label_fields*
+    the default heads are used and their labels must come from the taxonomy.
+
+    *where* (``"field=value"``) keeps only the records whose field has that value.
+
+    Raises `InvalidInput` naming the file, line and field of the first bad record.
+    """
+    keep = _parse_where(where)
+    path = Path(path)
+    text_fields = tuple(text_fields)
+    defaulted = label_fields is None
+    label_fields = tuple(DEFAULT_LABEL_FIELDS if defaulted else label_fields)
+    ids, titles, texts, records = [], [], [], []
+    values = {f: [] for f in label_fields}
+    kinds: dict[str, tuple[bool, int]] = {}
+    seen: dict[str, int] = {}
+    for n, record in read_records(path):
+        if keep and str(record.get(keep[0])) != keep[1]:
+            continue
+        at = f"{path}, line {n}"
+        parts = []
+        for i, name in enumerate(text_fields):
+            value = record.get(name)
+            is_body = i == len(text_fields) - 1
+            if value is None and not is_body:
+                continue
+            if not isinstance(value, str):
+                raise InvalidInput(f"{at}, field {name!r}: "
+                                   + ("missing" if value is None else f"expected a string, got {_kind(value)}"))
+            if is_body and not value.strip():
+                raise InvalidInput(f"{at}, field {name!r}: empty; every record needs text")
+            parts.append(value)
+        rid = record.get("id", f"line-{n}")
+        if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "":
+            raise InvalidInput(f"{at}, field 'id': expected a non-empty string or integer")
+        rid = str(rid)
+        if rid in seen:
+            raise InvalidInput(f"{at}, field 'id': {rid!r} already used on line {seen[rid]}")
+        seen[rid] = n
+        if require_labels:
+            for name in label_fields:
+                values[name].append(_label_value(at, name, record.get(name), kinds, n,
+                                                 TAXONOMY.get(name) if defaulted else None))
+        ids.append(rid)
+        has_title = len(text_fields) > 1 and isinstance(record.get(text_fields[0]), str)
+        titles.append(record[text_fields[0]] if has_title else "")
+        texts.append("\n".join(parts))
+        records.append(record)
+    if not ids:
+        raise InvalidInput(f"{path}: no records" + (f" with {where}" if keep else ""))
+    specs = []
+    if require_labels:
+        for name in label_fields:
+            multilabel = kinds[name][0]
+            seen_labels = {v for vs in values[name] for v in vs} if multilabel else set(values[name])
+            specs.append(HeadSpec(name, multilabel, tuple(sorted(seen_labels))))
+    return Dataset(path, sha256_of(path), ids, titles, texts, specs, values if require_labels else {}, records)
+
+
+def _parse_where(where):
+    if not where:
+        return None
+    name, sep, value = where.partition("=")
+    if not sep or not name:
+        raise InvalidInput(f"--where expects FIELD=VALUE, got {where!r}")
+    return name, value
+
+
+def _label_value(where, name, value, kinds, n, allowed):
+    if value is None:
+        raise InvalidInput(f"{where}, field {name!r}: missing")
+    if isinstance(value, list):
+        bad = [v for v in value if not isinstance(v, str) or not v]
+        if bad:
+            raise InvalidInput(f"{where}, field {name!r}: labels must be non-empty strings, got {bad[0]!r}")
+        labels = list(dict.fromkeys(value))
+    elif isinstance(value, str) and value:
+        labels = [value]
+    else:
+        raise InvalidInput(f"{where}, field {name!r}: expected a label or a list of labels, "
+                           f"got {_kind(value) if value != '' else 'an empty string'}")
+    multilabel = isinstance(value, list)
+    first = kinds.setdefault(name, (multilabel, n))
+    if first[0] != multilabel:
+        want = "a list of labels" if first[0] else "a single label (a string)"
+        raise InvalidInput(f"{where}, field {name!r}: expected {want} as on line {first[1]}, "
+                           f"got {_kind(value)}")
+    if allowed is not None:
+        unknown = [v for v in labels if v not in allowed]
+        if unknown:
+            raise InvalidInput(f"{where}, field {name!r}: unknown label {unknown[0]!r}; "
+                               f"expected one of {', '.join(allowed)}")
+    return labels if multilabel else labels[0]

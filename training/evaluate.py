@@ -1,0 +1,106 @@
+"""Measure a tagger: cross-validation of the whole pipeline, or a fitted model on new data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from sklearn.metrics import precision_recall_fscore_support
+from sklearn.model_selection import KFold
+from tqdm import tqdm
+
+from model.tagger import Tagger
+
+
+@dataclass
+class HeadResult:
+    """True and predicted labels of one head over a dataset, with its metrics."""
+
+    name: str
+    multilabel: bool
+    labels: list[str]
+    summary: dict
+    per_label: list[dict]
+    confusion: list[list[int]] | None = None
+    thresholds: dict = field(default_factory=dict)
+
+
+def score_head(name, multilabel, y_true, y_pred, labels=()):
+    """Metrics of one head: micro/macro-F1 (plus accuracy if single-label) and per label."""
+    if multilabel:
+        labels = sorted(set(labels) | {v for vs in y_true for v in vs})
+        index = {label: j for j, label in enumerate(labels)}
+        T, P = _indicator(y_true, index), _indicator(y_pred, index)
+        summary = {"micro_f1": _r(f1_score(T, P, average="micro", zero_division=0)),
+                   "macro_f1": _r(f1_score(T, P, average="macro", zero_division=0)),
+                   "n": len(y_true)}
+        p, r, f, s = precision_recall_fscore_support(T, P, average=None, zero_division=0)
+        confusion = None
+    else:
+        labels = sorted(set(labels) | set(y_true) | set(y_pred))
+        summary = {"accuracy": _r(accuracy_score(y_true, y_pred)),
+                   "micro_f1": _r(f1_score(y_true, y_pred, labels=labels, average="micro",
+                                           zero_division=0)),
+                   "macro_f1": _r(f1_score(y_true, y_pred, labels=labels, average="macro",
+                                           zero_division=0)),
+                   "n": len(y_true)}
+        p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None,
+                                                     zero_division=0)
+        confusion = confusion_matrix(y_true, y_pred, labels=labels).tolist()
+    per_label = [{"label": lab, "precision": _r(p[j]), "recall": _r(r[j]), "f1": _r(f[j]),
+                  "support": int(s[j])} for j, lab in enumerate(labels)]
+    return HeadResult(name, multilabel, labels, summary, per_label, confusion)
+
+
+def _indicator(rows, index):
+    Y = np.zeros((len(rows), len(index)), dtype=np.int8)
+    for i, labels in enumerate(rows):
+        for label in labels:
+            if label in index:
+                Y[i, index[label]] = 1
+    return Y
+
+
+def _r(x):
+    return round(float(x), 4)
+
+
+def evaluate_model(tagger: Tagger, dataset):
+    """Score a fitted tagger on a labelled dataset; one `HeadResult` per head it shares."""
+    X = tagger.features.transform(dataset.texts)
+    predicted = tagger.predict_labels(X)
+    results = {}
+    for spec in tagger.specs:
+        if spec.name in dataset.targets:
+            results[spec.name] = score_head(spec.name, spec.multilabel, dataset.targets[spec.name],
+                                            predicted[spec.name], tagger.labels_of(spec))
+    return results
+
+
+def cross_validate(dataset, make_tagger, folds=5, seed=0, progress=True):
+    """K-fold cross-validation of the whole pipeline (features, heads, tuning) on *dataset*.
+
+    Every fold fits a fresh tagger from ``make_tagger()`` on the other folds, tuning
+    included, so no score ever sees its own training data.
+    """
+    n = len(dataset)
+    k = max(2, min(folds, n))
+    predicted = {spec.name: [None] * n for spec in dataset.specs}
+    splits = list(KFold(k, shuffle=True, random_state=seed).split(np.arange(n)))
+    for train, test in tqdm(splits, desc="cross-validation", unit="fold", disable=not progress,
+                            leave=False):
+        part = dataset.subset(train)
+        tagger = make_tagger(part.specs).fit(part.texts, part.targets)
+        X = tagger.features.transform([dataset.texts[i] for i in test])
+        for name, rows in tagger.predict_labels(X).items():
+            for i, row in zip(test, rows, strict=True):
+                predicted[name][i] = row
+    return {spec.name: score_head(spec.name, spec.multilabel, dataset.targets[spec.name],
+                                  predicted[spec.name], spec.labels)
+            for spec in dataset.specs}
+
+
+def metrics_json(results):
+    """The `evaluate --json` shape: head name -> summary metrics."""
+    return {name: result.summary for name, result in results.items()}
