@@ -28,7 +28,7 @@ def _fit_binary(X, y, C, class_weight):
     """Coefficients and intercept of one binary SVM (a constant rule if y never varies)."""
     if y.min() == y.max():
         return np.zeros(X.shape[1], dtype=np.float32), _FAR if y[0] else -_FAR
-    svm = LinearSVC(C=C, class_weight=class_weight, max_iter=20_000, dual="auto")
+    svm = LinearSVC(C=C, class_weight=class_weight, max_iter=20_000, dual="auto", random_state=0)
     svm.fit(X, y)
     return svm.coef_[0].astype(np.float32), float(svm.intercept_[0])
 

@@ -129,7 +129,7 @@ def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, requi
         for i, name in enumerate(text_fields):
             value = record.get(name)
             is_body = i == len(text_fields) - 1
-            if value is None and not is_body:
+            if not is_body and (value is None or value == ""):
                 continue
             if not isinstance(value, str):
                 raise InvalidInput(f"{at}, field {name!r}: "
@@ -149,8 +149,8 @@ def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, requi
                 values[name].append(_label_value(at, name, record.get(name), kinds, n,
                                                  TAXONOMY.get(name) if defaulted else None))
         ids.append(rid)
-        has_title = len(text_fields) > 1 and isinstance(record.get(text_fields[0]), str)
-        titles.append(record[text_fields[0]] if has_title else "")
+        titles.append(parts[0] if len(parts) > 1 and len(text_fields) > 1
+                      and record.get(text_fields[0]) == parts[0] else "")
         texts.append("\n".join(parts))
         records.append(record)
     if not ids:

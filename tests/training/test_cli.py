@@ -1,0 +1,92 @@
+import json
+
+import pytest
+
+from tests.conftest import write_jsonl
+from training.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_prints_version_and_metrics(tmp_path, small_corpus, capsys):
+    code, out, err = run(capsys, "train", "--data", str(small_corpus), "--home", str(tmp_path),
+                         "--folds", "2")
+    assert code == 0
+    assert (tmp_path / "versions" / out.strip()).is_dir()
+    assert "| sectors | multi-label |" in err and "cross-validating" in err
+
+
+def test_train_bad_record_is_one_line_and_exit_1(tmp_path, capsys):
+    data = write_jsonl(tmp_path / "d.jsonl", [{"id": "x", "text": "Deal.", "sectors": [],
+                                               "agreement_type": "merger"}])
+    code, out, err = run(capsys, "train", "--data", str(data), "--home", str(tmp_path / "h"))
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1
+    assert err.startswith(f"tagsim train: error: {data}, line 1, field 'agreement_type': "
+                          "unknown label 'merger'")
+    assert not (tmp_path / "h" / "current").exists()
+
+
+def test_tag_prints_the_api_answer(trained_home, tmp_path, capsys):
+    article = tmp_path / "a.txt"
+    article.write_text("The bank signed a letter of intent to buy a payments start-up.")
+    code, out, _ = run(capsys, "tag", "--home", str(trained_home), str(article))
+    answer = json.loads(out)
+    assert code == 0
+    assert set(answer) == {"model_version", "sectors", "sector_scores", "agreement_type",
+                           "agreement_scores"}
+
+
+def test_tag_reads_json_and_stdin_with_explain(trained_home, capsys, monkeypatch):
+    import io
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(
+        {"title": "Solar", "text": "A solar farm was financed by a green bond."})))
+    code, out, _ = run(capsys, "tag", "--home", str(trained_home), "--explain", "-")
+    assert code == 0 and "explanation" in json.loads(out)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("   ", "text has no words"),
+    ('{"text": 5}', "needs a string field 'text'"),
+    ('{"text": "x", "title": 3}', "'title' must be a string"),
+])
+def test_tag_bad_input(trained_home, tmp_path, capsys, content, message):
+    path = tmp_path / "a.txt"
+    path.write_text(content)
+    code, _, err = run(capsys, "tag", "--home", str(trained_home), str(path))
+    assert code == 1 and message in err and err.count("\n") == 1
+
+
+def test_tag_missing_file_and_missing_model(tmp_path, trained_home, capsys):
+    code, _, err = run(capsys, "tag", "--home", str(trained_home), str(tmp_path / "nope.txt"))
+    assert code == 1 and "nope.txt: cannot read" in err
+    code, _, err = run(capsys, "tag", "--home", str(tmp_path), str(tmp_path / "nope.txt"))
+    assert code == 1 and "no trained model" in err
+
+
+def test_evaluate_json_shape(trained_home, small_corpus, capsys):
+    code, out, _ = run(capsys, "evaluate", "--home", str(trained_home), "--data",
+                       str(small_corpus), "--json")
+    metrics = json.loads(out)
+    assert code == 0
+    assert set(metrics) == {"sectors", "agreement_type"}
+    assert set(metrics["agreement_type"]) == {"accuracy", "micro_f1", "macro_f1", "n"}
+    assert metrics["agreement_type"]["accuracy"] > 0.9  # the data it was trained on
+
+
+def test_evaluate_cross_validation(small_corpus, capsys):
+    code, out, _ = run(capsys, "evaluate", "--data", str(small_corpus), "--cv", "2", "--json")
+    metrics = json.loads(out)
+    assert code == 0 and 0.3 < metrics["agreement_type"]["macro_f1"] <= 1.0
+    assert metrics["sectors"]["n"] == len(small_corpus.read_text().splitlines())
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train"])
+    assert info.value.code == 2
+    assert "--data" in capsys.readouterr().err

@@ -1,0 +1,117 @@
+import json
+import os
+
+import joblib
+import pytest
+
+from model.errors import ArtifactError
+from model.runtime import load_tagger
+from model.similarity import SimilarityIndex
+from model.store import ArtifactStore, sha256_of
+from training.train import train
+
+QUIET = {"folds": 2, "progress": False, "log": lambda *_: None}
+
+
+def test_version_has_every_file_and_a_complete_manifest(trained_home, small_corpus):
+    folder = ArtifactStore(trained_home).current_dir()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for name in ("model.joblib", "index.npz", "documents.jsonl", "report.md",
+                 "confusion_agreement_type.png"):
+        assert manifest["files"][name] == sha256_of(folder / name)
+    assert manifest["version"] == folder.name
+    assert manifest["dataset"]["sha256"] == sha256_of(small_corpus)
+    assert manifest["text_fields"] == ["title", "text"]
+    heads = {h["name"]: h for h in manifest["heads"]}
+    assert heads["sectors"]["kind"] == "multi-label"
+    assert set(heads["sectors"]["thresholds"]) == set(heads["sectors"]["labels"])
+    assert len(heads["agreement_type"]["labels"]) == 8
+    metrics = manifest["evaluation"]["metrics"]
+    assert set(metrics["sectors"]) == {"micro_f1", "macro_f1", "n"}
+    assert set(metrics["agreement_type"]) == {"accuracy", "micro_f1", "macro_f1", "n"}
+    assert {"scikit-learn", "numpy", "scipy", "joblib"} <= set(manifest["libraries"])
+
+
+def test_report_lists_every_label(trained_home):
+    folder = ArtifactStore(trained_home).current_dir()
+    report = (folder / "report.md").read_text()
+    for label in ("biomed", "fintech", "letter_of_intent", "none"):
+        assert f"| {label} |" in report
+    assert (folder / "confusion_agreement_type.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_index_rows_match_documents(trained_home):
+    folder = ArtifactStore(trained_home).current_dir()
+    index = SimilarityIndex.load(folder / "index.npz")
+    docs = [json.loads(line) for line in (folder / "documents.jsonl").read_text().splitlines()]
+    assert list(index.ids) == [d["id"] for d in docs]
+    rows, scores = index.top_k(index.matrix[3], 1)
+    assert rows[0] == 3 and scores[0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_second_run_switches_current_and_keeps_the_first(tmp_path, small_corpus):
+    first = train(small_corpus, tmp_path, **QUIET)["version"]
+    second = train(small_corpus, tmp_path, **QUIET)["version"]
+    assert first != second
+    assert os.readlink(tmp_path / "current") == f"versions/{second}"
+    assert (tmp_path / "versions" / first / "model.joblib").is_file()
+
+
+def test_a_failed_run_leaves_current_untouched(tmp_path, small_corpus, monkeypatch):
+    first = train(small_corpus, tmp_path, **QUIET)["version"]
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(joblib, "dump", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        train(small_corpus, tmp_path, **QUIET)
+    assert load_tagger(tmp_path).version == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "versions"]
+    assert [p.name for p in (tmp_path / "versions").iterdir()] == [first]
+
+
+def test_a_failed_publish_leaves_current_untouched(tmp_path, small_corpus, monkeypatch):
+    first = train(small_corpus, tmp_path, **QUIET)["version"]
+    real_replace = os.replace
+
+    def crash(src, dst):
+        if str(dst).endswith("current"):
+            raise OSError(5, "I/O error")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        train(small_corpus, tmp_path, **QUIET)
+    assert load_tagger(tmp_path).version == first
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
+def test_damaged_model_file_is_refused(tmp_path, small_corpus, damage):
+    train(small_corpus, tmp_path, **QUIET)
+    path = ArtifactStore(tmp_path).current_dir() / "model.joblib"
+    data = bytearray(path.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    elif damage == "truncate":
+        path.write_bytes(bytes(data[:100]))
+    else:
+        path.unlink()
+    with pytest.raises(ArtifactError, match="model.joblib"):
+        load_tagger(tmp_path)
+
+
+def test_other_library_version_is_refused(tmp_path, small_corpus):
+    train(small_corpus, tmp_path, **QUIET)
+    path = ArtifactStore(tmp_path).current_dir() / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["libraries"]["scikit-learn"] = "0.1"
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="scikit-learn 0.1.*retrain"):
+        load_tagger(tmp_path)
+
+
+def test_no_model_yet(tmp_path):
+    with pytest.raises(ArtifactError, match="make train"):
+        load_tagger(tmp_path)
