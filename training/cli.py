@@ -54,6 +54,21 @@ def build_parser():
     p = sub.add_parser("tag", parents=[home], help="tag one article (text, or JSON with text)")
     p.add_argument("file", help="a file, or - for standard input")
     p.add_argument("--explain", action="store_true", help="add the top terms per label")
+
+    p = sub.add_parser("similar", parents=[home], help="documents most similar to one article")
+    p.add_argument("file", help="a file, or - for standard input")
+    p.add_argument("-k", type=int, default=10, help="how many (1-100, default 10)")
+
+    p = sub.add_parser("index", parents=[home],
+                       help="make PATH's documents the similarity corpus of a new version")
+    p.add_argument("--data", required=True, type=Path, help="JSONL, JSONL.gz or CSV dataset")
+    p.add_argument("--text-fields", type=_fields, default=("title", "text"),
+                   help="comma-separated text fields, body last (default: title,text)")
+
+    p = sub.add_parser("serve", parents=[home], help="serve the HTTP API with gunicorn")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    p.add_argument("--workers", type=int, default=2)
     return parser
 
 
@@ -118,7 +133,45 @@ def cmd_tag(args):
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "tag": cmd_tag}
+def cmd_similar(args):
+    from model.runtime import Searcher, load_model, open_store
+
+    if not 1 <= args.k <= 100:
+        raise TagsimError(f"-k must be between 1 and 100, got {args.k}")
+    home = _home(args.home)
+    searcher = Searcher(load_model(home), open_store(home))
+    title, text = _read_article(args.file)
+    results = searcher.search(searcher.vectorize(title, text), args.k)
+    print(json.dumps({"model_version": searcher.model.version, "results": results},
+                     ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_index(args):
+    from training.train import reindex
+
+    manifest = reindex(args.data, _home(args.home), args.text_fields,
+                       log=lambda msg: print(msg, file=sys.stderr))
+    print(manifest["version"])
+    return 0
+
+
+def cmd_serve(args):
+    import tempfile
+
+    # Workers share one metrics directory; it must be set before prometheus_client loads.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tagsim-metrics-"))
+    from model.runtime import load_model
+    from service.server import serve
+
+    home = _home(args.home)
+    load_model(home, with_index=False)  # fail here, with one line, rather than in gunicorn
+    serve(home, args.host, args.port, args.workers)
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "tag": cmd_tag,
+            "similar": cmd_similar, "index": cmd_index, "serve": cmd_serve}
 
 
 def main(argv=None):

@@ -15,6 +15,7 @@ from pathlib import Path
 import joblib
 
 from model.features import TextFeatures
+from model.runtime import DOCUMENTS_FILE, INDEX_FILE, load_model
 from model.similarity import SimilarityIndex
 from model.store import MODEL_FILE, ArtifactStore, new_version_id
 from model.tagger import Tagger
@@ -25,8 +26,6 @@ from training.report import metrics_table, write_report
 FEATURE_PARAMS = {"word_ngrams": (1, 2), "min_df": 2, "max_df": 0.9, "char_ngrams": None}
 HEAD_PARAMS = {"C": 0.5, "class_weight": "balanced", "cv": 5, "threshold_range": (0.1, 0.9),
                "min_positives": 3}
-INDEX_FILE = "index.npz"
-DOCUMENTS_FILE = "documents.jsonl"
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib", "flask")
 
 
@@ -60,6 +59,64 @@ def write_documents(path: Path, dataset) -> None:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def write_index(folder: Path, tagger, dataset, X=None):
+    """Write the similarity index and its documents' metadata; return the word matrix."""
+    X = tagger.features.transform(dataset.texts) if X is None else X
+    words = tagger.features.word_block(X)
+    SimilarityIndex(words, dataset.ids).save(folder / INDEX_FILE)
+    write_documents(folder / DOCUMENTS_FILE, dataset)
+    return words
+
+
+def _given_or_predicted(tagger, dataset, X):
+    """Per head, each record's own valid label(s), else the model's prediction."""
+    predicted = tagger.predict_labels(X)
+    targets = {}
+    for spec in tagger.specs:
+        known = set(tagger.labels_of(spec))
+        values = []
+        for record, guess in zip(dataset.records, predicted[spec.name], strict=True):
+            value = record.get(spec.name)
+            valid = (isinstance(value, list) and all(v in known for v in value
+                                                     if isinstance(v, str))
+                     and all(isinstance(v, str) for v in value)) if spec.multilabel \
+                else (isinstance(value, str) and value in known)
+            values.append(value if valid else guess)
+        targets[spec.name] = values
+    return targets
+
+
+def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print):
+    """Publish a new version: the current model with *data* as its similarity corpus.
+
+    Records keep their own labels where the model knows them; the rest are predicted.
+    """
+    loaded = load_model(home, with_index=False)
+    dataset = load_dataset(data, text_fields, require_labels=False)
+    log(f"read {len(dataset)} records from {data}; indexing with model {loaded.version}")
+    X = loaded.tagger.features.transform(dataset.texts)
+    dataset.targets = _given_or_predicted(loaded.tagger, dataset, X)
+    store = ArtifactStore(home)
+    staging = store.staging()
+    try:
+        for name in loaded.manifest["files"]:
+            if name not in (INDEX_FILE, DOCUMENTS_FILE):
+                shutil.copy2(loaded.folder / name, staging / name)
+        words = write_index(staging, loaded.tagger, dataset, X)
+        manifest = {k: v for k, v in loaded.manifest.items() if k != "files"}
+        manifest.update(
+            version=new_version_id(), derived_from=loaded.version,
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            index={"documents": len(dataset), "terms": int(words.shape[1]),
+                   "dataset": {"path": str(data), "sha256": dataset.sha256}})
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    store.publish(staging, manifest)
+    log(f"published version {manifest['version']} ({len(dataset)} documents indexed)")
+    return manifest
+
+
 def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=None, folds=5,
           progress=True, log=print, n_jobs=None):
     """Validate *data*, cross-validate the pipeline, fit it on everything, publish a version.
@@ -83,9 +140,7 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
     staging = store.staging()
     try:
         joblib.dump(tagger, staging / MODEL_FILE)
-        words = tagger.features.word_block(tagger.features.transform(dataset.texts))
-        SimilarityIndex(words, dataset.ids).save(staging / INDEX_FILE)
-        write_documents(staging / DOCUMENTS_FILE, dataset)
+        words = write_index(staging, tagger, dataset)
         thresholds = {s.name: dict(zip(s.labels, map(float, tagger.heads[s.name].thresholds_),
                                        strict=True))
                       for s in dataset.specs if s.multilabel}
@@ -102,7 +157,8 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
                       for s in dataset.specs],
             "parameters": {"features": FEATURE_PARAMS, "heads": HEAD_PARAMS},
             "evaluation": {"folds": folds, "metrics": metrics_json(results)},
-            "index": {"documents": len(dataset), "terms": int(words.shape[1])},
+            "index": {"documents": len(dataset), "terms": int(words.shape[1]),
+                      "dataset": {"path": str(data), "sha256": dataset.sha256}},
             "libraries": library_versions(),
             "python": platform.python_version(),
             "git_commit": _git_commit(),

@@ -1,0 +1,64 @@
+"""The tagsim HTTP service: `create_app` builds a Flask app around one model home."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+
+from service import errors
+from service.metrics import Metrics
+from service.state import Runtime
+
+DEFAULTS = {
+    "TAGSIM_HOME": "artifacts",
+    "MAX_CONTENT_LENGTH": 1 << 20,   # bytes of request body
+    "MAX_TEXT_CHARS": 200_000,       # characters of one text field
+    "TAGSIM_LOAD_MODEL": True,
+}
+ENVIRONMENT = {"TAGSIM_HOME": str, "TAGSIM_MAX_BODY_BYTES": int, "TAGSIM_MAX_TEXT_CHARS": int}
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """JSON out with no NaN or Infinity, which are not JSON."""
+
+    def dumps(self, obj, **kwargs):
+        kwargs.setdefault("allow_nan", False)
+        kwargs.setdefault("sort_keys", False)
+        return super().dumps(obj, **kwargs)
+
+
+def config_from_environment(environ=None):
+    """The settings the environment overrides (see the README's configuration table)."""
+    environ = os.environ if environ is None else environ
+    out = {}
+    if environ.get("TAGSIM_HOME"):
+        out["TAGSIM_HOME"] = environ["TAGSIM_HOME"]
+    if environ.get("TAGSIM_MAX_BODY_BYTES"):
+        out["MAX_CONTENT_LENGTH"] = int(environ["TAGSIM_MAX_BODY_BYTES"])
+    if environ.get("TAGSIM_MAX_TEXT_CHARS"):
+        out["MAX_TEXT_CHARS"] = int(environ["TAGSIM_MAX_TEXT_CHARS"])
+    return out
+
+
+def create_app(config=None):
+    """Build the app: defaults, then the environment, then *config* (tests pass a dict)."""
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    app.config.update(config_from_environment())
+    app.config.update(config or {})
+    app.json = StrictJSONProvider(app)
+    errors.register(app)
+    metrics = Metrics()
+    metrics.install(app)
+    runtime = Runtime(app.config["TAGSIM_HOME"])
+    if app.config["TAGSIM_LOAD_MODEL"]:
+        if not runtime.load():
+            app.logger.error("model not loaded: %s", runtime.problem)
+    app.extensions["tagsim"] = runtime
+    app.extensions["tagsim.metrics"] = metrics
+    from service.api import bp
+
+    app.register_blueprint(bp)
+    return app

@@ -1,0 +1,208 @@
+"""The HTTP routes: parse and validate, call the model, serialise."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from pydantic import ValidationError
+
+from model.errors import InvalidInput
+from model.features import require_words
+from service.errors import BadJson, Conflict, TooLarge, UnsupportedMediaType
+from service.schemas import MAX_BATCH, MAX_K, DocumentIn, SimilarRequest, TagBatchRequest
+from service.schemas import TagRequest, openapi_spec
+
+bp = Blueprint("api", __name__)
+
+
+def runtime():
+    return current_app.extensions["tagsim"]
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json():
+    """The request body as a JSON object, or a clear 4xx."""
+    if not request.is_json:
+        raise UnsupportedMediaType("send a JSON body with 'Content-Type: application/json'")
+    raw = request.get_data(cache=False)
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+        json.dumps(data, ensure_ascii=False).encode("utf-8")  # no lone surrogates inside
+    except RecursionError:
+        raise BadJson("body is nested too deeply") from None
+    except UnicodeError:
+        raise BadJson("body holds invalid unicode (a lone surrogate escape?)") from None
+    except ValueError as exc:
+        raise BadJson(f"body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("body must be a JSON object")
+    return data
+
+
+def validated(schema, data):
+    """*data* checked against a request model; the first problem becomes a 400."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise InvalidInput(f"field {where!r}: {first['msg']}") from None
+
+
+def check_text(text, field="text"):
+    """Length limit (413) and at least one word (422)."""
+    limit = current_app.config["MAX_TEXT_CHARS"]
+    if len(text) > limit:
+        raise TooLarge(f"{field} has {len(text)} characters; the limit is {limit}")
+    require_words(text, field)
+
+
+@bp.post("/v1/tag")
+def tag():
+    req = validated(TagRequest, parse_json())
+    check_text(req.text)
+    searcher = runtime().ready()
+    answer = searcher.model.tagger.tag([(req.title, req.text)], explain=req.explain)[0]
+    current_app.extensions["tagsim.metrics"].count_labels(answer, searcher.heads)
+    return {"model_version": searcher.model.version, **answer}
+
+
+@bp.post("/v1/tag/batch")
+def tag_batch():
+    data = parse_json()
+    if isinstance(data.get("items"), list) and len(data["items"]) > MAX_BATCH:
+        raise TooLarge(f"items has {len(data['items'])} entries; the limit is {MAX_BATCH}")
+    req = validated(TagBatchRequest, data)
+    for i, item in enumerate(req.items):
+        check_text(item.text, f"items[{i}].text")
+    searcher = runtime().ready()
+    answers = searcher.model.tagger.tag([(i.title, i.text) for i in req.items], req.explain)
+    for answer in answers:
+        current_app.extensions["tagsim.metrics"].count_labels(answer, searcher.heads)
+    results = [({"id": item.id} if item.id is not None else {}) | answer
+               for item, answer in zip(req.items, answers, strict=True)]
+    return {"model_version": searcher.model.version, "results": results}
+
+
+def check_k(k):
+    if not 1 <= k <= MAX_K:
+        raise InvalidInput(f"k must be between 1 and {MAX_K}, got {k}")
+    return k
+
+
+@bp.post("/v1/similar")
+def similar():
+    req = validated(SimilarRequest, parse_json())
+    if (req.text is None) == (req.id is None):
+        raise InvalidInput("send exactly one of 'text' or 'id'")
+    check_k(req.k)
+    searcher = runtime().ready()
+    if req.id is not None:
+        query, exclude = searcher.vector_of(req.id), req.id
+    else:
+        check_text(req.text)
+        query, exclude = searcher.vectorize(req.title, req.text), None
+    filters = {k: v for k, v in (("sectors", req.sector), ("agreement_type", req.agreement_type))
+               if v is not None}
+    results = searcher.search(query, req.k, filters, req.min_score, exclude)
+    return {"model_version": searcher.model.version, "results": results}
+
+
+@bp.get("/v1/documents/<doc_id>/similar")
+def document_similar(doc_id):
+    raw = request.args.get("k", "10")
+    if not raw.isdigit():
+        raise InvalidInput(f"k must be a whole number between 1 and {MAX_K}, got {raw!r}")
+    searcher = runtime().ready()
+    results = searcher.search(searcher.vector_of(doc_id), check_k(int(raw)), exclude=doc_id)
+    return {"model_version": searcher.model.version, "results": results}
+
+
+@bp.post("/v1/documents")
+def add_document():
+    doc = validated(DocumentIn, parse_json())
+    check_text(doc.text)
+    rt = runtime()
+    searcher = rt.ready()
+    doc_id = doc.id or uuid.uuid4().hex
+    if searcher.exists(doc_id):
+        raise Conflict(f"a document with id {doc_id!r} exists; delete it first or use another id")
+    given = {"sectors": doc.sectors, "agreement_type": doc.agreement_type}
+    labels, predicted = {}, []
+    answer = None
+    for spec in searcher.model.tagger.specs:
+        value = given.get(spec.name)
+        if value is None:
+            answer = answer or searcher.model.tagger.tag([(doc.title, doc.text)])[0]
+            chosen = answer[spec.name]
+            value = [c["label"] for c in chosen] if spec.multilabel else chosen["label"]
+            predicted.append(spec.name)
+        else:
+            known = searcher.model.tagger.labels_of(spec)
+            for label in value if isinstance(value, list) else [value]:
+                if label not in known:
+                    raise InvalidInput(f"field {spec.name!r}: unknown label {label!r}; "
+                                       f"expected one of {', '.join(known)}")
+        labels[spec.name] = sorted(set(value)) if spec.multilabel else value
+    rt.store.put(doc_id, doc.title, doc.text, labels, labelled=not predicted)
+    searcher.sync()
+    body = {"id": doc_id, "title": doc.title or "", **labels, "predicted": predicted,
+            "model_version": searcher.model.version}
+    response = jsonify(body)
+    response.status_code = 201
+    response.headers["Location"] = f"/v1/documents/{doc_id}"
+    return response
+
+
+@bp.get("/v1/documents/<doc_id>")
+def get_document(doc_id):
+    searcher = runtime().ready()
+    doc = searcher.document(doc_id)
+    stored = runtime().store.get(doc_id) if doc["source"] == "api" else None
+    if stored is not None:
+        doc = doc | {"text": stored["text"], "labelled": stored["labelled"],
+                     "created_at": stored["created_at"]}
+    return doc
+
+
+@bp.delete("/v1/documents/<doc_id>")
+def delete_document(doc_id):
+    rt = runtime()
+    searcher = rt.ready()
+    source = searcher.document(doc_id)["source"]  # 404 when it is not there
+    rt.store.delete(doc_id, must_exist=source == "api")
+    searcher.sync()
+    return Response(status=204)
+
+
+@bp.get("/v1/model")
+def model_info():
+    return runtime().ready().model.manifest
+
+
+@bp.get("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    searcher = runtime().ready()
+    return {"status": "ready", "model_version": searcher.model.version,
+            "documents": len(searcher.model.index) + len(searcher.live)}
+
+
+@bp.get("/metrics")
+def metrics():
+    body, content_type = current_app.extensions["tagsim.metrics"].exposition()
+    return Response(body, content_type=content_type)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return openapi_spec(current_app.config.get("API_VERSION", "1"))

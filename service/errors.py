@@ -1,0 +1,75 @@
+"""Every failure becomes ``{"error": {"code", "message"}}`` with the right status."""
+
+from __future__ import annotations
+
+from flask import jsonify
+from werkzeug.exceptions import HTTPException
+
+from model.errors import ArtifactError, EmptyText, InvalidInput, NotFound, TagsimError
+
+
+class BadJson(InvalidInput):
+    """The body is not valid JSON."""
+
+    code = "bad_json"
+
+
+class NotReady(TagsimError):
+    """No model is loaded yet."""
+
+    code = "not_ready"
+
+
+class Conflict(TagsimError):
+    """A document with that id already exists."""
+
+    code = "conflict"
+
+
+class TooLarge(TagsimError):
+    """The request or one of its fields is larger than allowed."""
+
+    code = "too_large"
+
+
+class UnsupportedMediaType(TagsimError):
+    """The body is not JSON."""
+
+    code = "unsupported_media_type"
+
+
+STATUS = [(EmptyText, 422), (InvalidInput, 400), (NotFound, 404), (Conflict, 409),
+          (TooLarge, 413), (UnsupportedMediaType, 415), (NotReady, 503), (ArtifactError, 503)]
+
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found",
+              405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
+
+
+def error_response(status, code, message):
+    """The one error shape."""
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    return response
+
+
+def register(app):
+    """Install the handlers on *app*."""
+
+    @app.errorhandler(TagsimError)
+    def tagsim_error(exc):
+        status = next((s for kind, s in STATUS if isinstance(exc, kind)), 400)
+        return error_response(status, exc.code, str(exc))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        code = HTTP_CODES.get(exc.code, "http_error")
+        message = {404: "no such endpoint; see /openapi.json",
+                   405: "method not allowed on this endpoint",
+                   413: f"request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
+                   }.get(exc.code, exc.description or exc.name)
+        return error_response(exc.code or 500, code, message)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc):  # a bug; never an HTML page, never the details
+        app.logger.exception("unexpected error")
+        return error_response(500, "internal_error", "unexpected server error; it was logged")

@@ -1,0 +1,127 @@
+"""Request bodies as pydantic models: validation and the OpenAPI document come from here."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+
+MAX_K = 100
+MAX_BATCH = 1000
+DocId = Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f/]+$",
+                                   description="1-200 characters, no '/' or control characters")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class TagRequest(_Strict):
+    """Tag one article."""
+
+    text: StrictStr = Field(description="the article body")
+    title: StrictStr | None = None
+    explain: StrictBool = Field(False, description="add the top terms behind each label")
+
+
+class TagItem(_Strict):
+    """One article of a batch."""
+
+    id: DocId | None = None
+    text: StrictStr
+    title: StrictStr | None = None
+
+
+class TagBatchRequest(_Strict):
+    """Tag up to 1,000 articles; results keep the input order."""
+
+    items: list[TagItem] = Field(min_length=1)
+    explain: StrictBool = False
+
+
+class SimilarRequest(_Strict):
+    """Find similar documents to a text or to a stored document (exactly one of the two)."""
+
+    text: StrictStr | None = None
+    title: StrictStr | None = None
+    id: DocId | None = None
+    k: StrictInt = Field(10, ge=1, description=f"how many results, at most {MAX_K}")
+    sector: StrictStr | None = Field(None, description="only documents with this sector")
+    agreement_type: StrictStr | None = Field(None, description="only this agreement type")
+    min_score: StrictFloat | StrictInt = Field(0.0, ge=0.0, le=1.0)
+
+
+class DocumentIn(_Strict):
+    """A document to store; labels not given are predicted."""
+
+    id: DocId | None = None
+    title: StrictStr | None = None
+    text: StrictStr
+    sectors: list[StrictStr] | None = None
+    agreement_type: StrictStr | None = None
+
+
+def _error_schema():
+    return {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
+
+
+def openapi_spec(version: str) -> dict:
+    """The OpenAPI 3 document of the HTTP API, built from the models above."""
+    models = [TagRequest, TagItem, TagBatchRequest, SimilarRequest, DocumentIn]
+    schemas = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    schemas["Error"] = _error_schema()
+
+    def body(name):
+        return {"required": True, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{name}"}}}}
+
+    def answer(description, code="200"):
+        error = {"description": "error", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/Error"}}}}
+        return {code: {"description": description, "content": {"application/json": {
+            "schema": {"type": "object"}}}}, "4XX": error, "503": error}
+
+    doc_id = [{"name": "doc_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    k_param = [{"name": "k", "in": "query", "required": False,
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}}]
+    paths = {
+        "/v1/tag": {"post": {"summary": "Tag one article", "requestBody": body("TagRequest"),
+                             "responses": answer("sectors and agreement type")}},
+        "/v1/tag/batch": {"post": {"summary": "Tag many articles",
+                                   "requestBody": body("TagBatchRequest"),
+                                   "responses": answer("results in input order")}},
+        "/v1/similar": {"post": {"summary": "Similar documents",
+                                 "requestBody": body("SimilarRequest"),
+                                 "responses": answer("best first")}},
+        "/v1/documents": {"post": {"summary": "Store a document",
+                                   "requestBody": body("DocumentIn"),
+                                   "responses": answer("stored", "201")}},
+        "/v1/documents/{doc_id}": {
+            "get": {"summary": "A stored document", "parameters": doc_id,
+                    "responses": answer("the document")},
+            "delete": {"summary": "Delete a document", "parameters": doc_id,
+                       "responses": {"204": {"description": "deleted"},
+                                     **{k: v for k, v in answer("").items() if k != "200"}}}},
+        "/v1/documents/{doc_id}/similar": {"get": {
+            "summary": "Documents similar to a stored one", "parameters": doc_id + k_param,
+            "responses": answer("best first")}},
+        "/v1/model": {"get": {"summary": "The current model's manifest",
+                              "responses": answer("manifest")}},
+        "/healthz": {"get": {"summary": "Liveness", "responses": answer("alive")}},
+        "/readyz": {"get": {"summary": "Readiness", "responses": answer("ready")}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
+            "200": {"description": "text", "content": {"text/plain": {"schema": {
+                "type": "string"}}}}}}},
+        "/openapi.json": {"get": {"summary": "This document", "responses": answer("spec")}},
+    }
+    return {"openapi": "3.0.3",
+            "info": {"title": "tagsim", "version": version,
+                     "description": "Tags technology and cooperation-deal articles by sector "
+                                    "and agreement type, and finds similar articles."},
+            "paths": paths, "components": {"schemas": schemas}}

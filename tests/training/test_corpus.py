@@ -1,0 +1,100 @@
+"""The default corpus meets the minimums the product promises (data/LABELS.md)."""
+
+import re
+import statistics
+from collections import Counter
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from tests.conftest import CORPUS
+from training.datasets import TAXONOMY, load_dataset
+
+HARD_CASES = ("talks_no_deal", "loose_letter", "loose_partnership", "loose_license",
+              "loi_future_deal", "mou_future_jv", "policy_clean_energy",
+              "background_agreement", "fossil_not_clean")
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return load_dataset(CORPUS)  # validates every record against the taxonomy
+
+
+def words(record):
+    return len(record["text"].split())
+
+
+def test_size_and_lengths(dataset):
+    lengths = [words(r) for r in dataset.records]
+    assert len(dataset) >= 500
+    assert statistics.median(lengths) >= 150
+    assert min(lengths) <= 70, "short briefs (~60 words) are missing"
+    assert max(lengths) >= 700, "long features (~800 words) are missing"
+    assert sum(n <= 110 for n in lengths) >= 40
+    assert sum(n >= 400 for n in lengths) >= 60
+
+
+def test_every_agreement_type_has_40(dataset):
+    counts = Counter(dataset.targets["agreement_type"])
+    assert set(counts) == set(TAXONOMY["agreement_type"])
+    assert min(counts.values()) >= 40, counts
+
+
+def test_sector_coverage(dataset):
+    sectors = dataset.targets["sectors"]
+    counts = Counter(s for labels in sectors for s in labels)
+    assert set(counts) == set(TAXONOMY["sectors"])
+    assert min(counts.values()) >= 60, counts
+    assert sum(len(labels) >= 2 for labels in sectors) >= 60
+    assert sum(not labels for labels in sectors) >= 25
+
+
+def test_hard_cases_have_five_each(dataset):
+    counts = Counter(h for r in dataset.records for h in r.get("hard_cases", []))
+    assert set(counts) <= set(HARD_CASES), set(counts) - set(HARD_CASES)
+    for case in HARD_CASES:
+        assert counts[case] >= 5, f"{case}: {counts[case]}"
+
+
+def test_hard_case_labels_follow_the_rules(dataset):
+    for r in dataset.records:
+        cases = r.get("hard_cases", [])
+        if "loi_future_deal" in cases:
+            assert r["agreement_type"] == "letter_of_intent", r["id"]
+        if "mou_future_jv" in cases:
+            assert r["agreement_type"] == "memorandum_of_understanding", r["id"]
+        if "talks_no_deal" in cases:
+            assert r["agreement_type"] == "none", r["id"]
+        if "policy_clean_energy" in cases:
+            assert {"policy", "clean_energy"} <= set(r["sectors"]), r["id"]
+        if "loose_letter" in cases:
+            assert r["agreement_type"] != "letter_of_intent", r["id"]
+
+
+def shingle_matrix(texts, n=5):
+    vocab, rows, cols = {}, [], []
+    for i, text in enumerate(texts):
+        w = re.findall(r"\w+", text.lower())
+        for key in {" ".join(w[j:j + n]) for j in range(len(w) - n + 1)}:
+            rows.append(i)
+            cols.append(vocab.setdefault(key, len(vocab)))
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(texts), len(vocab)))
+
+
+def test_shingle_jaccard_finds_a_planted_duplicate():
+    base = "the ministry signed a memorandum with the bank on green bonds for solar farms today"
+    M = shingle_matrix([base, base + " and wind", "something else entirely is written here ok"])
+    inter = (M @ M.T).toarray()
+    assert inter[0, 1] / (M[0].sum() + M[1].sum() - inter[0, 1]) > 0.8
+    assert inter[0, 2] == 0
+
+
+def test_no_near_duplicates(dataset):
+    M = shingle_matrix([r["text"] for r in dataset.records])
+    inter = (M @ M.T).toarray()
+    size = np.asarray(M.sum(axis=1)).ravel()
+    jaccard = inter / np.maximum(size[:, None] + size[None, :] - inter, 1)
+    np.fill_diagonal(jaccard, 0)
+    i, j = np.unravel_index(np.argmax(jaccard), jaccard.shape)
+    assert jaccard[i, j] <= 0.30, (dataset.ids[i], dataset.ids[j], jaccard[i, j])
