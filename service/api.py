@@ -11,8 +11,15 @@ from pydantic import ValidationError
 from model.errors import InvalidInput
 from model.features import require_words
 from service.errors import BadJson, Conflict, TooLarge, UnsupportedMediaType
-from service.schemas import MAX_BATCH, MAX_K, DocumentIn, SimilarRequest, TagBatchRequest
-from service.schemas import TagRequest, openapi_spec
+from service.schemas import (
+    MAX_BATCH,
+    MAX_K,
+    DocumentIn,
+    SimilarRequest,
+    TagBatchRequest,
+    TagRequest,
+    openapi_spec,
+)
 
 bp = Blueprint("api", __name__)
 

@@ -148,7 +148,7 @@ def cmd_similar(args):
 
 
 def cmd_index(args):
-    from training.train import reindex
+    from training.index import reindex
 
     manifest = reindex(args.data, _home(args.home), args.text_fields,
                        log=lambda msg: print(msg, file=sys.stderr))

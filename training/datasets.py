@@ -132,8 +132,8 @@ def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, requi
             if not is_body and (value is None or value == ""):
                 continue
             if not isinstance(value, str):
-                raise InvalidInput(f"{at}, field {name!r}: "
-                                   + ("missing" if value is None else f"expected a string, got {_kind(value)}"))
+                problem = "missing" if value is None else f"expected a string, got {_kind(value)}"
+                raise InvalidInput(f"{at}, field {name!r}: {problem}")
             if is_body and not value.strip():
                 raise InvalidInput(f"{at}, field {name!r}: empty; every record needs text")
             parts.append(value)
@@ -161,7 +161,8 @@ def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, requi
             multilabel = kinds[name][0]
             seen_labels = {v for vs in values[name] for v in vs} if multilabel else set(values[name])
             specs.append(HeadSpec(name, multilabel, tuple(sorted(seen_labels))))
-    return Dataset(path, sha256_of(path), ids, titles, texts, specs, values if require_labels else {}, records)
+    targets = values if require_labels else {}
+    return Dataset(path, sha256_of(path), ids, titles, texts, specs, targets, records)
 
 
 def _parse_where(where):
