@@ -31,9 +31,9 @@ def corpus_records():
 
 @pytest.fixture(scope="session")
 def small_corpus(tmp_path_factory, corpus_records):
-    """Every third article of the default corpus, written to its own file."""
+    """Every second article of the default corpus, written to its own file."""
     path = tmp_path_factory.mktemp("data") / "small.jsonl"
-    return write_jsonl(path, corpus_records[::3])
+    return write_jsonl(path, corpus_records[::2])
 
 
 @pytest.fixture(scope="session")
