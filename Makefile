@@ -10,7 +10,7 @@ TAGSIM_HOME ?= artifacts
 DATA ?= data/articles.jsonl
 DATASETS ?= ../shared/datasets
 
-.PHONY: help install train test lint clean
+.PHONY: help install train serve test lint clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,6 +25,10 @@ install: $(BIN)/.installed ## create .venv/ with tagsim installed (editable); id
 
 train: install ## train the default model on data/articles.jsonl into $TAGSIM_HOME (artifacts/)
 	$(BIN)/tagsim train --data $(DATA) --home $(TAGSIM_HOME)
+
+serve: install ## train if there is no model yet, then serve on 127.0.0.1:$PORT (8000)
+	@test -e $(TAGSIM_HOME)/current || $(MAKE) --no-print-directory train
+	$(BIN)/tagsim serve --home $(TAGSIM_HOME) --host 127.0.0.1 --port $(PORT)
 
 test: install ## run the whole test suite
 	$(BIN)/python -m pytest

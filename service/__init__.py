@@ -49,6 +49,8 @@ def create_app(config=None):
     app.config.update(config_from_environment())
     app.config.update(config or {})
     app.json = StrictJSONProvider(app)
+    app.url_map.strict_slashes = False  # no redirects: every answer is JSON
+    app.url_map.merge_slashes = False
     errors.register(app)
     metrics = Metrics()
     metrics.install(app)

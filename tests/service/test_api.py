@@ -1,0 +1,245 @@
+import pytest
+
+from service import create_app
+from service.schemas import MAX_BATCH
+
+SOLAR = ("The energy ministry signed a memorandum of understanding with a solar developer to "
+         "build photovoltaic plants and battery storage on former coal land.")
+
+
+def error_of(response, status, code):
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.is_json
+    body = response.get_json()
+    assert set(body) == {"error"} and body["error"]["code"] == code
+    assert body["error"]["message"]
+    return body["error"]["message"]
+
+
+def test_tag_answers_every_field(client, app):
+    r = client.post("/v1/tag", json={"text": SOLAR, "title": "Solar MoU"})
+    body = r.get_json()
+    assert r.status_code == 200
+    assert list(body) == ["model_version", "sectors", "sector_scores", "agreement_type",
+                          "agreement_scores"]
+    assert body["model_version"] == app.extensions["tagsim"].searcher.model.version
+    assert body["agreement_type"]["label"] == "memorandum_of_understanding"
+    assert {"clean_energy", "policy"} <= {s["label"] for s in body["sectors"]}
+    assert sum(body["agreement_scores"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert all(0 <= p <= 1 for p in body["sector_scores"].values())
+
+
+def test_tag_explain(client):
+    body = client.post("/v1/tag", json={"text": SOLAR, "explain": True}).get_json()
+    explanation = body["explanation"]
+    assert set(explanation["sectors"]) == {s["label"] for s in body["sectors"]}
+    assert explanation["agreement_type"][body["agreement_type"]["label"]]
+
+
+def test_batch_keeps_order_and_ids(client):
+    items = [{"id": "a", "text": SOLAR}, {"text": "The bank raised a Series A round."},
+             {"id": "c", "text": "A hospital licensed a diagnostic test.", "title": "Licence"}]
+    r = client.post("/v1/tag/batch", json={"items": items})
+    results = r.get_json()["results"]
+    assert r.status_code == 200 and len(results) == 3
+    assert [x.get("id") for x in results] == ["a", None, "c"]
+    single = client.post("/v1/tag", json={"text": items[2]["text"], "title": "Licence"})
+    assert results[2]["agreement_scores"] == single.get_json()["agreement_scores"]
+
+
+def test_batch_limits(client):
+    too_many = {"items": [{"text": "x"}] * (MAX_BATCH + 1)}
+    error_of(client.post("/v1/tag/batch", json=too_many), 413, "too_large")
+    error_of(client.post("/v1/tag/batch", json={"items": []}), 400, "invalid_input")
+    message = error_of(client.post("/v1/tag/batch", json={"items": [{"text": "ok"},
+                                                                      {"text": " ."}]}),
+                       422, "empty_text")
+    assert "items[1].text" in message
+
+
+def test_similar_by_text_is_ranked_and_explained(client):
+    r = client.post("/v1/similar", json={"text": SOLAR, "k": 5})
+    results = r.get_json()["results"]
+    assert r.status_code == 200 and len(results) == 5
+    scores = [x["score"] for x in results]
+    assert scores == sorted(scores, reverse=True) and all(0 < s <= 1 for s in scores)
+    for x in results:
+        assert set(x) == {"id", "title", "score", "sectors", "agreement_type", "shared_terms"}
+        weights = [t["weight"] for t in x["shared_terms"]]
+        assert weights == sorted(weights, reverse=True)
+        assert sum(weights) == pytest.approx(x["score"], abs=1e-4)
+
+
+@pytest.mark.parametrize("field, value", [("sector", "fintech"),
+                                          ("agreement_type", "acquisition")])
+def test_similar_filters(client, field, value):
+    results = client.post("/v1/similar", json={"text": SOLAR, "k": 20, field: value}).get_json()
+    assert results["results"]
+    for x in results["results"]:
+        labels = x["sectors"] if field == "sector" else [x["agreement_type"]]
+        assert value in labels
+
+
+def test_similar_min_score(client):
+    results = client.post("/v1/similar", json={"text": SOLAR, "k": 50,
+                                               "min_score": 0.1}).get_json()["results"]
+    assert all(x["score"] >= 0.1 for x in results)
+
+
+def test_similar_by_id_excludes_itself(client, corpus_docs):
+    doc_id = corpus_docs[0]["id"]
+    for r in (client.post("/v1/similar", json={"id": doc_id, "k": 3}),
+              client.get(f"/v1/documents/{doc_id}/similar?k=3")):
+        ids = [x["id"] for x in r.get_json()["results"]]
+        assert r.status_code == 200 and len(ids) == 3 and doc_id not in ids
+
+
+@pytest.mark.parametrize("body, status, code", [
+    ({"text": SOLAR, "id": "x"}, 400, "invalid_input"),
+    ({}, 400, "invalid_input"),
+    ({"text": SOLAR, "k": 101}, 400, "invalid_input"),
+    ({"text": SOLAR, "k": 0}, 400, "invalid_input"),
+    ({"text": SOLAR, "k": "3"}, 400, "invalid_input"),
+    ({"text": SOLAR, "sector": "crypto"}, 400, "invalid_input"),
+    ({"text": SOLAR, "min_score": 2}, 400, "invalid_input"),
+    ({"text": "?!"}, 422, "empty_text"),
+    ({"id": "no-such-doc"}, 404, "not_found"),
+])
+def test_similar_errors(client, body, status, code):
+    error_of(client.post("/v1/similar", json=body), status, code)
+
+
+@pytest.mark.parametrize("query, status, code", [
+    ("?k=abc", 400, "invalid_input"), ("?k=0", 400, "invalid_input"),
+    ("?k=101", 400, "invalid_input"), ("?k=-1", 400, "invalid_input"),
+])
+def test_document_similar_errors(client, corpus_docs, query, status, code):
+    error_of(client.get(f"/v1/documents/{corpus_docs[0]['id']}/similar{query}"), status, code)
+
+
+def test_added_document_is_searchable_at_once_and_deletable(client):
+    text = ("Zephyrine Robotics and the port of Valparaiso agreed a joint venture to run "
+            "autonomous cranes with zephyrine lidar units")
+    r = client.post("/v1/documents", json={"text": text, "title": "Cranes"})
+    assert r.status_code == 201
+    doc = r.get_json()
+    assert r.headers["Location"] == f"/v1/documents/{doc['id']}"
+    assert doc["predicted"] == ["sectors", "agreement_type"]
+    top = client.post("/v1/similar", json={"text": "zephyrine lidar cranes", "k": 1})
+    assert top.get_json()["results"][0]["id"] == doc["id"]
+    got = client.get(f"/v1/documents/{doc['id']}").get_json()
+    assert got["text"] == text and got["title"] == "Cranes" and got["labelled"] is False
+    assert client.delete(f"/v1/documents/{doc['id']}").status_code == 204
+    error_of(client.get(f"/v1/documents/{doc['id']}"), 404, "not_found")
+    error_of(client.delete(f"/v1/documents/{doc['id']}"), 404, "not_found")
+    top = client.post("/v1/similar", json={"text": "zephyrine lidar cranes", "k": 5})
+    assert doc["id"] not in [x["id"] for x in top.get_json()["results"]]
+
+
+def test_given_labels_are_stored_and_marked_labelled(client):
+    body = {"id": "mine-1", "text": "A short note about a bank.", "sectors": ["fintech"],
+            "agreement_type": "none"}
+    assert client.post("/v1/documents", json=body).get_json()["predicted"] == []
+    got = client.get("/v1/documents/mine-1").get_json()
+    assert got["sectors"] == ["fintech"] and got["agreement_type"] == "none"
+    assert got["labelled"] is True
+    error_of(client.post("/v1/documents", json=body), 409, "conflict")
+
+
+@pytest.mark.parametrize("body, status, code", [
+    ({"text": "x", "sectors": ["crypto"]}, 400, "invalid_input"),
+    ({"text": "x", "agreement_type": "merger"}, 400, "invalid_input"),
+    ({"text": "x", "sectors": "fintech"}, 400, "invalid_input"),
+    ({"text": "x", "id": "a/b"}, 400, "invalid_input"),
+    ({"text": "x", "id": ""}, 400, "invalid_input"),
+    ({"text": "x", "colour": "red"}, 400, "invalid_input"),
+    ({"text": "   "}, 422, "empty_text"),
+    ({"title": "no text"}, 400, "invalid_input"),
+])
+def test_document_errors(client, body, status, code):
+    error_of(client.post("/v1/documents", json=body), status, code)
+
+
+def test_corpus_documents_can_be_read_and_hidden(client, corpus_docs):
+    doc = corpus_docs[1]
+    got = client.get(f"/v1/documents/{doc['id']}").get_json()
+    assert got["source"] == "corpus" and got["agreement_type"] == doc["agreement_type"]
+    neighbour = client.get(f"/v1/documents/{corpus_docs[2]['id']}/similar?k=100").get_json()
+    assert client.delete(f"/v1/documents/{doc['id']}").status_code == 204
+    error_of(client.get(f"/v1/documents/{doc['id']}"), 404, "not_found")
+    after = client.get(f"/v1/documents/{corpus_docs[2]['id']}/similar?k=100").get_json()
+    assert doc["id"] not in [x["id"] for x in after["results"]]
+    assert len(after["results"]) <= len(neighbour["results"])
+
+
+def test_documents_survive_a_new_app(home, client):
+    client.post("/v1/documents", json={"id": "keep", "text": "Wind farm loan signed."})
+    again = create_app({"TAGSIM_HOME": str(home)}).test_client()
+    assert again.get("/v1/documents/keep").status_code == 200
+    assert "keep" in [x["id"] for x in again.post(
+        "/v1/similar", json={"text": "wind farm loan", "k": 3}).get_json()["results"]]
+
+
+def test_model_health_ready(client):
+    manifest = client.get("/v1/model").get_json()
+    assert {"version", "heads", "evaluation", "files"} <= set(manifest)
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["model_version"] == manifest["version"]
+
+
+def test_not_ready_without_a_model(tmp_path):
+    client = create_app({"TAGSIM_HOME": str(tmp_path)}).test_client()
+    assert client.get("/healthz").status_code == 200
+    assert "make train" in error_of(client.get("/readyz"), 503, "not_ready")
+    error_of(client.post("/v1/tag", json={"text": "hello"}), 503, "not_ready")
+
+
+def test_metrics_count_requests_and_labels(client):
+    client.post("/v1/tag", json={"text": SOLAR})
+    client.get("/nope")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'tagsim_requests_total{endpoint="/v1/tag",method="POST",status="200"} 1.0' in text
+    assert 'status="404"' in text
+    assert 'tagsim_predictions_total{head="agreement_type",label="memorandum_of_understanding"}' \
+        in text
+    assert "tagsim_request_seconds_bucket" in text
+
+
+@pytest.mark.parametrize("method, path, kwargs, status, code", [
+    ("post", "/v1/tag", {"data": "{bad", "content_type": "application/json"}, 400, "bad_json"),
+    ("post", "/v1/tag", {"data": "[1]", "content_type": "application/json"}, 400,
+     "invalid_input"),
+    ("post", "/v1/tag", {"data": '{"text": NaN}', "content_type": "application/json"}, 400,
+     "bad_json"),
+    ("post", "/v1/tag", {"data": '{"text": "\\ud800"}', "content_type": "application/json"},
+     400, "bad_json"),
+    ("post", "/v1/tag", {"data": "[" * 50000 + "]" * 50000,
+                         "content_type": "application/json"}, 400, "bad_json"),
+    ("post", "/v1/tag", {"data": "text=hi", "content_type": "text/plain"}, 415,
+     "unsupported_media_type"),
+    ("post", "/v1/tag", {"data": b"\xff\xfe", "content_type": "application/json"}, 400,
+     "bad_json"),
+    ("post", "/v1/tag", {"data": "x" * (1 << 20 + 1), "content_type": "application/json"},
+     413, "too_large"),
+    ("post", "/v1/tag", {"json": {"text": "word " * 50_000}}, 413, "too_large"),
+    ("put", "/v1/tag", {}, 405, "method_not_allowed"),
+    ("get", "/v1/nothing", {}, 404, "not_found"),
+    ("post", "/v1/tag", {"json": {"text": "x", "explain": "yes"}}, 400, "invalid_input"),
+])
+def test_error_table(client, method, path, kwargs, status, code):
+    error_of(getattr(client, method)(path, **kwargs), status, code)
+
+
+def test_openapi_documents_every_route(app, client):
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = rule.rule.replace("<", "{").replace(">", "}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert (path, method.lower()) in documented, (path, method)
+    tag = spec["components"]["schemas"]["TagRequest"]
+    assert tag["required"] == ["text"] and tag["additionalProperties"] is False
