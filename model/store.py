@@ -2,13 +2,22 @@
 
 Layout of a home folder::
 
-    home/versions/<version>/   manifest.json, model.joblib, index.npz, report.md, ...
+    home/versions/<version>/   manifest.json, manifest.sig, model.joblib, index.npz, ...
     home/current -> versions/<version>   (a symlink, replaced atomically)
+    home/.lock                           (held by whoever is writing a version)
+
+``manifest.json`` lists the sha256 of every other file; ``manifest.sig`` seals the
+manifest itself: an HMAC-SHA256 under ``TAGSIM_ARTIFACT_KEY`` when that is set, a plain
+sha256 otherwise. A plain hash catches damage and hand edits; only the HMAC stops
+someone who can write the folder from forging a model, because ``joblib.load`` runs code.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -22,7 +31,9 @@ import sklearn
 from model.errors import ArtifactError
 
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
 MODEL_FILE = "model.joblib"
+KEY_VARIABLE = "TAGSIM_ARTIFACT_KEY"
 
 
 def sha256_of(path: Path) -> str:
@@ -48,12 +59,50 @@ def _fsync_dir(path: Path) -> None:
 
 
 class ArtifactStore:
-    """The versions in one home folder and its ``current`` pointer."""
+    """The versions in one home folder and its ``current`` pointer.
 
-    def __init__(self, home):
+    Parameters
+    ----------
+    home : path
+        The folder.
+    key : str or None
+        HMAC key for manifests; by default ``$TAGSIM_ARTIFACT_KEY`` (read here, not at import).
+    keep : int
+        How many versions `prune` keeps (the current one always stays).
+    """
+
+    def __init__(self, home, key=None, keep=5):
         self.home = Path(home)
         self.versions = self.home / "versions"
         self.current = self.home / "current"
+        self.key = key if key is not None else os.environ.get(KEY_VARIABLE) or None
+        self.keep = keep
+
+    # -- writing -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the home's write lock; fail at once if another run holds it."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        fh = open(self.home / ".lock", "a+")
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ArtifactError(
+                    f"another train or index run is writing to {self.home} (it holds "
+                    f"{self.home / '.lock'}); wait for it to finish") from None
+            self._clean_leftovers()
+            yield self
+        finally:
+            fh.close()
+
+    def _clean_leftovers(self):
+        # Only called under the lock: nothing else can be writing these now.
+        for path in self.home.glob(".staging-*"):
+            shutil.rmtree(path, ignore_errors=True)
+        for path in self.home.glob(".current-*"):
+            path.unlink(missing_ok=True)
 
     def staging(self) -> Path:
         """A fresh folder, on the same file system as the versions, to write a version into."""
@@ -62,6 +111,13 @@ class ArtifactStore:
         path.mkdir()
         return path
 
+    def seal(self, manifest_bytes: bytes) -> str:
+        """The signature line of a manifest."""
+        if self.key:
+            mac = hmac.new(self.key.encode(), manifest_bytes, hashlib.sha256).hexdigest()
+            return f"hmac-sha256:{mac}"
+        return f"sha256:{hashlib.sha256(manifest_bytes).hexdigest()}"
+
     def publish(self, staging: Path, manifest: dict) -> Path:
         """Hash the staged files into the manifest, move the folder into place, switch current.
 
@@ -69,26 +125,72 @@ class ArtifactStore:
         crash at any point leaves the previous version current.
         """
         try:
-            files = sorted(p for p in staging.iterdir() if p.is_file() and p.name != MANIFEST)
+            names = {MANIFEST, SIGNATURE}
+            files = sorted(p for p in staging.iterdir() if p.is_file() and p.name not in names)
             manifest = dict(manifest, files={p.name: sha256_of(p) for p in files})
-            with open(staging / MANIFEST, "w", encoding="utf-8") as fh:
-                json.dump(manifest, fh, indent=2, sort_keys=True)
-                fh.write("\n")
-            for p in [*files, staging / MANIFEST]:
+            data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
+            (staging / MANIFEST).write_bytes(data)
+            (staging / SIGNATURE).write_text(self.seal(data) + "\n", encoding="ascii")
+            for p in [*files, staging / MANIFEST, staging / SIGNATURE]:
                 with open(p, "rb") as fh:
                     os.fsync(fh.fileno())
             _fsync_dir(staging)
             final = self.versions / manifest["version"]
             os.rename(staging, final)
             _fsync_dir(self.versions)
-            link = self.home / f".current-{uuid.uuid4().hex}"
-            os.symlink(Path("versions") / final.name, link)
-            os.replace(link, self.current)
-            _fsync_dir(self.home)
+            self.point_current_at(final.name)
             return final
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+
+    def point_current_at(self, version: str) -> None:
+        """Switch ``current`` to a version with one atomic rename."""
+        link = self.home / f".current-{uuid.uuid4().hex}"
+        os.symlink(Path("versions") / version, link)
+        os.replace(link, self.current)
+        _fsync_dir(self.home)
+
+    def prune(self) -> list[str]:
+        """Delete all but the newest `keep` versions (never the current one)."""
+        current = self.current_version()
+        removed = []
+        for name in self.list_versions()[:-self.keep or None]:
+            if name != current:
+                shutil.rmtree(self.versions / name, ignore_errors=True)
+                removed.append(name)
+        return removed
+
+    def rollback(self, to: str | None = None) -> str:
+        """Point ``current`` at *to*, or at the version before the current one."""
+        versions = self.list_versions()
+        current = self.current_version()
+        if to is None:
+            older = [v for v in versions if current is None or v < current]
+            if not older:
+                raise ArtifactError(f"no version older than {current} in {self.versions}")
+            to = older[-1]
+        if to not in versions:
+            raise ArtifactError(f"no version {to!r} in {self.versions}; have: "
+                                + (", ".join(versions) or "none"))
+        self.verify(self.versions / to)
+        self.point_current_at(to)
+        return to
+
+    # -- reading -------------------------------------------------------------------------
+
+    def list_versions(self) -> list[str]:
+        """Published versions, oldest first."""
+        if not self.versions.is_dir():
+            return []
+        return sorted(p.name for p in self.versions.iterdir() if (p / MANIFEST).is_file())
+
+    def current_version(self) -> str | None:
+        """The name of the current version, or None."""
+        try:
+            return Path(os.readlink(self.current)).name
+        except OSError:
+            return None
 
     def current_dir(self) -> Path:
         """The folder of the current version; `ArtifactError` when there is none."""
@@ -99,19 +201,26 @@ class ArtifactStore:
             )
         return self.current.resolve()
 
-    def read_manifest(self, version_dir: Path | None = None) -> dict:
-        """The manifest of a version (the current one by default)."""
+    def verify(self, version_dir: Path | None = None) -> dict:
+        """Check the manifest's seal and every file's hash; return the manifest."""
         folder = version_dir or self.current_dir()
         try:
-            with open(folder / MANIFEST, encoding="utf-8") as fh:
-                return json.load(fh)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ArtifactError(f"cannot read {folder / MANIFEST}: {exc}; retrain") from exc
-
-    def verify(self, version_dir: Path | None = None) -> dict:
-        """Check every file of a version against its manifest; return the manifest."""
-        folder = version_dir or self.current_dir()
-        manifest = self.read_manifest(folder)
+            data = (folder / MANIFEST).read_bytes()
+            seal = (folder / SIGNATURE).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ArtifactError(f"cannot read the manifest of {folder}: {exc}; retrain") from None
+        if seal.startswith("hmac-sha256:") and not self.key:
+            raise ArtifactError(f"{folder.name} is signed with a key: set {KEY_VARIABLE} "
+                                "to the key it was trained with")
+        if not hmac.compare_digest(seal, self.seal(data)):
+            what = "its HMAC does not match TAGSIM_ARTIFACT_KEY" if self.key else \
+                "it does not match manifest.sig"
+            raise ArtifactError(f"{folder / MANIFEST} was changed after training ({what}); "
+                                "refusing to load it: retrain or roll back")
+        try:
+            manifest = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise ArtifactError(f"{folder / MANIFEST} is not valid JSON ({exc}); retrain") from None
         files = manifest.get("files")
         if not isinstance(files, dict) or MODEL_FILE not in files:
             raise ArtifactError(f"{folder / MANIFEST} lists no {MODEL_FILE}; retrain")

@@ -7,7 +7,7 @@ import os
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from service import errors
+from service import auth, errors
 from service.metrics import Metrics
 from service.state import Runtime
 
@@ -16,8 +16,10 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 1 << 20,   # bytes of request body
     "MAX_TEXT_CHARS": 200_000,       # characters of one text field
     "TAGSIM_LOAD_MODEL": True,
+    "RELOAD_SECONDS": 2.0,           # how often each worker looks for a new `current`
+    "API_TOKEN": "",                 # when set, writes need it as a bearer token
+    "READ_TOKEN": "",                # when set, reads need it (or the API token)
 }
-ENVIRONMENT = {"TAGSIM_HOME": str, "TAGSIM_MAX_BODY_BYTES": int, "TAGSIM_MAX_TEXT_CHARS": int}
 
 
 class StrictJSONProvider(DefaultJSONProvider):
@@ -39,6 +41,12 @@ def config_from_environment(environ=None):
         out["MAX_CONTENT_LENGTH"] = int(environ["TAGSIM_MAX_BODY_BYTES"])
     if environ.get("TAGSIM_MAX_TEXT_CHARS"):
         out["MAX_TEXT_CHARS"] = int(environ["TAGSIM_MAX_TEXT_CHARS"])
+    if environ.get("TAGSIM_RELOAD_SECONDS"):
+        out["RELOAD_SECONDS"] = float(environ["TAGSIM_RELOAD_SECONDS"])
+    if environ.get("TAGSIM_API_TOKEN"):
+        out["API_TOKEN"] = environ["TAGSIM_API_TOKEN"]
+    if environ.get("TAGSIM_READ_TOKEN"):
+        out["READ_TOKEN"] = environ["TAGSIM_READ_TOKEN"]
     return out
 
 
@@ -54,10 +62,12 @@ def create_app(config=None):
     errors.register(app)
     metrics = Metrics()
     metrics.install(app)
-    runtime = Runtime(app.config["TAGSIM_HOME"])
+    auth.install(app)
+    runtime = Runtime(app.config["TAGSIM_HOME"], app.config["RELOAD_SECONDS"])
     if app.config["TAGSIM_LOAD_MODEL"]:
         if not runtime.load():
             app.logger.error("model not loaded: %s", runtime.problem)
+    app.before_request(runtime.ensure_watcher)
     app.extensions["tagsim"] = runtime
     app.extensions["tagsim.metrics"] = metrics
     from service.api import bp

@@ -8,7 +8,7 @@ import uuid
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import ValidationError
 
-from model.errors import InvalidInput
+from model.errors import ArtifactError, InvalidInput
 from model.features import require_words
 from service.errors import BadJson, Conflict, TooLarge, UnsupportedMediaType
 from service.schemas import (
@@ -185,6 +185,15 @@ def delete_document(doc_id):
     rt.store.delete(doc_id, must_exist=source == "api")
     searcher.sync()
     return Response(status=204)
+
+
+@bp.post("/v1/admin/reload")
+def admin_reload():
+    rt = runtime()
+    if not rt.load():
+        version = rt.searcher.model.version if rt.searcher else None
+        raise ArtifactError(f"reload failed, still serving {version}: {rt.problem}")
+    return {"model_version": rt.searcher.model.version, "reloaded": True}
 
 
 @bp.get("/v1/model")

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -63,11 +62,11 @@ class TagsimClient:
             except (ValueError, KeyError, TypeError):
                 code, message = "http_error", exc.reason
             raise ApiError(exc.code, code, message) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise ApiError(None, "timeout", f"no answer from {self.base_url} within "
                                             f"{self.timeout} s") from None
         except urllib.error.URLError as exc:
-            if isinstance(exc.reason, (TimeoutError, socket.timeout)):
+            if isinstance(exc.reason, TimeoutError):
                 raise ApiError(None, "timeout", f"no answer from {self.base_url} within "
                                                 f"{self.timeout} s") from None
             raise ApiError(None, "unreachable", f"{self.base_url}: {exc.reason}") from None

@@ -14,6 +14,12 @@ class BadJson(InvalidInput):
     code = "bad_json"
 
 
+class Unauthorized(TagsimError):
+    """A token is required and was missing or wrong."""
+
+    code = "unauthorized"
+
+
 class NotReady(TagsimError):
     """No model is loaded yet."""
 
@@ -38,8 +44,9 @@ class UnsupportedMediaType(TagsimError):
     code = "unsupported_media_type"
 
 
-STATUS = [(EmptyText, 422), (InvalidInput, 400), (NotFound, 404), (Conflict, 409),
-          (TooLarge, 413), (UnsupportedMediaType, 415), (NotReady, 503), (ArtifactError, 503)]
+STATUS = [(EmptyText, 422), (InvalidInput, 400), (Unauthorized, 401), (NotFound, 404),
+          (Conflict, 409), (TooLarge, 413), (UnsupportedMediaType, 415), (NotReady, 503),
+          (ArtifactError, 503)]
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found",
               405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
@@ -58,7 +65,10 @@ def register(app):
     @app.errorhandler(TagsimError)
     def tagsim_error(exc):
         status = next((s for kind, s in STATUS if isinstance(exc, kind)), 400)
-        return error_response(status, exc.code, str(exc))
+        response = error_response(status, exc.code, str(exc))
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="tagsim"'
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc):

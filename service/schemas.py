@@ -111,6 +111,8 @@ def openapi_spec(version: str) -> dict:
         "/v1/documents/{doc_id}/similar": {"get": {
             "summary": "Documents similar to a stored one", "parameters": doc_id + k_param,
             "responses": answer("best first")}},
+        "/v1/admin/reload": {"post": {"summary": "Load the current version now (this worker)",
+                                      "responses": answer("the version now served")}},
         "/v1/model": {"get": {"summary": "The current model's manifest",
                               "responses": answer("manifest")}},
         "/healthz": {"get": {"summary": "Liveness", "responses": answer("alive")}},
@@ -124,4 +126,9 @@ def openapi_spec(version: str) -> dict:
             "info": {"title": "tagsim", "version": version,
                      "description": "Tags technology and cooperation-deal articles by sector "
                                     "and agreement type, and finds similar articles."},
-            "paths": paths, "components": {"schemas": schemas}}
+            "paths": paths,
+            "components": {"schemas": schemas, "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "needed for writes when TAGSIM_API_TOKEN is set, "
+                                          "and for reads when TAGSIM_READ_TOKEN is set"}}},
+            "security": [{}, {"bearer": []}]}

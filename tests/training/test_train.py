@@ -107,7 +107,9 @@ def test_other_library_version_is_refused(tmp_path, small_corpus):
     path = ArtifactStore(tmp_path).current_dir() / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest["libraries"]["scikit-learn"] = "0.1"
-    path.write_text(json.dumps(manifest))
+    data = json.dumps(manifest).encode()
+    path.write_bytes(data)
+    (path.parent / "manifest.sig").write_text(ArtifactStore(tmp_path).seal(data))
     with pytest.raises(ArtifactError, match="scikit-learn 0.1.*retrain"):
         load_tagger(tmp_path)
 

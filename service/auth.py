@@ -1,0 +1,52 @@
+"""Bearer tokens: writes need TAGSIM_API_TOKEN when it is set; reads TAGSIM_READ_TOKEN."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from flask import request
+
+from service.errors import Unauthorized
+
+OPEN = {"/healthz", "/readyz", "/openapi.json"}
+WRITES = ("/v1/documents", "/v1/admin/")
+
+
+def _presented():
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _matches(token, expected):
+    # Constant-time comparison of equal-length digests, so timing says nothing either way.
+    digest = hashlib.sha256
+    return bool(expected) and hmac.compare_digest(digest(token.encode()).digest(),
+                                                  digest(expected.encode()).digest())
+
+
+def is_write():
+    """Whether this request changes something."""
+    return request.method in ("POST", "DELETE") and request.path.startswith(WRITES)
+
+
+def install(app):
+    """Check tokens before every request, as configured."""
+    write_token = app.config.get("API_TOKEN") or ""
+    read_token = app.config.get("READ_TOKEN") or ""
+    if not write_token and not read_token:
+        return
+
+    @app.before_request
+    def check_token():
+        if request.path in OPEN:
+            return
+        token = _presented()
+        if is_write():
+            if write_token and not _matches(token, write_token):
+                raise Unauthorized("this endpoint changes data: send 'Authorization: Bearer "
+                                   "<token>' with the server's TAGSIM_API_TOKEN")
+        elif read_token and not (_matches(token, read_token) or _matches(token, write_token)):
+            raise Unauthorized("send 'Authorization: Bearer <token>' with the server's "
+                               "TAGSIM_READ_TOKEN")
