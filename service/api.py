@@ -221,4 +221,7 @@ def metrics():
 
 @bp.get("/openapi.json")
 def openapi():
-    return openapi_spec(current_app.config.get("API_VERSION", "1"))
+    searcher = runtime().searcher
+    labels = {} if searcher is None else {
+        spec.name: searcher.model.tagger.labels_of(spec) for spec in searcher.model.tagger.specs}
+    return openapi_spec(current_app.config.get("API_VERSION", "1"), labels)

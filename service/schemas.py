@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 MAX_K = 100
 MAX_BATCH = 1000
+# Texts need a letter or digit (else 422); the pattern documents it without enforcing it here.
+Text = Annotated[StrictStr, Field(json_schema_extra={"pattern": r"\w"},
+                                  description="at least one letter or digit")]
 DocId = Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f/]+$",
                                    description="1-200 characters, no '/' or control characters")]
 
@@ -19,7 +22,7 @@ class _Strict(BaseModel):
 class TagRequest(_Strict):
     """Tag one article."""
 
-    text: StrictStr = Field(description="the article body")
+    text: Text
     title: StrictStr | None = None
     explain: StrictBool = Field(False, description="add the top terms behind each label")
 
@@ -28,7 +31,7 @@ class TagItem(_Strict):
     """One article of a batch."""
 
     id: DocId | None = None
-    text: StrictStr
+    text: Text
     title: StrictStr | None = None
 
 
@@ -42,13 +45,16 @@ class TagBatchRequest(_Strict):
 class SimilarRequest(_Strict):
     """Find similar documents to a text or to a stored document (exactly one of the two)."""
 
-    text: StrictStr | None = None
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
+        "oneOf": [{"required": [f], "properties": {f: {"type": "string"}}} for f in ("text", "id")]})
+
+    text: Text | None = None
     title: StrictStr | None = None
     id: DocId | None = None
-    k: StrictInt = Field(10, ge=1, description=f"how many results, at most {MAX_K}")
+    k: StrictInt = Field(10, ge=1, le=MAX_K, description="how many results")
     sector: StrictStr | None = Field(None, description="only documents with this sector")
     agreement_type: StrictStr | None = Field(None, description="only this agreement type")
-    min_score: StrictFloat | StrictInt = Field(0.0, ge=0.0, le=1.0)
+    min_score: float = Field(0.0, ge=0.0, le=1.0, description="drop results scoring less")
 
 
 class DocumentIn(_Strict):
@@ -56,7 +62,7 @@ class DocumentIn(_Strict):
 
     id: DocId | None = None
     title: StrictStr | None = None
-    text: StrictStr
+    text: Text
     sectors: list[StrictStr] | None = None
     agreement_type: StrictStr | None = None
 
@@ -67,14 +73,32 @@ def _error_schema():
         "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
 
 
-def openapi_spec(version: str) -> dict:
-    """The OpenAPI 3 document of the HTTP API, built from the models above."""
+def _restrict_labels(schemas, labels):
+    """Name the served model's labels in the fields that must use them."""
+    sectors, types = labels.get("sectors"), labels.get("agreement_type")
+    targets = [("DocumentIn", "sectors", sectors, True), ("DocumentIn", "agreement_type", types, False),
+               ("SimilarRequest", "sector", sectors, False),
+               ("SimilarRequest", "agreement_type", types, False)]
+    for model, field, allowed, is_list in targets:
+        if allowed:
+            enum = {"type": "string", "enum": list(allowed)}
+            prop = schemas[model]["properties"][field]
+            prop["anyOf"] = [{"type": "array", "items": enum} if is_list else enum,
+                             {"type": "null"}]
+
+
+def openapi_spec(version: str, labels: dict | None = None) -> dict:
+    """The OpenAPI 3 document of the HTTP API, built from the models above.
+
+    *labels* (head name -> labels of the served model) narrows the label fields.
+    """
     models = [TagRequest, TagItem, TagBatchRequest, SimilarRequest, DocumentIn]
     schemas = {}
     for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
+    _restrict_labels(schemas, labels or {})
     schemas["Error"] = _error_schema()
 
     def body(name):
