@@ -65,6 +65,12 @@ def build_parser():
     p.add_argument("--text-fields", type=_fields, default=("title", "text"),
                    help="comma-separated text fields, body last (default: title,text)")
 
+    p = sub.add_parser("rollback", parents=[home],
+                       help="point current at the previous version (or --to VERSION)")
+    p.add_argument("--to", metavar="VERSION", help="the version to serve (see 'tagsim versions')")
+
+    sub.add_parser("versions", parents=[home], help="list the versions, marking the current one")
+
     p = sub.add_parser("serve", parents=[home], help="serve the HTTP API with gunicorn")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -156,6 +162,26 @@ def cmd_index(args):
     return 0
 
 
+def cmd_rollback(args):
+    from model.store import ArtifactStore
+
+    store = ArtifactStore(_home(args.home))
+    with store.lock():
+        version = store.rollback(args.to)
+    print(version)
+    return 0
+
+
+def cmd_versions(args):
+    from model.store import ArtifactStore
+
+    store = ArtifactStore(_home(args.home))
+    current = store.current_version()
+    for name in store.list_versions():
+        print(("* " if name == current else "  ") + name)
+    return 0
+
+
 def cmd_serve(args):
     import tempfile
 
@@ -171,7 +197,8 @@ def cmd_serve(args):
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "tag": cmd_tag,
-            "similar": cmd_similar, "index": cmd_index, "serve": cmd_serve}
+            "similar": cmd_similar, "index": cmd_index, "rollback": cmd_rollback,
+            "versions": cmd_versions, "serve": cmd_serve}
 
 
 def main(argv=None):

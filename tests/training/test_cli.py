@@ -90,3 +90,42 @@ def test_usage_errors_exit_2(capsys):
         main(["train"])
     assert info.value.code == 2
     assert "--data" in capsys.readouterr().err
+
+
+def test_versions_and_rollback(tmp_path, small_corpus, capsys):
+    from training.train import train
+
+    quiet = {"folds": 0, "progress": False, "log": lambda *_: None}
+    first = train(small_corpus, tmp_path, **quiet)["version"]
+    second = train(small_corpus, tmp_path, **quiet)["version"]
+    code, out, _ = run(capsys, "versions", "--home", str(tmp_path))
+    assert code == 0 and out.splitlines() == [f"  {first}", f"* {second}"]
+    code, out, _ = run(capsys, "rollback", "--home", str(tmp_path))
+    assert code == 0 and out.strip() == first
+    code, _, err = run(capsys, "rollback", "--home", str(tmp_path))
+    assert code == 1 and "no version older" in err
+    code, out, _ = run(capsys, "rollback", "--home", str(tmp_path), "--to", second)
+    assert code == 0 and out.strip() == second
+
+
+def test_similar_and_index_commands(trained_home, tmp_path, small_corpus, capsys):
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home, symlinks=True)
+    article = tmp_path / "a.txt"
+    article.write_text("A wind farm developer signed a power purchase agreement.")
+    code, out, _ = run(capsys, "similar", "--home", str(home), "-k", "3", str(article))
+    results = json.loads(out)["results"]
+    assert code == 0 and len(results) == 3
+    subset = write_jsonl(tmp_path / "sub.jsonl", [
+        {"id": "n1", "text": "A wind farm developer signed a power purchase agreement."},
+        {"id": "n2", "text": "A bank acquired a payments company.", "sectors": ["fintech"],
+         "agreement_type": "acquisition"}])
+    code, out, _ = run(capsys, "index", "--home", str(home), "--data", str(subset))
+    assert code == 0
+    code, out, _ = run(capsys, "similar", "--home", str(home), "-k", "5", str(article))
+    results = json.loads(out)["results"]
+    assert [r["id"] for r in results][0] == "n1" and len(results) <= 2
+    code, _, err = run(capsys, "similar", "--home", str(home), "-k", "500", str(article))
+    assert code == 1 and "-k must be between 1 and 100" in err
