@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,21 +21,22 @@ def free_port():
 
 class Server:
     def __init__(self, home):
-        self.home, self.proc, self.port = home, None, None
+        self.home, self.proc, self.port, self.log = home, None, None, None
 
     def start(self):
         self.port = free_port()
+        self.log = open(Path(self.home).parent / "server.log", "ab")  # an unread pipe would fill
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "training.cli", "serve", "--home", str(self.home),
              "--port", str(self.port), "--workers", "2"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         client = self.client(timeout=1.0)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(self.proc.stdout.read().decode(errors="replace"))
+                raise RuntimeError((Path(self.home).parent / "server.log").read_text())
             try:
                 client._call("GET", "/readyz")
                 return self
@@ -53,8 +55,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-        if self.proc:
-            self.proc.stdout.close()
+        if self.log:
+            self.log.close()
 
 
 @pytest.fixture
