@@ -10,7 +10,7 @@ TAGSIM_HOME ?= artifacts
 DATA ?= data/articles.jsonl
 DATASETS ?= ../shared/datasets
 
-.PHONY: help install train serve test lint clean
+.PHONY: help install train serve test lint clean bench-neighbours bench-load
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +32,14 @@ serve: install ## train if there is no model yet, then serve on 127.0.0.1:$PORT 
 
 test: install ## run the whole test suite
 	$(BIN)/python -m pytest
+
+bench-neighbours: install ## similar-article quality: leave-one-out label agreement vs plain TF-IDF
+	$(BIN)/python bench/neighbours.py --data $(DATA)
+
+bench-load: install ## throughput and latency of the real server under wrk (installs wrk if missing)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	@test -e $(TAGSIM_HOME)/current || $(MAKE) --no-print-directory train
+	$(BIN)/python bench/load.py --datasets $(DATASETS)
 
 lint: install ## check style with ruff
 	$(BIN)/ruff check model training service tests bench
