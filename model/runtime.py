@@ -175,10 +175,11 @@ class Searcher:
             self.document(doc_id)
             return self.model.index.matrix[self.corpus_row[doc_id]]
 
-    def search(self, query, k=10, filters=None, min_score=0.0, exclude=None):
+    def search(self, query, k=10, filters=None, min_score=0.0, exclude=None, terms=10):
         """The *k* most similar visible documents, best first, with their shared terms.
 
-        *filters* maps a head name to a label the document must carry.
+        *filters* maps a head name to a label the document must carry; *terms* caps the
+        shared terms listed per result (their weights sum to the score when none is cut).
         """
         filters = filters or {}
         for name, label in filters.items():
@@ -203,7 +204,7 @@ class Searcher:
                             _has(doc.get(n), lab) for n, lab in filters.items()):
                         hits.append((float(s), "live", j))
             hits.sort(key=lambda h: (-h[0], h[1], h[2]))
-            return [self._result(query, s, where, j, live_ids)
+            return [self._result(query, s, where, j, live_ids, terms)
                     for s, where, j in hits[:k] if s >= min_score]
 
     def _spec(self, name):
@@ -212,7 +213,7 @@ class Searcher:
                 return spec
         raise InvalidInput(f"this model has no head {name!r}")
 
-    def _result(self, query, score, where, j, live_ids):
+    def _result(self, query, score, where, j, live_ids, terms):
         if where == "corpus":
             meta, vector = self.model.corpus[j], self.model.index.matrix[j]
         else:
@@ -221,12 +222,12 @@ class Searcher:
         return {"id": meta["id"], "title": meta.get("title", ""),
                 "score": round(min(score, 1.0), 6),
                 **{h: meta.get(h) for h in self.heads},
-                "shared_terms": self.shared_terms(query, vector)}
+                "shared_terms": self.shared_terms(query, vector, terms)}
 
-    def shared_terms(self, query, vector):
-        """Terms in both vectors with their products, largest first (they sum to the cosine)."""
+    def shared_terms(self, query, vector, limit=None):
+        """Terms in both vectors with their products, largest first (all of them sum to the cosine)."""
         product = sp.csr_matrix(query).multiply(vector).tocsr()
-        order = np.argsort(-product.data, kind="stable")
+        order = np.argsort(-product.data, kind="stable")[:limit]
         return [{"term": str(self.terms[product.indices[i]]),
                  "weight": round(float(product.data[i]), 6)} for i in order]
 

@@ -14,6 +14,7 @@ from service.errors import BadJson, Conflict, TooLarge, UnsupportedMediaType
 from service.schemas import (
     MAX_BATCH,
     MAX_K,
+    MAX_TERMS,
     DocumentIn,
     SimilarRequest,
     TagBatchRequest,
@@ -102,6 +103,14 @@ def check_k(k):
     return k
 
 
+def int_arg(name, default, low, high):
+    """A whole-number query-string argument within [low, high]."""
+    raw = request.args.get(name, str(default))
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidInput(f"{name} must be a whole number between {low} and {high}, got {raw!r}")
+    return int(raw)
+
+
 @bp.post("/v1/similar")
 def similar():
     req = validated(SimilarRequest, parse_json())
@@ -116,17 +125,15 @@ def similar():
         query, exclude = searcher.vectorize(req.title, req.text), None
     filters = {k: v for k, v in (("sectors", req.sector), ("agreement_type", req.agreement_type))
                if v is not None}
-    results = searcher.search(query, req.k, filters, req.min_score, exclude)
+    results = searcher.search(query, req.k, filters, req.min_score, exclude, req.terms)
     return {"model_version": searcher.model.version, "results": results}
 
 
 @bp.get("/v1/documents/<doc_id>/similar")
 def document_similar(doc_id):
-    raw = request.args.get("k", "10")
-    if not raw.isdigit():
-        raise InvalidInput(f"k must be a whole number between 1 and {MAX_K}, got {raw!r}")
+    k, terms = int_arg("k", 10, 1, MAX_K), int_arg("terms", 10, 0, MAX_TERMS)
     searcher = runtime().ready()
-    results = searcher.search(searcher.vector_of(doc_id), check_k(int(raw)), exclude=doc_id)
+    results = searcher.search(searcher.vector_of(doc_id), k, exclude=doc_id, terms=terms)
     return {"model_version": searcher.model.version, "results": results}
 
 

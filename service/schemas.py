@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 MAX_K = 100
 MAX_BATCH = 1000
+MAX_TERMS = 10_000
 # Texts need a letter or digit (else 422); the pattern documents it without enforcing it here.
 Text = Annotated[StrictStr, Field(json_schema_extra={"pattern": r"\w"},
                                   description="at least one letter or digit")]
@@ -55,6 +56,9 @@ class SimilarRequest(_Strict):
     sector: StrictStr | None = Field(None, description="only documents with this sector")
     agreement_type: StrictStr | None = Field(None, description="only this agreement type")
     min_score: float = Field(0.0, ge=0.0, le=1.0, description="drop results scoring less")
+    terms: StrictInt = Field(10, ge=0, le=MAX_TERMS, description=(
+        "shared terms listed per result, largest first; with enough of them their "
+        "weights add up to the score"))
 
 
 class DocumentIn(_Strict):
@@ -113,7 +117,10 @@ def openapi_spec(version: str, labels: dict | None = None) -> dict:
 
     doc_id = [{"name": "doc_id", "in": "path", "required": True, "schema": {"type": "string"}}]
     k_param = [{"name": "k", "in": "query", "required": False,
-                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}}]
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}},
+               {"name": "terms", "in": "query", "required": False,
+                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_TERMS,
+                           "default": 10}}]
     paths = {
         "/v1/tag": {"post": {"summary": "Tag one article", "requestBody": body("TagRequest"),
                              "responses": answer("sectors and agreement type")}},
