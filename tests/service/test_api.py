@@ -58,7 +58,7 @@ def test_batch_limits(client):
 
 
 def test_similar_by_text_is_ranked_and_explained(client):
-    r = client.post("/v1/similar", json={"text": SOLAR, "k": 5})
+    r = client.post("/v1/similar", json={"text": SOLAR, "k": 5, "terms": 10_000})
     results = r.get_json()["results"]
     assert r.status_code == 200 and len(results) == 5
     scores = [x["score"] for x in results]
@@ -68,6 +68,19 @@ def test_similar_by_text_is_ranked_and_explained(client):
         weights = [t["weight"] for t in x["shared_terms"]]
         assert weights == sorted(weights, reverse=True)
         assert sum(weights) == pytest.approx(x["score"], abs=1e-4)
+
+
+def test_shared_terms_are_capped_by_default(client, corpus_docs):
+    long_text = " ".join(d["title"] for d in corpus_docs[:60])
+    results = client.post("/v1/similar", json={"text": long_text, "k": 3}).get_json()["results"]
+    full = client.post("/v1/similar", json={"text": long_text, "k": 3,
+                                            "terms": 10_000}).get_json()["results"]
+    assert [len(x["shared_terms"]) for x in results] == [min(10, len(x["shared_terms"]))
+                                                          for x in full]
+    assert any(len(x["shared_terms"]) > 10 for x in full)
+    assert results[0]["shared_terms"] == full[0]["shared_terms"][:10]
+    one = client.get(f"/v1/documents/{corpus_docs[0]['id']}/similar?k=2&terms=1").get_json()
+    assert all(len(x["shared_terms"]) == 1 for x in one["results"])
 
 
 @pytest.mark.parametrize("field, value", [("sector", "fintech"),
@@ -102,6 +115,7 @@ def test_similar_by_id_excludes_itself(client, corpus_docs):
     ({"text": SOLAR, "k": "3"}, 400, "invalid_input"),
     ({"text": SOLAR, "sector": "crypto"}, 400, "invalid_input"),
     ({"text": SOLAR, "min_score": 2}, 400, "invalid_input"),
+    ({"text": SOLAR, "terms": -1}, 400, "invalid_input"),
     ({"text": "?!"}, 422, "empty_text"),
     ({"id": "no-such-doc"}, 404, "not_found"),
 ])
@@ -112,6 +126,7 @@ def test_similar_errors(client, body, status, code):
 @pytest.mark.parametrize("query, status, code", [
     ("?k=abc", 400, "invalid_input"), ("?k=0", 400, "invalid_input"),
     ("?k=101", 400, "invalid_input"), ("?k=-1", 400, "invalid_input"),
+    ("?terms=x", 400, "invalid_input"), ("?terms=10001", 400, "invalid_input"),
 ])
 def test_document_similar_errors(client, corpus_docs, query, status, code):
     error_of(client.get(f"/v1/documents/{corpus_docs[0]['id']}/similar{query}"), status, code)
