@@ -58,6 +58,8 @@ def build_parser():
     p = sub.add_parser("similar", parents=[home], help="documents most similar to one article")
     p.add_argument("file", help="a file, or - for standard input")
     p.add_argument("-k", type=int, default=10, help="how many (1-100, default 10)")
+    p.add_argument("--terms", type=int, default=10,
+                   help="shared terms listed per result (default 10)")
 
     p = sub.add_parser("index", parents=[home],
                        help="make PATH's documents the similarity corpus of a new version")
@@ -147,7 +149,7 @@ def cmd_similar(args):
     home = _home(args.home)
     searcher = Searcher(load_model(home), open_store(home))
     title, text = _read_article(args.file)
-    results = searcher.search(searcher.vectorize(title, text), args.k)
+    results = searcher.search(searcher.vectorize(title, text), args.k, terms=max(args.terms, 0))
     print(json.dumps({"model_version": searcher.model.version, "results": results},
                      ensure_ascii=False, indent=2))
     return 0
