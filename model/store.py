@@ -34,6 +34,7 @@ MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 MODEL_FILE = "model.joblib"
 KEY_VARIABLE = "TAGSIM_ARTIFACT_KEY"
+KEEP_VARIABLE = "TAGSIM_KEEP_VERSIONS"
 
 
 def sha256_of(path: Path) -> str:
@@ -67,16 +68,19 @@ class ArtifactStore:
         The folder.
     key : str or None
         HMAC key for manifests; by default ``$TAGSIM_ARTIFACT_KEY`` (read here, not at import).
-    keep : int
-        How many versions `prune` keeps (the current one always stays).
+    keep : int or None
+        How many versions `publish` keeps (the current one always stays); by default
+        ``$TAGSIM_KEEP_VERSIONS`` or 5.
     """
 
-    def __init__(self, home, key=None, keep=5):
+    def __init__(self, home, key=None, keep=None):
         self.home = Path(home)
         self.versions = self.home / "versions"
         self.current = self.home / "current"
         self.key = key if key is not None else os.environ.get(KEY_VARIABLE) or None
-        self.keep = keep
+        self.keep = keep if keep is not None else int(os.environ.get(KEEP_VARIABLE) or 5)
+        if self.keep < 1:
+            raise ArtifactError(f"{KEEP_VARIABLE} must be 1 or more, got {self.keep}")
 
     # -- writing -------------------------------------------------------------------------
 
@@ -139,10 +143,11 @@ class ArtifactStore:
             os.rename(staging, final)
             _fsync_dir(self.versions)
             self.point_current_at(final.name)
-            return final
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        self.prune()
+        return final
 
     def point_current_at(self, version: str) -> None:
         """Switch ``current`` to a version with one atomic rename."""
@@ -155,7 +160,7 @@ class ArtifactStore:
         """Delete all but the newest `keep` versions (never the current one)."""
         current = self.current_version()
         removed = []
-        for name in self.list_versions()[:-self.keep or None]:
+        for name in self.list_versions()[:-self.keep]:
             if name != current:
                 shutil.rmtree(self.versions / name, ignore_errors=True)
                 removed.append(name)

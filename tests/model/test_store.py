@@ -63,11 +63,22 @@ def test_lock_fails_fast_and_cleans_leftovers(tmp_path):
 
 
 def test_prune_keeps_the_newest_and_current(tmp_path):
+    names = [publish(ArtifactStore(tmp_path, keep=10), version=f"v{i}") for i in range(4)]
     store = ArtifactStore(tmp_path, keep=2)
-    names = [publish(store, version=f"v{i}") for i in range(4)]
     store.point_current_at(names[0])
     assert store.prune() == ["v1"]
     assert store.list_versions() == ["v0", "v2", "v3"]
+
+
+def test_publish_keeps_the_configured_number(tmp_path, monkeypatch):
+    monkeypatch.setenv("TAGSIM_KEEP_VERSIONS", "3")
+    store = ArtifactStore(tmp_path)
+    for i in range(5):
+        publish(store, version=f"v{i}")
+    assert store.list_versions() == ["v2", "v3", "v4"] and store.current_version() == "v4"
+    monkeypatch.setenv("TAGSIM_KEEP_VERSIONS", "0")
+    with pytest.raises(ArtifactError, match="TAGSIM_KEEP_VERSIONS must be 1 or more"):
+        ArtifactStore(tmp_path)
 
 
 def test_rollback_to_previous_and_named(tmp_path):
