@@ -8,7 +8,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from model.documents import DocumentStore
 from model.errors import InvalidInput
+from model.runtime import STORE_FILE
 from model.store import sha256_of
 from model.tagger import HeadSpec
 
@@ -163,6 +165,51 @@ def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, requi
             specs.append(HeadSpec(name, multilabel, tuple(sorted(seen_labels))))
     targets = values if require_labels else {}
     return Dataset(path, sha256_of(path), ids, titles, texts, specs, targets, records)
+
+
+def with_labelled_documents(dataset, home, log=print):
+    """*dataset* plus the documents clients added to *home* with both default labels.
+
+    A stored document replaces a record with the same id. Labels outside the taxonomy
+    (possible only if the taxonomy changed since) are skipped with a note.
+    """
+    path = Path(home) / STORE_FILE
+    if not path.is_file():
+        return dataset
+    documents = DocumentStore(path).labelled()
+    if not documents:
+        return dataset
+    rows = {doc_id: i for i, doc_id in enumerate(dataset.ids)}
+    added = replaced = 0
+    extended = dataset.subset(range(len(dataset)))
+    for doc in documents:
+        labels = doc["labels"]
+        if set(labels.get("sectors", [])) - set(TAXONOMY["sectors"]) or \
+                labels.get("agreement_type") not in TAXONOMY["agreement_type"]:
+            log(f"skipping stored document {doc['id']!r}: labels outside the taxonomy")
+            continue
+        values = {"sectors": sorted(labels["sectors"]), "agreement_type": labels["agreement_type"]}
+        text = "\n".join(p for p in (doc["title"], doc["text"]) if p)
+        i = rows.get(doc["id"])
+        if i is None:
+            extended.ids.append(doc["id"])
+            extended.titles.append(doc["title"])
+            extended.texts.append(text)
+            extended.records.append({"id": doc["id"], "title": doc["title"], "text": doc["text"],
+                                     **values})
+            for name in DEFAULT_LABEL_FIELDS:
+                extended.targets[name].append(values[name])
+            added += 1
+        else:
+            extended.titles[i], extended.texts[i] = doc["title"], text
+            for name in DEFAULT_LABEL_FIELDS:
+                extended.targets[name][i] = values[name]
+            replaced += 1
+    log(f"added {added} and replaced {replaced} records with labelled documents from {path}")
+    extended.specs = [HeadSpec(s.name, s.multilabel, tuple(sorted(
+        {v for vs in extended.targets[s.name] for v in (vs if s.multilabel else [vs])})))
+        for s in dataset.specs]
+    return extended
 
 
 def _parse_where(where):

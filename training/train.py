@@ -16,7 +16,7 @@ import joblib
 from model.features import TextFeatures
 from model.store import MODEL_FILE, ArtifactStore, new_version_id
 from model.tagger import Tagger
-from training.datasets import DEFAULT_TEXT_FIELDS, load_dataset
+from training.datasets import DEFAULT_TEXT_FIELDS, load_dataset, with_labelled_documents
 from training.evaluate import cross_validate, metrics_json
 from training.index import write_index
 from training.report import metrics_table, write_report
@@ -47,7 +47,19 @@ def library_versions():
     return {name: metadata.version(name) for name in LIBRARIES}
 
 
-def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=None, folds=5,
+def train(data, home, *args, **kwargs):
+    """Validate *data*, cross-validate the pipeline, fit it on everything, publish a version.
+
+    Holds the home's write lock throughout, so a second run fails at once. With the
+    default heads, documents added through the API with both labels join the data.
+    Returns the published version's manifest; ``current`` changes only once the whole
+    version is on disk. Arguments are those of `_train`.
+    """
+    with ArtifactStore(home).lock():
+        return _train(data, home, *args, **kwargs)
+
+
+def _train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=None, folds=5,
           progress=True, log=print, n_jobs=None):
     """Validate *data*, cross-validate the pipeline, fit it on everything, publish a version.
 
@@ -56,6 +68,8 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
     """
     started = time.perf_counter()
     dataset = load_dataset(data, text_fields, label_fields, where=where)
+    if label_fields is None:
+        dataset = with_labelled_documents(dataset, home, log)
     log(f"read {len(dataset)} records from {data}; heads: "
         + ", ".join(f"{s.name} ({'multi' if s.multilabel else 'single'}-label, "
                     f"{len(s.labels)} labels)" for s in dataset.specs))

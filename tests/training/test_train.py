@@ -67,7 +67,7 @@ def test_a_failed_run_leaves_current_untouched(tmp_path, small_corpus, monkeypat
     with pytest.raises(OSError, match="No space"):
         train(small_corpus, tmp_path, **QUIET)
     assert load_tagger(tmp_path).version == first
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "versions"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "current", "versions"]
     assert [p.name for p in (tmp_path / "versions").iterdir()] == [first]
 
 
@@ -117,3 +117,23 @@ def test_other_library_version_is_refused(tmp_path, small_corpus):
 def test_no_model_yet(tmp_path):
     with pytest.raises(ArtifactError, match="make train"):
         load_tagger(tmp_path)
+
+
+def test_labelled_api_documents_join_the_next_training(tmp_path, small_corpus):
+    from model.runtime import open_store
+
+    first = train(small_corpus, tmp_path, **QUIET)
+    store = open_store(tmp_path)
+    store.put("api-1", "Fresh", "A fintech lender signed a licence for credit scoring software.",
+              {"sectors": ["fintech", "digital"], "agreement_type": "licensing"}, labelled=True)
+    store.put("api-2", "", "Predicted labels only.", {"sectors": [], "agreement_type": "none"},
+              labelled=False)
+    existing = json.loads(small_corpus.read_text().splitlines()[0])["id"]
+    store.put(existing, "Relabelled", "A corpus article, relabelled by a client.",
+              {"sectors": [], "agreement_type": "none"}, labelled=True)
+    store.close()
+    second = train(small_corpus, tmp_path, **QUIET)
+    assert second["dataset"]["records"] == first["dataset"]["records"] + 1
+    docs = (ArtifactStore(tmp_path).current_dir() / "documents.jsonl").read_text()
+    assert '"id": "api-1"' in docs and '"id": "api-2"' not in docs
+    assert '"title": "Relabelled"' in docs

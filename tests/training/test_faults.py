@@ -1,0 +1,53 @@
+"""A training run killed at any moment never breaks the version being served."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from model.errors import ArtifactError
+from model.runtime import load_tagger
+from model.store import ArtifactStore
+from training.train import train
+
+QUIET = {"folds": 0, "progress": False, "log": lambda *_: None}
+
+
+def start_training(corpus, home):
+    return subprocess.Popen([sys.executable, "-m", "training.cli", "train", "--data", str(corpus),
+                             "--home", str(home), "--folds", "0", "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("delay", [0.5, 1.5, 3.0])
+def test_kill_9_during_train_keeps_current(tmp_path, small_corpus, delay):
+    first = train(small_corpus, tmp_path, **QUIET)["version"]
+    proc = start_training(small_corpus, tmp_path)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    current = load_tagger(tmp_path).version
+    assert current == first or (proc.returncode == 0 and current != first)
+    # The next run cleans what the killed one left and publishes normally.
+    second = train(small_corpus, tmp_path, **QUIET)["version"]
+    assert load_tagger(tmp_path).version == second
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith((".staging-", ".current-"))]
+
+
+def test_second_training_fails_fast_on_the_lock(tmp_path, small_corpus):
+    train(small_corpus, tmp_path, **QUIET)
+    with ArtifactStore(tmp_path).lock():
+        started = time.monotonic()
+        proc = start_training(small_corpus, tmp_path)
+        _, err = proc.communicate(timeout=120)
+        assert time.monotonic() - started < 60
+    assert proc.returncode == 1
+    assert b"another train or index run is writing" in err and err.count(b"\n") == 1
+    with ArtifactStore(tmp_path).lock():
+        with pytest.raises(ArtifactError, match="another train or index run"):
+            train(small_corpus, tmp_path, **QUIET)
+    assert os.path.islink(tmp_path / "current")
