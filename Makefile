@@ -9,8 +9,10 @@ PORT ?= 8000
 TAGSIM_HOME ?= artifacts
 DATA ?= data/articles.jsonl
 DATASETS ?= ../shared/datasets
+SIZES ?= 10000,100000
 
-.PHONY: help install train serve test lint clean bench-neighbours bench-load
+.PHONY: help install train serve test lint clean bench-neighbours bench-load bench bench-similarity \
+	bench-latency
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +42,18 @@ bench-load: install ## throughput and latency of the real server under wrk (inst
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@test -e $(TAGSIM_HOME)/current || $(MAKE) --no-print-directory train
 	$(BIN)/python bench/load.py --datasets $(DATASETS)
+
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench-similarity: install $(BIN)/.bench-installed ## top-10 similar search vs scikit-learn and gensim (SIZES=10000,100000)
+	$(BIN)/python bench/similarity.py --datasets $(DATASETS) --sizes $(SIZES)
+
+bench-latency: install ## in-process tag latency of a 3 KB article vs scikit-learn OneVsRest
+	$(BIN)/python bench/latency.py --datasets $(DATASETS)
+
+bench: bench-similarity bench-latency ## run the benchmarks and print their tables
 
 lint: install ## check style with ruff
 	$(BIN)/ruff check model training service tests bench

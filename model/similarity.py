@@ -1,71 +1,480 @@
-"""Exact cosine top-k search over L2-normalised TF-IDF rows."""
+"""Exact top-k dot-product (cosine) search over non-negative, L2-normalised TF-IDF rows.
+
+The index keeps the corpus twice: document-major (``matrix``, for exact rescoring and
+shared terms) and term-major (postings, so a query reads only its own terms). Rows are
+cut into shards of at most `ROWS_PER_SHARD` consecutive rows, so that a shard's dense
+score accumulator (4 bytes a row) stays about the size of a core's L2 cache; shards
+are searched one after the other, or by a thread each (scipy's sparse products release
+the GIL), and their answers merged. Each shard answers in two passes, MaxScore style:
+
+1. The query's cheapest terms (fewest postings per unit of score they can add) are
+   summed into a dense accumulator; the best rows so far are rescored exactly, and the
+   k-th best exact score is a lower bound ``theta`` on the k-th best score overall.
+2. The terms whose combined upper bound (query weight times the term's largest weight)
+   stays under half of ``theta`` are skipped; the rest are added. A row's score is then
+   at most its partial sum plus that bound, so only rows within reach of ``theta`` are
+   rescored; every other row provably scores below the k-th best. The long posting
+   lists of common words are the ones skipped.
+
+Rescoring uses the same float32 row-by-row product as ``matrix @ q``, so results (ties
+included) are those of a brute-force scan.
+"""
 
 from __future__ import annotations
 
+import io
+import os
+import struct
+import threading
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+ROWS_PER_SHARD = 500_000  # a 2 MB accumulator: scattered additions stay in L2
+_PROBE_SHARE = 0.05       # share of the query's postings read before theta is known
+_SKIP_SHARE = 0.5         # skipped terms may add at most this share of theta
+_SLACK = 1e-3             # relative float32 rounding margin on every bound
+_ALIGN = 64
+
+
+def shard_starts(n_docs, shards=None):
+    """First row of each shard, then *n_docs*; by default shards of `ROWS_PER_SHARD` rows at most."""
+    if shards is None:
+        shards = -(-n_docs // ROWS_PER_SHARD)
+    shards = max(1, min(int(shards), max(1, n_docs)))
+    return np.linspace(0, n_docs, shards + 1).astype(np.int64)
+
+
+class _Shard:
+    """Term-major postings (with shard-local rows) of the rows ``start:start + size``."""
+
+    def __init__(self, start, size, postings, bounds):
+        self.start, self.size = int(start), int(size)
+        self.postings, self.bounds = postings, bounds
+        self.lengths = np.diff(postings.indptr)
+
 
 class SimilarityIndex:
-    """A corpus matrix kept term-major, so a query reads only its own terms' postings.
+    """Exact top-k cosine search over a corpus of L2-normalised TF-IDF rows.
 
     Parameters
     ----------
     matrix : sparse matrix of shape (n_docs, n_terms)
-        L2-normalised TF-IDF rows (cosine = dot product).
+        Non-negative rows (cosine = dot product when they are L2-normalised).
     ids : sequence of str
         Document id of each row.
+    shards : int, optional
+        How many row ranges to cut the corpus into (default: ranges of at most
+        `ROWS_PER_SHARD` rows).
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> index = SimilarityIndex(sp.csr_matrix([[1.0, 0.0], [0.6, 0.8]]), ["a", "b"])
+    >>> rows, scores = index.top_k(sp.csr_matrix([[0.0, 1.0]]), k=5)
+    >>> rows.tolist(), scores.tolist()
+    ([1], [0.800000011920929])
     """
 
-    def __init__(self, matrix, ids):
-        matrix = sp.csr_matrix(matrix, dtype=np.float32)
+    def __init__(self, matrix, ids, shards=None):
+        matrix = _csr32(matrix)
         if matrix.shape[0] != len(ids):
             raise ValueError(f"{matrix.shape[0]} rows but {len(ids)} ids")
+        if matrix.nnz and matrix.data.min() < 0:
+            raise ValueError("the index needs non-negative weights (TF-IDF rows); "
+                             "got a negative entry")
+        starts = shard_starts(matrix.shape[0], shards)
+        parts = []
+        for a, b in zip(starts[:-1], starts[1:], strict=True):
+            postings = _csr32(matrix[a:b].T)
+            parts.append(_Shard(a, b - a, postings, _term_bounds(postings)))
+        self._attach(matrix, np.asarray(ids, dtype=str), parts)
+
+    def _attach(self, matrix, ids, shards, threads=1):
         self.matrix = matrix
-        self.ids = np.asarray(ids, dtype=str)
-        self.postings = matrix.T.tocsr()
-        self.row_of = {doc_id: i for i, doc_id in enumerate(self.ids)}
+        self.ids = ids
+        self.shards = shards
+        self.threads = threads  # > 1: shards searched in parallel (see `load`)
+        self._pool, self._pool_pid = None, None
+        self._pool_lock = threading.Lock()
 
     def __len__(self):
         return self.matrix.shape[0]
 
-    def scores(self, query):
-        """Cosine of *query* (a 1-row sparse matrix) with every document, as a dense vector."""
-        q = sp.csr_matrix(query)
-        if q.nnz == 0:
-            return np.zeros(len(self), dtype=np.float32)
-        return np.asarray(self.postings[q.indices].T @ q.data, dtype=np.float32).ravel()
+    @property
+    def n_terms(self):
+        """Width of the rows (the vocabulary size)."""
+        return self.matrix.shape[1]
 
     def top_k(self, query, k, allowed=None):
         """Rows and scores of the *k* best matches, best first; ties go to the lower row.
 
-        *allowed* is an optional boolean mask over rows; rows outside it never appear,
-        nor do rows scoring zero.
+        Parameters
+        ----------
+        query : sparse matrix of shape (1, n_terms)
+            Non-negative weights, normally an L2-normalised TF-IDF row.
+        k : int
+            How many rows at most.
+        allowed : array of bool, optional
+            Rows where it is False never appear (deleted or filtered documents).
+
+        Returns
+        -------
+        rows : int array, scores : float32 array
+            Rows scoring zero never appear, so there may be fewer than *k*.
         """
-        s = self.scores(query)
+        terms, weights = self._query_terms(query)
+        if k <= 0 or len(terms) == 0 or len(self) == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        dense = np.zeros(self.n_terms, dtype=np.float32)
+        dense[terms] = weights
+        args = (terms, weights, dense, k, allowed)
+        if len(self.shards) == 1:
+            return self._search(self.shards[0], *args)
+        if self.threads > 1:
+            found = list(self._executor().map(lambda s: self._search(s, *args), self.shards))
+        else:
+            found = [self._search(s, *args) for s in self.shards]
+        rows = np.concatenate([r for r, _ in found])
+        scores = np.concatenate([s for _, s in found])
+        order = np.lexsort((rows, -scores))[:k]
+        return rows[order], scores[order]
+
+    def _executor(self):
+        # Threads do not survive a fork: a forked worker makes its own pool on first use.
+        with self._pool_lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="similarity")
+                self._pool_pid = os.getpid()
+            return self._pool
+
+    def _query_terms(self, query):
+        q = sp.csr_matrix(query)
+        if q.shape != (1, self.n_terms):
+            raise ValueError(f"query must have shape (1, {self.n_terms}), got {q.shape}")
+        if not q.has_canonical_format:
+            q = q.copy()
+            q.sum_duplicates()
+        keep = q.data != 0
+        if np.any(q.data[keep] < 0):
+            raise ValueError("query weights must be non-negative (a TF-IDF row)")
+        return q.indices[keep], np.asarray(q.data[keep], dtype=np.float32)
+
+    def _search(self, shard, terms, weights, dense, k, allowed):
+        """The best k rows of one shard (global rows) with their exact scores."""
+        present = shard.lengths[terms] > 0
+        terms, weights = terms[present], weights[present]
         if allowed is not None:
-            s = np.where(allowed, s, 0.0)
-        candidates = np.flatnonzero(s > 0)
-        if len(candidates) > k:
-            kth = -np.partition(-s[candidates], k - 1)[k - 1]
-            better = candidates[s[candidates] > kth]
-            tied = candidates[s[candidates] == kth]  # ascending rows: the lowest win
-            candidates = np.concatenate([better, tied[: k - len(better)]])
-        order = np.lexsort((candidates, -s[candidates]))
-        rows = candidates[order]
-        return rows, s[rows]
+            allowed = allowed[shard.start:shard.start + shard.size]
+        if len(terms) == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        bound = weights * shard.bounds[terms]
+        cost = shard.lengths[terms]
+        order = np.argsort(cost / np.maximum(bound, 1e-30), kind="stable")
+        probe = order[: max(1, np.searchsorted(np.cumsum(cost[order]), _PROBE_SHARE * cost.sum()))]
+        acc = _accumulate(shard, terms[probe], weights[probe])
+        theta = self._kth_exact(shard, acc, dense, k, allowed)
+        rest = order[len(probe):][::-1]  # most postings per unit of bound first
+        skipped = np.cumsum(bound[rest], dtype=np.float64) < _SKIP_SHARE * theta
+        added = rest[~skipped]
+        if len(added):
+            acc += _accumulate(shard, terms[added], weights[added])
+        reach = float(bound[rest[skipped]].sum(dtype=np.float64)) * (1 + _SLACK)
+        floor = theta * (1 - _SLACK) - reach
+        rows = np.flatnonzero(acc >= floor) if floor > 0 else np.flatnonzero(acc)
+        return self._best(shard, rows, dense, k, allowed)
+
+    def _exact(self, shard, rows, dense):
+        return np.asarray(self.matrix[rows + shard.start] @ dense, dtype=np.float32).ravel()
+
+    def _kth_exact(self, shard, acc, dense, k, allowed):
+        """A lower bound on the k-th best score: the k-th best exact score of promising rows."""
+        m = 4 * k + 16
+        top = float(acc.max())
+        for share in (0.5, 0.2, 0.05):  # the rows near the best partial score, cheaply
+            rows = np.flatnonzero(acc >= share * top)
+            if allowed is not None:
+                rows = rows[allowed[rows]]
+            if len(rows) >= k:
+                break
+        else:  # a strict mask: the best partial scores among allowed rows
+            rows = np.flatnonzero(acc if allowed is None else acc * allowed)
+        if len(rows) > m:
+            rows = rows[np.argpartition(-acc[rows], m - 1)[:m]]
+        exact = self._exact(shard, rows, dense)
+        if np.count_nonzero(exact) < k:
+            return 0.0
+        return float(np.partition(exact, len(exact) - k)[len(exact) - k])
+
+    def _best(self, shard, rows, dense, k, allowed):
+        if allowed is not None:
+            rows = rows[allowed[rows]]
+        scores = self._exact(shard, rows, dense)
+        positive = scores > 0
+        rows, scores = rows[positive], scores[positive]
+        if len(rows) > k:
+            kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+            keep = scores > kth
+            keep[np.flatnonzero(scores == kth)[: k - int(keep.sum())]] = True  # lowest rows
+            rows, scores = rows[keep], scores[keep]
+        order = np.lexsort((rows, -scores))
+        return rows[order].astype(np.int64) + shard.start, scores[order]
 
     def save(self, path):
-        """Write the index as an uncompressed .npz (no pickle)."""
-        m = self.matrix
-        np.savez(path, data=m.data, indices=m.indices, indptr=m.indptr,
-                 shape=np.asarray(m.shape), ids=self.ids)
+        """Write the index as one uncompressed .npz whose arrays can be memory-mapped."""
+        with NpzWriter(path) as out:
+            _write_forward(out, self.matrix, self.ids)
+            out.add("shard_starts", np.asarray([s.start for s in self.shards] + [len(self)],
+                                               dtype=np.int64))
+            for i, shard in enumerate(self.shards):
+                _write_shard(out, i, shard.postings, shard.bounds)
 
     @classmethod
-    def load(cls, path):
-        """Read an index written by `save`."""
-        with np.load(Path(path), allow_pickle=False) as z:
-            matrix = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
-            return cls(matrix, list(z["ids"]))
+    def load(cls, path, mmap=True, threads=1):
+        """Read an index written by `save` or `IndexWriter`.
+
+        Arrays are memory-mapped unless *mmap* is False: loading copies nothing, and
+        every process that maps the file (or is forked after loading it) shares one
+        copy. With *threads* > 1 the shards are searched in parallel: that shortens a
+        query only while a core is idle, so a server whose workers already keep every
+        core busy should keep the default, 1.
+        """
+        z = read_npz(path, mmap)
+        n_docs, n_terms = (int(v) for v in z["shape"])
+        matrix = _csr_from(z["data"], z["indices"], z["indptr"], (n_docs, n_terms))
+        if "shard_starts" not in z:  # an index written before postings were stored
+            return cls(matrix, z["ids"])
+        starts = z["shard_starts"]
+        shards = [_Shard(a, b - a, _csr_from(z[f"postings_data_{i}"], z[f"postings_rows_{i}"],
+                                             z[f"postings_indptr_{i}"], (n_terms, b - a)),
+                         z[f"bounds_{i}"])
+                  for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True))]
+        index = cls.__new__(cls)  # written by us: already checked, nothing to recompute
+        index._attach(matrix, z["ids"], shards, threads)
+        return index
+
+
+def _accumulate(shard, terms, weights):
+    """Sum of the given terms' postings times their weights, as a dense vector."""
+    return np.asarray(shard.postings[terms].T @ weights, dtype=np.float32).ravel()
+
+
+def _write_forward(out, matrix, ids):
+    out.add("shape", np.asarray(matrix.shape, dtype=np.int64))
+    out.add("data", matrix.data)
+    out.add("indices", matrix.indices)
+    out.add("indptr", matrix.indptr)
+    out.add("ids", np.asarray(ids, dtype=str))
+
+
+def _write_shard(out, i, postings, bounds):
+    out.add(f"postings_data_{i}", postings.data)
+    out.add(f"postings_rows_{i}", postings.indices)
+    out.add(f"postings_indptr_{i}", postings.indptr)
+    out.add(f"bounds_{i}", bounds)
+
+
+class IndexWriter:
+    """Build an index file from row blocks without holding the corpus twice in memory.
+
+    Rows go to scratch files beside *path* as they come; `close` builds each shard's
+    term-major postings from them, one shard and one block at a time, and writes the
+    same file as `SimilarityIndex.save`. Peak memory is about one shard's postings.
+
+    Parameters
+    ----------
+    path : path-like
+        The index file to write.
+    n_terms : int
+        Width of every row block.
+    shards : int, optional
+        As for `SimilarityIndex`.
+    """
+
+    block_entries = 1 << 23  # entries in memory at once while building the postings
+
+    def __init__(self, path, n_terms, shards=None):
+        self.path = Path(path)
+        self.n_terms = int(n_terms)
+        self.shards = shards
+        self._cols = np.int32 if self.n_terms < 2**31 else np.int64
+        self._data = open(self.path.with_name(self.path.name + ".data.tmp"), "wb+")
+        self._indices = open(self.path.with_name(self.path.name + ".indices.tmp"), "wb+")
+        self._row_lengths = []
+
+    def add(self, rows):
+        """Append a block of rows (a sparse matrix with ``n_terms`` columns)."""
+        rows = sp.csr_matrix(rows, dtype=np.float32)
+        if rows.shape[1] != self.n_terms:
+            raise ValueError(f"rows have {rows.shape[1]} columns, expected {self.n_terms}")
+        if not rows.has_canonical_format:
+            rows = rows.copy()
+            rows.sum_duplicates()
+        if rows.nnz and rows.data.min() < 0:
+            raise ValueError("the index needs non-negative weights (TF-IDF rows)")
+        self._data.write(rows.data.tobytes())
+        self._indices.write(rows.indices.astype(self._cols).tobytes())
+        self._row_lengths.append(np.diff(rows.indptr).astype(np.int64))
+
+    def _read(self, fh, dtype, start, stop):
+        """Stored entries ``start:stop`` of one scratch file, a block at a time."""
+        size = np.dtype(dtype).itemsize
+        for first in range(start, stop, self.block_entries):
+            fh.seek(first * size)
+            yield np.fromfile(fh, dtype=dtype, count=min(self.block_entries, stop - first))
+
+    def _shard(self, indptr, a, b, idx):
+        """Term-major postings and bounds of rows a:b, from the scratch files."""
+        e0, e1 = int(indptr[a]), int(indptr[b])
+        df = np.zeros(self.n_terms, dtype=np.int64)
+        for cols in self._read(self._indices, self._cols, e0, e1):
+            df += np.bincount(cols, minlength=self.n_terms)
+        post_indptr = np.zeros(self.n_terms + 1, dtype=idx)
+        np.cumsum(df, out=post_indptr[1:])
+        post_rows = np.empty(e1 - e0, dtype=idx)
+        post_data = np.empty(e1 - e0, dtype=np.float32)
+        fill = post_indptr[:-1].astype(np.int64)
+        local = indptr[a:b + 1] - e0  # entry offsets of the shard's rows
+        start = 0
+        blocks = zip(self._read(self._data, np.float32, e0, e1),
+                     self._read(self._indices, self._cols, e0, e1), strict=True)
+        for data, cols in blocks:
+            # the rows this block covers (a row may straddle two blocks)
+            r0 = int(np.searchsorted(local, start, side="right")) - 1
+            r1 = int(np.searchsorted(local, start + len(data), side="left"))
+            counts = np.diff(np.clip(local[r0:r1 + 1], start, start + len(data)))
+            by_term = sp.csc_matrix((data, (np.repeat(np.arange(r1 - r0), counts), cols)),
+                                    shape=(r1 - r0, self.n_terms))
+            by_term.sort_indices()
+            per_term = np.diff(by_term.indptr)
+            where = np.arange(len(data), dtype=np.int64) + np.repeat(
+                fill - by_term.indptr[:-1], per_term)
+            post_rows[where] = by_term.indices + r0
+            post_data[where] = by_term.data
+            fill += per_term
+            start += len(data)
+        postings = _csr_from(post_data, post_rows, post_indptr, (self.n_terms, b - a))
+        return postings, _term_bounds(postings)
+
+    def close(self, ids):
+        """Write the index file for rows named *ids*; remove the scratch files."""
+        try:
+            self._data.flush()
+            self._indices.flush()
+            lengths = np.concatenate(self._row_lengths) if self._row_lengths \
+                else np.zeros(0, dtype=np.int64)
+            if len(lengths) != len(ids):
+                raise ValueError(f"{len(lengths)} rows but {len(ids)} ids")
+            n_docs, nnz = len(lengths), int(lengths.sum())
+            idx = np.int32 if nnz < 2**31 and max(n_docs, self.n_terms) < 2**31 else np.int64
+            indptr = np.zeros(n_docs + 1, dtype=idx)
+            np.cumsum(lengths, out=indptr[1:])
+            starts = shard_starts(n_docs, self.shards)
+            with NpzWriter(self.path) as out:
+                out.add("shape", np.asarray([n_docs, self.n_terms], dtype=np.int64))
+                out.add("data", self._read(self._data, np.float32, 0, nnz), np.float32, (nnz,))
+                out.add("indices", self._read(self._indices, self._cols, 0, nnz), idx, (nnz,))
+                out.add("indptr", indptr)
+                out.add("ids", np.asarray(ids, dtype=str))
+                out.add("shard_starts", starts)
+                for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True)):
+                    _write_shard(out, i, *self._shard(indptr, a, b, idx))
+        finally:
+            for fh in (self._data, self._indices):
+                fh.close()
+                Path(fh.name).unlink(missing_ok=True)
+
+
+def _csr32(matrix):
+    """A CSR copy (or view) with float32 weights, sorted indices, one index dtype."""
+    m = sp.csr_matrix(matrix, dtype=np.float32)
+    if not m.has_canonical_format:
+        m = m.copy()
+        m.sum_duplicates()
+    idx = np.int32 if m.nnz < 2**31 and max(m.shape) < 2**31 else np.int64
+    if m.indices.dtype != idx or m.indptr.dtype != idx:
+        m = sp.csr_matrix((m.data, m.indices.astype(idx), m.indptr.astype(idx)), shape=m.shape)
+    return m
+
+
+def _csr_from(data, indices, indptr, shape):
+    m = sp.csr_matrix((data, indices, indptr), shape=shape, copy=False)
+    m.has_sorted_indices = True
+    m.has_canonical_format = True
+    return m
+
+
+def _term_bounds(postings):
+    """Each term's largest weight (0 for a term no document has)."""
+    bounds = np.zeros(postings.shape[0], dtype=np.float32)
+    present = np.diff(postings.indptr) > 0
+    if present.any():
+        bounds[present] = np.maximum.reduceat(postings.data, postings.indptr[:-1][present])
+    return bounds
+
+
+class NpzWriter:
+    """An uncompressed .npz written array by array, each array's data 64-byte aligned.
+
+    ``np.load`` reads the file as usual; `read_npz` memory-maps its arrays.
+    """
+
+    def __init__(self, path):
+        self._raw = open(path, "wb")
+        self._zip = zipfile.ZipFile(self._raw, "w", zipfile.ZIP_STORED, allowZip64=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._zip.close()
+        self._raw.close()
+
+    def add(self, name, value, dtype=None, shape=None):
+        """Add an array, or an iterable of chunks making an array of *dtype* and *shape*."""
+        if dtype is None:
+            value = np.ascontiguousarray(value)
+            dtype, shape, value = value.dtype, value.shape, [value]
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_2_0(buf, {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+            "shape": tuple(int(s) for s in shape)})
+        header = buf.getvalue()
+        info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_STORED
+        # local header: 30 bytes, the name, our padding block, then zip64's 20 bytes
+        start = self._raw.tell() + 30 + len(info.filename.encode()) + 4 + 20 + len(header)
+        pad = -start % _ALIGN
+        info.extra = struct.pack("<HH", 0x7441, pad) + b"\0" * pad
+        with self._zip.open(info, "w", force_zip64=True) as fh:
+            fh.write(header)
+            for chunk in value:
+                fh.write(np.ascontiguousarray(chunk, dtype=dtype).data)
+
+
+def read_npz(path, mmap=True):
+    """Arrays of an .npz as a dict; memory-mapped where the data is stored aligned."""
+    out = {}
+    with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
+        for info in zf.infolist():
+            name = info.filename.removesuffix(".npy")
+            if mmap and info.compress_type == zipfile.ZIP_STORED:
+                fh.seek(info.header_offset)
+                name_len, extra_len = struct.unpack("<HH", fh.read(30)[26:30])
+                fh.seek(info.header_offset + 30 + name_len + extra_len)
+                version = np.lib.format.read_magic(fh)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(fh)
+                offset = fh.tell()
+                if not fortran and offset % _ALIGN == 0 and not dtype.hasobject:
+                    out[name] = np.asarray(np.memmap(path, dtype=dtype, mode="r", offset=offset,
+                                                     shape=shape)) \
+                        if int(np.prod(shape)) else np.empty(shape, dtype)
+                    continue
+            with zf.open(info) as member:
+                out[name] = np.lib.format.read_array(member, allow_pickle=False)
+    return out

@@ -1,16 +1,29 @@
-"""Similarity corpora: write a version's index, or re-index the current model on new data."""
+"""Similarity corpora: write a version's index, or re-index the current model on new data.
+
+`reindex` streams: records are read, vectorised and labelled a block at a time (in
+worker processes when there are several blocks), their metadata written as they come
+and their rows handed to an `IndexWriter`, so a corpus of a million documents never
+sits in memory as text, and its matrix only once.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
+import multiprocessing
+import os
 import shutil
+from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 
+from model.errors import InvalidInput
 from model.runtime import DOCUMENTS_FILE, INDEX_FILE, load_model
-from model.similarity import SimilarityIndex
-from model.store import ArtifactStore, new_version_id
-from training.datasets import DEFAULT_TEXT_FIELDS, load_dataset
+from model.similarity import IndexWriter, SimilarityIndex
+from model.store import ArtifactStore, new_version_id, sha256_of
+from training.datasets import DEFAULT_TEXT_FIELDS, _kind, read_records
+
+BLOCK = 5_000  # records vectorised together
 
 
 def write_documents(path: Path, dataset) -> None:
@@ -32,52 +45,143 @@ def write_index(folder: Path, tagger, dataset, X=None):
     return words
 
 
-def _given_or_predicted(tagger, dataset, X):
+def _valid_label(spec, known, value):
+    if spec.multilabel:
+        return isinstance(value, list) and all(isinstance(v, str) and v in known for v in value)
+    return isinstance(value, str) and value in known
+
+
+def _given_or_predicted(tagger, records, predicted):
     """Per head, each record's own valid label(s), else the model's prediction."""
-    predicted = tagger.predict_labels(X)
     targets = {}
     for spec in tagger.specs:
         known = set(tagger.labels_of(spec))
-        values = []
-        for record, guess in zip(dataset.records, predicted[spec.name], strict=True):
-            value = record.get(spec.name)
-            valid = (isinstance(value, list) and all(v in known for v in value
-                                                     if isinstance(v, str))
-                     and all(isinstance(v, str) for v in value)) if spec.multilabel \
-                else (isinstance(value, str) and value in known)
-            values.append(value if valid else guess)
-        targets[spec.name] = values
+        targets[spec.name] = [value if _valid_label(spec, known, value) else guess
+                              for value, guess in zip((r.get(spec.name) for r in records),
+                                                      predicted[spec.name], strict=True)]
     return targets
 
 
-def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print):
+def read_corpus(path, text_fields=DEFAULT_TEXT_FIELDS, block=BLOCK):
+    """Yield blocks of (id, title, text, record), validated as `load_dataset` does for text.
+
+    The last text field is the body and must be a non-empty string; ids are unique.
+    Raises `InvalidInput` naming the file, line and field of the first bad record.
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for n, record in read_records(path):
+        at = f"{path}, line {n}"
+        parts = []
+        for i, name in enumerate(text_fields):
+            value = record.get(name)
+            is_body = i == len(text_fields) - 1
+            if not is_body and (value is None or value == ""):
+                continue
+            if not isinstance(value, str):
+                problem = "missing" if value is None else f"expected a string, got {_kind(value)}"
+                raise InvalidInput(f"{at}, field {name!r}: {problem}")
+            if is_body and not value.strip():
+                raise InvalidInput(f"{at}, field {name!r}: empty; every record needs text")
+            parts.append(value)
+        rid = record.get("id", f"line-{n}")
+        if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "":
+            raise InvalidInput(f"{at}, field 'id': expected a non-empty string or integer")
+        rid = str(rid)
+        if rid in seen:
+            raise InvalidInput(f"{at}, field 'id': {rid!r} already used on line {seen[rid]}")
+        seen[rid] = n
+        title = parts[0] if len(parts) > 1 and record.get(text_fields[0]) == parts[0] else ""
+        out.append((rid, title, "\n".join(parts), record))
+        if len(out) == block:
+            yield out
+            out = []
+    if out:
+        yield out
+    if not seen:
+        raise InvalidInput(f"{path}: no records")
+
+
+_worker_tagger = None  # set in the parent before forking, so workers inherit it unpickled
+
+
+def _vectorize_block(texts, tagger=None):
+    """Word rows and predicted labels of a block of texts."""
+    tagger = tagger or _worker_tagger
+    X = tagger.features.transform(texts)
+    return tagger.features.word_block(X).tocsr(), tagger.predict_labels(X)
+
+
+def vectorized_blocks(tagger, blocks, n_jobs=None):
+    """Yield (block, word rows, predicted labels) in order, using up to *n_jobs* processes.
+
+    Only a second block starts the worker pool, so a small corpus is done in this
+    process. At most two blocks per worker are in flight, so memory stays bounded.
+    """
+    global _worker_tagger
+    n_jobs = n_jobs or os.cpu_count() or 1
+    blocks = iter(blocks)
+    head = list(itertools.islice(blocks, 2))
+    if len(head) < 2 or n_jobs == 1:
+        for block in itertools.chain(head, blocks):
+            yield (block, *_vectorize_block([b[2] for b in block], tagger))
+        return
+    _worker_tagger = tagger
+    try:
+        with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
+            pending = deque()
+            for block in itertools.chain(head, blocks):
+                texts = [b[2] for b in block]
+                pending.append((block, pool.apply_async(_vectorize_block, (texts,))))
+                if len(pending) >= 2 * n_jobs:
+                    done, result = pending.popleft()
+                    yield (done, *result.get())
+            while pending:
+                done, result = pending.popleft()
+                yield (done, *result.get())
+    finally:
+        _worker_tagger = None
+
+
+def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None):
     """Publish a new version: the current model with *data* as its similarity corpus.
 
     Records keep their own labels where the model knows them; the rest are predicted.
     """
     loaded = load_model(home, with_index=False)
-    dataset = load_dataset(data, text_fields, require_labels=False)
-    log(f"read {len(dataset)} records from {data}; indexing with model {loaded.version}")
-    X = loaded.tagger.features.transform(dataset.texts)
-    dataset.targets = _given_or_predicted(loaded.tagger, dataset, X)
+    tagger = loaded.tagger
+    log(f"indexing {data} with model {loaded.version}")
     store = ArtifactStore(home)
     staging = store.staging()
     try:
         for name in loaded.manifest["files"]:
             if name not in (INDEX_FILE, DOCUMENTS_FILE):
                 shutil.copy2(loaded.folder / name, staging / name)
-        words = write_index(staging, loaded.tagger, dataset, X)
+        n_terms = tagger.features.n_word_features_
+        writer = IndexWriter(staging / INDEX_FILE, n_terms)
+        ids = []
+        with open(staging / DOCUMENTS_FILE, "w", encoding="utf-8") as docs:
+            blocks = read_corpus(data, text_fields)
+            for block, words, predicted in vectorized_blocks(tagger, blocks, n_jobs):
+                records = [b[3] for b in block]
+                targets = _given_or_predicted(tagger, records, predicted)
+                for i, (rid, title, _, _) in enumerate(block):
+                    row = {"id": rid, "title": title, **{k: v[i] for k, v in targets.items()}}
+                    docs.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    ids.append(rid)
+                writer.add(words)
+                if len(ids) % 100_000 < len(block):
+                    log(f"  {len(ids)} documents vectorised")
+        writer.close(ids)
         manifest = {k: v for k, v in loaded.manifest.items() if k != "files"}
         manifest.update(
             version=new_version_id(), derived_from=loaded.version,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            index={"documents": len(dataset), "terms": int(words.shape[1]),
-                   "dataset": {"path": str(data), "sha256": dataset.sha256}})
+            index={"documents": len(ids), "terms": int(n_terms),
+                   "dataset": {"path": str(data), "sha256": sha256_of(Path(data))}})
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     store.publish(staging, manifest)
-    log(f"published version {manifest['version']} ({len(dataset)} documents indexed)")
+    log(f"published version {manifest['version']} ({len(ids)} documents indexed)")
     return manifest
-
-

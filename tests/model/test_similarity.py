@@ -1,0 +1,192 @@
+"""The pruned top-k search returns exactly what a brute-force scan returns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import model.similarity as similarity
+from model.similarity import IndexWriter, SimilarityIndex, read_npz
+
+# Multiples of 1/8: every sum of products is exact in float32, so ties are real ties.
+WEIGHTS = st.sampled_from([0.0, 0.0, 0.0, 0.125, 0.25, 0.5, 0.75, 1.0, 2.0])
+
+
+def brute_force(X, q, k, allowed=None):
+    """Dense reference: score every row, drop zeros and masked rows, sort by (-score, row)."""
+    scores = np.asarray(X, dtype=np.float64) @ np.asarray(q, dtype=np.float64)
+    rows = [i for i in range(len(scores)) if scores[i] > 0 and (allowed is None or allowed[i])]
+    rows.sort(key=lambda i: (-scores[i], i))
+    return np.asarray(rows[:k], dtype=np.int64), scores[rows[:k]]
+
+
+@st.composite
+def searches(draw, max_docs=40, max_terms=12):
+    n_docs = draw(st.integers(0, max_docs))
+    n_terms = draw(st.integers(1, max_terms))
+    X = draw(hnp.arrays(np.float64, (n_docs, n_terms), elements=WEIGHTS))
+    if n_docs and draw(st.booleans()):  # duplicated rows: guaranteed ties
+        X = np.vstack([X, X[: draw(st.integers(1, n_docs))]])
+    q = draw(hnp.arrays(np.float64, n_terms, elements=WEIGHTS))
+    k = draw(st.integers(1, len(X) + 5))
+    allowed = draw(st.none() | hnp.arrays(np.bool_, len(X)))
+    return X, q, k, allowed
+
+
+def assert_same(index, X, q, k, allowed):
+    rows, scores = index.top_k(sp.csr_matrix(q.reshape(1, -1)), k, allowed)
+    want_rows, want_scores = brute_force(X, q, k, allowed)
+    np.testing.assert_array_equal(rows, want_rows)
+    np.testing.assert_array_equal(scores, want_scores.astype(np.float32))
+
+
+@settings(max_examples=300, deadline=None)
+@given(searches(), st.integers(1, 3), st.integers(1, 2))
+def test_top_k_equals_brute_force(case, shards, threads):
+    X, q, k, allowed = case
+    index = SimilarityIndex(sp.csr_matrix(X), [f"d{i}" for i in range(len(X))], shards=shards)
+    index.threads = threads
+    assert_same(index, X, q, k, allowed)
+
+
+@settings(max_examples=40, deadline=None)
+@given(searches(max_docs=25, max_terms=8), st.integers(1, 40), st.integers(1, 3))
+def test_written_blockwise_and_loaded_equals_brute_force(tmp_path_factory, case, block, shards):
+    X, q, k, allowed = case
+    ids = [f"d{i}" for i in range(len(X))]
+    folder = tmp_path_factory.mktemp("index")
+    saved = SimilarityIndex(sp.csr_matrix(X), ids, shards=shards)
+    saved.save(folder / "saved.npz")
+    writer = IndexWriter(folder / "written.npz", X.shape[1], shards=shards)
+    writer.block_entries = block  # rows straddle blocks
+    for start in range(0, len(X), 7):
+        writer.add(sp.csr_matrix(X[start:start + 7]))
+    writer.close(ids)
+    a, b = read_npz(folder / "saved.npz"), read_npz(folder / "written.npz")
+    assert sorted(a) == sorted(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+    loaded = SimilarityIndex.load(folder / "written.npz")
+    assert list(loaded.ids) == ids
+    assert_same(loaded, X, q, k, allowed)
+
+
+def zipf_corpus(n_docs=3000, n_terms=400, seed=0):
+    """L2-normalised rows whose term frequencies follow a power law, as in real text."""
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, n_terms + 1) ** 1.1
+    p /= p.sum()
+    rows = []
+    for _ in range(n_docs):
+        terms = np.unique(rng.choice(n_terms, size=rng.integers(1, 40), p=p))
+        rows.append((terms, rng.random(len(terms)) + 0.05))
+    indptr = np.cumsum([0] + [len(t) for t, _ in rows])
+    X = sp.csr_matrix((np.concatenate([w for _, w in rows]), np.concatenate([t for t, _ in rows]),
+                       indptr), shape=(n_docs, n_terms), dtype=np.float32)
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    X = sp.csr_matrix(sp.diags(1 / norms) @ X, dtype=np.float32)
+    X.sum_duplicates()  # sorted columns, as a vectorizer makes them
+    return X
+
+
+@pytest.mark.parametrize("k", [1, 10, 100])
+@pytest.mark.parametrize("mask_share", [None, 0.5, 0.02])
+@pytest.mark.parametrize("shards", [1, 2])
+def test_realistic_corpus_equals_brute_force(k, mask_share, shards):
+    X = zipf_corpus()
+    index = SimilarityIndex(X, [str(i) for i in range(X.shape[0])], shards=shards)
+    rng = np.random.default_rng(k)
+    allowed = None if mask_share is None else rng.random(X.shape[0]) < mask_share
+    for j in rng.choice(X.shape[0], 25, replace=False):
+        q = X[j]
+        scores = X @ q.toarray().ravel()  # float32, the same row products as the index
+        keep = (scores > 0) & (True if allowed is None else allowed)
+        want = sorted(np.flatnonzero(keep), key=lambda i: (-scores[i], i))[:k]
+        rows, got = index.top_k(q, k, allowed)
+        np.testing.assert_array_equal(rows, want)
+        np.testing.assert_array_equal(got, scores[want])
+
+
+def test_common_terms_postings_are_skipped(monkeypatch):
+    # 5000 documents share term 0 with a small weight; two also hold the rare terms 1, 2.
+    n = 5000
+    X = sp.lil_matrix((n, 3), dtype=np.float32)
+    X[:, 0] = 0.1
+    X[7, 1], X[7, 2] = 0.7, 0.7
+    X[9, 1] = 0.9
+    index = SimilarityIndex(X.tocsr(), [str(i) for i in range(n)])
+    read = []
+    original = similarity._accumulate
+    monkeypatch.setattr(similarity, "_accumulate",
+                        lambda shard, terms, w: read.extend(terms.tolist()) or original(shard, terms, w))
+    rows, _ = index.top_k(sp.csr_matrix([[0.2, 0.7, 0.7]]), 2)
+    assert rows.tolist() == [7, 9]
+    assert 0 not in read
+
+
+def test_empty_query_and_empty_index():
+    index = SimilarityIndex(sp.csr_matrix(np.eye(3)), ["a", "b", "c"])
+    rows, scores = index.top_k(sp.csr_matrix((1, 3)), 5)
+    assert rows.size == scores.size == 0
+    empty = SimilarityIndex(sp.csr_matrix((0, 3)), [])
+    assert len(empty) == 0
+    assert empty.top_k(sp.csr_matrix([[1.0, 0, 0]]), 3)[0].size == 0
+
+
+def test_matrix_rows_and_ids_survive_a_round_trip(tmp_path):
+    X = zipf_corpus(200, 50)
+    index = SimilarityIndex(X, [f"doc-{i}" for i in range(200)], shards=2)
+    index.save(tmp_path / "index.npz")
+    loaded = SimilarityIndex.load(tmp_path / "index.npz")
+    assert len(loaded.shards) == 2 and loaded.threads == 1
+    assert isinstance(loaded.matrix.data, np.ndarray) and not loaded.matrix.data.flags.writeable
+    assert (loaded.matrix[17] != X[17]).nnz == 0
+    assert loaded.ids[17] == "doc-17" and len(loaded) == 200
+    with np.load(tmp_path / "index.npz", allow_pickle=False) as z:  # a plain .npz
+        assert z["ids"][3] == "doc-3"
+
+
+@pytest.mark.parametrize("query, message", [
+    (sp.csr_matrix([[1.0, 0.0]]), "shape"),
+    (sp.csr_matrix([[-1.0, 0.0, 0.0]]), "non-negative"),
+])
+def test_bad_queries_are_refused(query, message):
+    index = SimilarityIndex(sp.csr_matrix(np.eye(3)), ["a", "b", "c"])
+    with pytest.raises(ValueError, match=message):
+        index.top_k(query, 2)
+
+
+def test_negative_weights_and_wrong_ids_are_refused():
+    with pytest.raises(ValueError, match="non-negative"):
+        SimilarityIndex(sp.csr_matrix([[-0.5, 1.0]]), ["a"])
+    with pytest.raises(ValueError, match="1 rows but 2 ids"):
+        SimilarityIndex(sp.csr_matrix([[0.5, 1.0]]), ["a", "b"])
+
+
+def test_duplicate_query_entries_are_summed():
+    index = SimilarityIndex(sp.csr_matrix(np.eye(3)), ["a", "b", "c"])
+    q = sp.csr_matrix((np.array([0.25, 0.5]), np.array([1, 1]), np.array([0, 2])), shape=(1, 3))
+    rows, scores = index.top_k(q, 3)
+    assert rows.tolist() == [1] and scores.tolist() == [0.75]
+
+
+def test_an_index_of_the_old_format_still_loads(tmp_path):
+    X = zipf_corpus(100, 30)
+    np.savez(tmp_path / "old.npz", data=X.data, indices=X.indices, indptr=X.indptr,
+             shape=np.asarray(X.shape), ids=np.asarray([str(i) for i in range(100)]))
+    loaded = SimilarityIndex.load(tmp_path / "old.npz")
+    rows, _ = loaded.top_k(X[3], 1)
+    assert rows.tolist() == [3]
+
+
+def test_default_shards_follow_the_corpus_size():
+    assert len(similarity.shard_starts(1000)) == 2  # one shard
+    most = similarity.ROWS_PER_SHARD
+    assert len(similarity.shard_starts(2 * most)) == 3  # two shards
+    assert len(similarity.shard_starts(2 * most + 1)) == 4
+    assert similarity.shard_starts(10, shards=3).tolist() == [0, 3, 6, 10]
+    assert similarity.shard_starts(0).tolist() == [0, 0]
