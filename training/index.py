@@ -143,11 +143,17 @@ def vectorized_blocks(tagger, blocks, n_jobs=None):
         _worker_tagger = None
 
 
-def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None):
+def reindex(data, home, *args, **kwargs):
     """Publish a new version: the current model with *data* as its similarity corpus.
 
     Records keep their own labels where the model knows them; the rest are predicted.
+    Holds the home's write lock throughout; arguments are those of `_reindex`.
     """
+    with ArtifactStore(home).lock():
+        return _reindex(data, home, *args, **kwargs)
+
+
+def _reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None):
     loaded = load_model(home, with_index=False)
     tagger = loaded.tagger
     log(f"indexing {data} with model {loaded.version}")

@@ -51,3 +51,12 @@ def test_second_training_fails_fast_on_the_lock(tmp_path, small_corpus):
         with pytest.raises(ArtifactError, match="another train or index run"):
             train(small_corpus, tmp_path, **QUIET)
     assert os.path.islink(tmp_path / "current")
+
+
+def test_index_also_takes_the_lock(tmp_path, small_corpus):
+    from training.index import reindex
+
+    train(small_corpus, tmp_path, **QUIET)
+    with ArtifactStore(tmp_path).lock():
+        with pytest.raises(ArtifactError, match="another train or index run"):
+            reindex(small_corpus, tmp_path, log=lambda *_: None)
