@@ -101,27 +101,15 @@ def _kind(value):
             type(None): "null"}.get(type(value), "a number")
 
 
-def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, require_labels=True,
-                 where=None):
-    """Read and validate a dataset.
+def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None):
+    """Yield (line, id, title, text, record) for each record, text fields and id checked.
 
     The last text field is the body and must be a non-empty string; the others are
-    optional strings. Each label field is one head: list values make it multi-label,
-    string values single-label, and every record must agree. With no *label_fields*
-    the default heads are used and their labels must come from the taxonomy.
-
-    *where* (``"field=value"``) keeps only the records whose field has that value.
-
+    optional strings, and the first of several is the title. Ids (default ``line-N``)
+    must be unique. *where* (``"field=value"``) keeps only matching records.
     Raises `InvalidInput` naming the file, line and field of the first bad record.
     """
     keep = _parse_where(where)
-    path = Path(path)
-    text_fields = tuple(text_fields)
-    defaulted = label_fields is None
-    label_fields = tuple(DEFAULT_LABEL_FIELDS if defaulted else label_fields)
-    ids, titles, texts, records = [], [], [], []
-    values = {f: [] for f in label_fields}
-    kinds: dict[str, tuple[bool, int]] = {}
     seen: dict[str, int] = {}
     for n, record in read_records(path):
         if keep and str(record.get(keep[0])) != keep[1]:
@@ -146,17 +134,42 @@ def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, requi
         if rid in seen:
             raise InvalidInput(f"{at}, field 'id': {rid!r} already used on line {seen[rid]}")
         seen[rid] = n
+        title = parts[0] if len(parts) > 1 and record.get(text_fields[0]) == parts[0] else ""
+        yield n, rid, title, "\n".join(parts), record
+    if not seen:
+        raise InvalidInput(f"{path}: no records" + (f" with {where}" if keep else ""))
+
+
+def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, require_labels=True,
+                 where=None):
+    """Read and validate a dataset.
+
+    The last text field is the body and must be a non-empty string; the others are
+    optional strings. Each label field is one head: list values make it multi-label,
+    string values single-label, and every record must agree. With no *label_fields*
+    the default heads are used and their labels must come from the taxonomy.
+
+    *where* (``"field=value"``) keeps only the records whose field has that value.
+
+    Raises `InvalidInput` naming the file, line and field of the first bad record.
+    """
+    path = Path(path)
+    text_fields = tuple(text_fields)
+    defaulted = label_fields is None
+    label_fields = tuple(DEFAULT_LABEL_FIELDS if defaulted else label_fields)
+    ids, titles, texts, records = [], [], [], []
+    values = {f: [] for f in label_fields}
+    kinds: dict[str, tuple[bool, int]] = {}
+    for n, rid, title, text, record in validated_records(path, text_fields, where):
+        at = f"{path}, line {n}"
         if require_labels:
             for name in label_fields:
                 values[name].append(_label_value(at, name, record.get(name), kinds, n,
                                                  TAXONOMY.get(name) if defaulted else None))
         ids.append(rid)
-        titles.append(parts[0] if len(parts) > 1 and len(text_fields) > 1
-                      and record.get(text_fields[0]) == parts[0] else "")
-        texts.append("\n".join(parts))
+        titles.append(title)
+        texts.append(text)
         records.append(record)
-    if not ids:
-        raise InvalidInput(f"{path}: no records" + (f" with {where}" if keep else ""))
     specs = []
     if require_labels:
         for name in label_fields:

@@ -17,11 +17,10 @@ from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 
-from model.errors import InvalidInput
 from model.runtime import DOCUMENTS_FILE, INDEX_FILE, load_model
 from model.similarity import IndexWriter, SimilarityIndex
 from model.store import ArtifactStore, new_version_id, sha256_of
-from training.datasets import DEFAULT_TEXT_FIELDS, _kind, read_records
+from training.datasets import DEFAULT_TEXT_FIELDS, validated_records
 
 BLOCK = 5_000  # records vectorised together
 
@@ -68,38 +67,14 @@ def read_corpus(path, text_fields=DEFAULT_TEXT_FIELDS, block=BLOCK):
     The last text field is the body and must be a non-empty string; ids are unique.
     Raises `InvalidInput` naming the file, line and field of the first bad record.
     """
-    seen: dict[str, int] = {}
     out = []
-    for n, record in read_records(path):
-        at = f"{path}, line {n}"
-        parts = []
-        for i, name in enumerate(text_fields):
-            value = record.get(name)
-            is_body = i == len(text_fields) - 1
-            if not is_body and (value is None or value == ""):
-                continue
-            if not isinstance(value, str):
-                problem = "missing" if value is None else f"expected a string, got {_kind(value)}"
-                raise InvalidInput(f"{at}, field {name!r}: {problem}")
-            if is_body and not value.strip():
-                raise InvalidInput(f"{at}, field {name!r}: empty; every record needs text")
-            parts.append(value)
-        rid = record.get("id", f"line-{n}")
-        if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "":
-            raise InvalidInput(f"{at}, field 'id': expected a non-empty string or integer")
-        rid = str(rid)
-        if rid in seen:
-            raise InvalidInput(f"{at}, field 'id': {rid!r} already used on line {seen[rid]}")
-        seen[rid] = n
-        title = parts[0] if len(parts) > 1 and record.get(text_fields[0]) == parts[0] else ""
-        out.append((rid, title, "\n".join(parts), record))
+    for _, rid, title, text, record in validated_records(path, text_fields):
+        out.append((rid, title, text, record))
         if len(out) == block:
             yield out
             out = []
     if out:
         yield out
-    if not seen:
-        raise InvalidInput(f"{path}: no records")
 
 
 _worker_tagger = None  # set in the parent before forking, so workers inherit it unpickled
