@@ -91,12 +91,16 @@ class Searcher:
                 self._hide(doc_id)
 
     def _label_masks(self, corpus):
-        masks = {}
+        rows = {}
         for name in self.heads:
             for j, doc in enumerate(corpus):
                 value = doc.get(name)
                 for label in value if isinstance(value, list) else [value]:
-                    masks.setdefault((name, label), np.zeros(len(corpus), dtype=bool))[j] = True
+                    rows.setdefault((name, label), []).append(j)
+        masks = {}
+        for key, members in rows.items():
+            masks[key] = np.zeros(len(corpus), dtype=bool)
+            masks[key][members] = True
         return masks
 
     def vectorize(self, title, text):
