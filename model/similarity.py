@@ -22,22 +22,20 @@ included) are those of a brute-force scan.
 
 from __future__ import annotations
 
-import io
 import os
-import struct
 import threading
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from model.npzfile import NpzWriter, read_npz
+
 ROWS_PER_SHARD = 500_000  # a 2 MB accumulator: scattered additions stay in L2
 _PROBE_SHARE = 0.05       # share of the query's postings read before theta is known
 _SKIP_SHARE = 0.5         # skipped terms may add at most this share of theta
 _SLACK = 1e-3             # relative float32 rounding margin on every bound
-_ALIGN = 64
 
 
 def shard_starts(n_docs, shards=None):
@@ -73,6 +71,8 @@ class SimilarityIndex:
     Examples
     --------
     >>> import scipy.sparse as sp
+
+from model.npzfile import NpzWriter, read_npz
     >>> index = SimilarityIndex(sp.csr_matrix([[1.0, 0.0], [0.6, 0.8]]), ["a", "b"])
     >>> rows, scores = index.top_k(sp.csr_matrix([[0.0, 1.0]]), k=5)
     >>> rows.tolist(), scores.tolist()
@@ -414,67 +414,3 @@ def _term_bounds(postings):
     if present.any():
         bounds[present] = np.maximum.reduceat(postings.data, postings.indptr[:-1][present])
     return bounds
-
-
-class NpzWriter:
-    """An uncompressed .npz written array by array, each array's data 64-byte aligned.
-
-    ``np.load`` reads the file as usual; `read_npz` memory-maps its arrays.
-    """
-
-    def __init__(self, path):
-        self._raw = open(path, "wb")
-        self._zip = zipfile.ZipFile(self._raw, "w", zipfile.ZIP_STORED, allowZip64=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._zip.close()
-        self._raw.close()
-
-    def add(self, name, value, dtype=None, shape=None):
-        """Add an array, or an iterable of chunks making an array of *dtype* and *shape*."""
-        if dtype is None:
-            value = np.ascontiguousarray(value)
-            dtype, shape, value = value.dtype, value.shape, [value]
-        buf = io.BytesIO()
-        np.lib.format.write_array_header_2_0(buf, {
-            "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
-            "shape": tuple(int(s) for s in shape)})
-        header = buf.getvalue()
-        info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-        info.compress_type = zipfile.ZIP_STORED
-        # local header: 30 bytes, the name, our padding block, then zip64's 20 bytes
-        start = self._raw.tell() + 30 + len(info.filename.encode()) + 4 + 20 + len(header)
-        pad = -start % _ALIGN
-        info.extra = struct.pack("<HH", 0x7441, pad) + b"\0" * pad
-        with self._zip.open(info, "w", force_zip64=True) as fh:
-            fh.write(header)
-            for chunk in value:
-                fh.write(np.ascontiguousarray(chunk, dtype=dtype).data)
-
-
-def read_npz(path, mmap=True):
-    """Arrays of an .npz as a dict; memory-mapped where the data is stored aligned."""
-    out = {}
-    with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
-        for info in zf.infolist():
-            name = info.filename.removesuffix(".npy")
-            if mmap and info.compress_type == zipfile.ZIP_STORED:
-                fh.seek(info.header_offset)
-                name_len, extra_len = struct.unpack("<HH", fh.read(30)[26:30])
-                fh.seek(info.header_offset + 30 + name_len + extra_len)
-                version = np.lib.format.read_magic(fh)
-                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)
-                shape, fortran, dtype = read_header(fh)
-                offset = fh.tell()
-                if not fortran and offset % _ALIGN == 0 and not dtype.hasobject:
-                    out[name] = np.asarray(np.memmap(path, dtype=dtype, mode="r", offset=offset,
-                                                     shape=shape)) \
-                        if int(np.prod(shape)) else np.empty(shape, dtype)
-                    continue
-            with zf.open(info) as member:
-                out[name] = np.lib.format.read_array(member, allow_pickle=False)
-    return out
