@@ -25,7 +25,6 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-import joblib
 import sklearn
 
 from model.errors import ArtifactError
@@ -243,9 +242,3 @@ class ArtifactStore:
                 f"{sklearn.__version__}: retrain with 'make train'"
             )
         return manifest
-
-    def load_verified(self, name: str, version_dir: Path | None = None):
-        """Verify a whole version, then joblib-load one of its files; return (manifest, obj)."""
-        folder = version_dir or self.current_dir()
-        manifest = self.verify(folder)
-        return manifest, joblib.load(folder / name)
