@@ -65,7 +65,7 @@ def prepare_home(n_docs, datasets, log):
     source = (ROOT / "artifacts" / "current").resolve()
     if not (source / "model.joblib").is_file():
         sys.exit("bench/load.py: no trained model in artifacts/: run 'make train' first")
-    docs = corpora.build([n_docs], datasets, log=log)[0] if n_docs else None
+    docs = corpora.build([n_docs], datasets, log=log)[0][n_docs] if n_docs else None
     shutil.rmtree(home, ignore_errors=True)
     (home / "versions").mkdir(parents=True)
     shutil.copytree(source, home / "versions" / source.name)

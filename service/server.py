@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from gunicorn.app.base import BaseApplication
 
 from service import create_app
@@ -29,16 +31,27 @@ def _worker_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
 
 
-def serve(home, host="127.0.0.1", port=8000, workers=2, timeout=60):
-    """Run gunicorn until it is stopped (SIGTERM or Ctrl-C)."""
+def serve(home, host="127.0.0.1", port=8000, workers=2, timeout=60, threads=None,
+          access_log=None):
+    """Run gunicorn until it is stopped (SIGTERM or Ctrl-C).
+
+    *threads* > 1 uses gthread workers (keep-alive connections, threads per worker);
+    by default $TAGSIM_THREADS or 1, sync workers. *access_log* false turns the
+    access log off (default: on unless $TAGSIM_ACCESS_LOG is 0).
+    """
+    threads = threads or int(os.environ.get("TAGSIM_THREADS") or 1)
+    if access_log is None:
+        access_log = os.environ.get("TAGSIM_ACCESS_LOG", "1") != "0"
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
         "preload_app": True,  # one copy of the model and index, shared by the workers
         "timeout": timeout,
         "graceful_timeout": 10,
-        "accesslog": "-",
+        "accesslog": "-" if access_log else None,
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',  # no query strings
         "child_exit": _worker_exit,
     }
+    if threads > 1:
+        options.update(worker_class="gthread", threads=threads, keepalive=5)
     TagsimServer({"TAGSIM_HOME": str(home)}, options).run()
