@@ -12,7 +12,7 @@ DATASETS ?= ../shared/datasets
 SIZES ?= 10000,100000
 
 .PHONY: help install train serve test lint clean bench-neighbours bench-load bench bench-similarity \
-	bench-latency
+	bench-latency bench-quality
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,7 +53,10 @@ bench-similarity: install $(BIN)/.bench-installed ## top-10 similar search vs sc
 bench-latency: install ## in-process tag latency of a 3 KB article vs scikit-learn OneVsRest
 	$(BIN)/python bench/latency.py --datasets $(DATASETS)
 
-bench: bench-similarity bench-latency ## run the benchmarks and print their tables
+bench-quality: install ## tagging quality on Reuters-21578 and BBC News vs scikit-learn and published results
+	$(BIN)/python bench/quality.py --datasets $(DATASETS)
+
+bench: bench-similarity bench-latency bench-quality ## run the benchmarks and print their tables
 
 lint: install ## check style with ruff
 	$(BIN)/ruff check model training service tests bench

@@ -5,6 +5,12 @@ calibration map fitted on those scores (per-label sigmoid for multi-label heads,
 multinomial logistic regression for single-label heads), then the SVMs refitted on all
 the data. Calibration is affine in the SVM scores, so it folds into the SVM weights and
 the whole head predicts with one product ``X @ coef_.T + intercept_``.
+
+Labels with few examples are where multi-label heads lose most (macro-F1 weighs every
+label alike). Their out-of-fold scores are too few to tune a cut or a sigmoid on, so
+they share one sigmoid, fitted on all of them, and fire at a fixed SVM margin below
+zero: the SVM pushes negatives to -1, and an unseen positive of a rare label typically
+lands between -0.6 and 0.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
@@ -19,27 +26,59 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
-from model.thresholds import tuned_thresholds
+from model.thresholds import margin_cut_is_safe, tuned_thresholds
 
 _FAR = 20.0  # logit of a label that never varies in training: p ~ 2e-9 or 1 - 2e-9
+_MIN_SLOPE = 1e-3  # calibration slope of scores that carry no evidence
 
 
-def _fit_binary(X, y, C, class_weight):
+def nb_ratios(X, y, power, alpha=1.0):
+    """Per-feature scale ``|log-count ratio| ** power`` of a binary problem (NBSVM).
+
+    The ratio compares how often a feature occurs in positive and in negative
+    documents (Wang & Manning, 2012); features that tell the classes apart get more
+    room before the SVM's regularisation bites.
+    """
+    present = X.getnnz(axis=0).astype(np.float64)
+    pos = X[np.flatnonzero(y)].getnnz(axis=0).astype(np.float64) + alpha
+    neg = present - pos + 2 * alpha
+    ratio = np.log(pos / pos.sum()) - np.log(neg / neg.sum())
+    return (np.abs(ratio) ** power).astype(np.float32)
+
+
+def _fit_binary(X, y, C, class_weight, nb_power=0.0):
     """Coefficients and intercept of one binary SVM (a constant rule if y never varies)."""
     if y.min() == y.max():
         return np.zeros(X.shape[1], dtype=np.float32), _FAR if y[0] else -_FAR
+    scale = nb_ratios(X, y, nb_power) if nb_power else None
+    Xs = X @ sp.diags(scale) if scale is not None else X
     svm = LinearSVC(C=C, class_weight=class_weight, max_iter=20_000, dual="auto", random_state=0)
-    svm.fit(X, y)
-    return svm.coef_[0].astype(np.float32), float(svm.intercept_[0])
+    svm.fit(Xs, y)
+    w = svm.coef_[0] if scale is None else svm.coef_[0] * scale
+    return w.astype(np.float32), float(svm.intercept_[0])
 
 
-def _fit_svms(X, Y, C, class_weight, n_jobs):
-    fits = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_binary)(X, Y[:, j], C, class_weight) for j in range(Y.shape[1])
-    )
-    W = np.vstack([w for w, _ in fits])
-    b = np.array([c for _, c in fits], dtype=np.float64)
-    return W, b
+def _fit_all(X, Y, folds, C, class_weight, nb_power, n_jobs):
+    """Out-of-fold scores of one SVM per (fold, label), and the SVMs fitted on all rows.
+
+    liblinear releases the GIL, so threads run the fits in parallel without copying X.
+    """
+    parts = [(X[train], Y[train], X[test]) for train, test in folds] + [(X, Y, None)]
+
+    def fit(Xp, Yp, Xt, j):
+        w, b = _fit_binary(Xp, Yp[:, j], C, class_weight, nb_power)
+        return (w, b) if Xt is None else Xt @ w + b
+
+    done = Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(fit)(*part, j) for part in parts for j in range(Y.shape[1]))
+    n = Y.shape[1]
+    oof = np.zeros(Y.shape, dtype=np.float64)
+    for k, (_, test) in enumerate(folds):
+        oof[test] = np.column_stack(done[k * n:(k + 1) * n])
+    final = done[len(folds) * n:]
+    W = np.vstack([w for w, _ in final])
+    b = np.array([c for _, c in final], dtype=np.float64)
+    return oof, W, b
 
 
 def _platt(scores, y):
@@ -55,7 +94,13 @@ def _platt(scores, y):
     labels = np.concatenate([np.ones(len(y)), np.zeros(len(y))])
     weights = np.concatenate([target, 1.0 - target])
     lr = LogisticRegression(C=1e4, max_iter=1000).fit(s, labels, sample_weight=weights)
-    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+    slope = float(lr.coef_[0, 0])
+    if slope < _MIN_SLOPE:
+        # Scores that do not rise with the label are no evidence; a falling sigmoid would
+        # invert every cut. Keep the order of the scores and say the base rate.
+        return _MIN_SLOPE, float(np.log(hi * n_pos + lo * n_neg) - np.log((1 - hi) * n_pos
+                                                                        + (1 - lo) * n_neg))
+    return slope, float(lr.intercept_[0])
 
 
 class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
@@ -69,6 +114,9 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
         SVM regularisation; larger fits the training data more closely.
     class_weight : "balanced" or None
         Weight each binary problem by inverse class frequency.
+    nb_power : float
+        Scale each binary SVM's features by ``|NB log-count ratio| ** nb_power``
+        (see `nb_ratios`); 0 turns the scaling off. The scale folds into ``coef_``.
     cv : int
         Folds used for the out-of-fold scores that calibration and thresholds learn from.
     tune_thresholds : bool
@@ -77,31 +125,39 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
     threshold_range : tuple of float
         Bounds of the threshold search.
     min_positives : int
-        Labels with fewer positives keep ``default_threshold``.
+        Labels with fewer positives are rare: they share one sigmoid and fire at
+        ``rare_margin`` instead of a tuned threshold.
+    rare_margin : float
+        SVM score (before calibration) at which a rare label fires. It is not used for
+        a label where more than three negatives per positive reach it out of fold;
+        such a label gets a tuned threshold like the others.
     default_threshold : float
         Threshold of labels that are not tuned.
     random_state : int
         Seed of the fold shuffling.
     n_jobs : int or None
-        Parallel jobs across labels.
+        Parallel jobs (threads) across labels and folds.
     """
 
-    def __init__(self, multilabel=False, C=0.5, class_weight="balanced", cv=5,
-                 tune_thresholds=True, threshold_range=(0.1, 0.9), min_positives=3,
-                 default_threshold=0.5, random_state=0, n_jobs=None):
+    def __init__(self, multilabel=False, C=0.5, class_weight="balanced", nb_power=0.0, cv=5,
+                 tune_thresholds=True, threshold_range=(0.1, 0.9), min_positives=12,
+                 rare_margin=-0.5, default_threshold=0.5, random_state=0, n_jobs=None):
         self.multilabel = multilabel
         self.C = C
         self.class_weight = class_weight
+        self.nb_power = nb_power
         self.cv = cv
         self.tune_thresholds = tune_thresholds
         self.threshold_range = threshold_range
         self.min_positives = min_positives
+        self.rare_margin = rare_margin
         self.default_threshold = default_threshold
         self.random_state = random_state
         self.n_jobs = n_jobs
 
     def fit(self, X, y):
         """Fit on a feature matrix and an indicator matrix (multi-label) or class vector."""
+        X = sp.csr_matrix(X)
         if self.multilabel:
             Y = np.asarray(y, dtype=np.int8)
             self.classes_, codes = np.arange(Y.shape[1]), None
@@ -110,43 +166,61 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
             if len(self.classes_) < 2:
                 raise ValueError(f"a single-label head needs two classes or more, got {self.classes_!r}")
             Y = np.eye(len(self.classes_), dtype=np.int8)[codes]
-        oof = self._out_of_fold_scores(X, Y, codes)
-        W, b = _fit_svms(X, Y, self.C, self.class_weight, self.n_jobs)
+        folds = self._folds(X, codes)
+        oof, W, b = _fit_all(X, Y, folds, self.C, self.class_weight, self.nb_power, self.n_jobs)
         if self.multilabel:
-            ab = np.array([_platt(oof[:, j], Y[:, j]) for j in range(Y.shape[1])])
-            a, c = ab[:, 0], ab[:, 1]
-            self.coef_ = (W * a[:, None].astype(np.float32)).astype(np.float32)
-            self.intercept_ = a * b + c
-            oof_proba = _sigmoid(oof * a + c)
-            low, high = self.threshold_range
-            if self.tune_thresholds:
-                self.thresholds_ = tuned_thresholds(Y, oof_proba, low, high, self.min_positives,
-                                                    self.default_threshold)
-            else:
-                self.thresholds_ = np.full(Y.shape[1], float(self.default_threshold))
+            informative = np.ones(Y.shape, dtype=bool)
+            for train, test in folds:
+                # A label constant in a fold's training part got a constant rule: no evidence.
+                informative[np.ix_(test, Y[train].min(axis=0) == Y[train].max(axis=0))] = False
+            self._fit_multilabel(Y, W, b, oof, informative)
         else:
             calib = LogisticRegression(C=1.0, max_iter=2000).fit(oof, codes)
             A, c = calib.coef_, calib.intercept_
+            if len(self.classes_) == 2:
+                # A binary model gives one logit z for class 1; softmax([-z/2, z/2]) is its sigmoid.
+                A, c = np.vstack([-A / 2, A / 2]), np.concatenate([-c / 2, c / 2])
             self.coef_ = (A @ W).astype(np.float32)
             self.intercept_ = A @ b + c
         return self
 
-    def _out_of_fold_scores(self, X, Y, codes):
+    def _folds(self, X, codes):
         n = X.shape[0]
         k = max(2, min(self.cv, n))
         if codes is None:
-            folds = KFold(k, shuffle=True, random_state=self.random_state).split(X)
-        else:
-            with warnings.catch_warnings():
-                # A class rarer than k folds is legal: it is simply missing from some folds.
-                warnings.filterwarnings("ignore", "The least populated class", UserWarning)
-                folds = list(StratifiedKFold(k, shuffle=True, random_state=self.random_state)
-                             .split(X, codes))
-        oof = np.zeros(Y.shape, dtype=np.float64)
-        for train, test in folds:
-            W, b = _fit_svms(X[train], Y[train], self.C, self.class_weight, self.n_jobs)
-            oof[test] = X[test] @ W.T + b
-        return oof
+            return list(KFold(k, shuffle=True, random_state=self.random_state).split(X))
+        with warnings.catch_warnings():
+            # A class rarer than k folds is legal: it is simply missing from some folds.
+            warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+            return list(StratifiedKFold(k, shuffle=True, random_state=self.random_state)
+                        .split(X, codes))
+
+    def _fit_multilabel(self, Y, W, b, oof, informative):
+        n_pos = Y.sum(axis=0)
+        varies = (n_pos > 0) & (n_pos < len(Y))
+        rare = varies & (n_pos < self.min_positives)
+        a, c = np.ones(Y.shape[1]), np.zeros(Y.shape[1])
+        for j in np.flatnonzero(varies & ~rare):
+            a[j], c[j] = _platt(oof[informative[:, j], j], Y[informative[:, j], j])
+        if rare.any():
+            cells = informative[:, rare]
+            a[rare], c[rare] = _platt(oof[:, rare][cells], Y[:, rare][cells])
+        self.coef_ = (W * a[:, None].astype(np.float32)).astype(np.float32)
+        self.intercept_ = a * b + c
+        if not self.tune_thresholds:
+            self.thresholds_ = np.full(Y.shape[1], float(self.default_threshold))
+            return
+        oof_proba = _sigmoid(oof * a + c)
+        # Cells without evidence are set to "certainly negative" so that no cut counts them.
+        oof_proba[~informative] = 0.0
+        evident = np.where(informative, Y, 0)
+        low, high = self.threshold_range
+        thresholds = tuned_thresholds(evident, oof_proba, low, high, 1, self.default_threshold)
+        for j in np.flatnonzero(rare):
+            if margin_cut_is_safe(Y[informative[:, j], j], oof[informative[:, j], j],
+                                  self.rare_margin):
+                thresholds[j] = _sigmoid(a[j] * self.rare_margin + c[j])
+        self.thresholds_ = thresholds
 
     def decision_function(self, X):
         """Calibrated logits, shape (n_samples, n_labels)."""

@@ -39,16 +39,26 @@ def build_parser():
     data.add_argument("--text-fields", type=_fields, default=("title", "text"),
                       help="comma-separated text fields, body last (default: title,text)")
     data.add_argument("--where", metavar="FIELD=VALUE", help="use only records with this value")
+    data.add_argument("--allow-empty", action="store_true",
+                      help="accept records with an empty body (public benchmarks have some)")
+    tuning = argparse.ArgumentParser(add_help=False)
+    tuning.add_argument("--param", action="append", dest="params", metavar="GROUP.NAME=VALUE",
+                        help="override a pipeline setting, e.g. heads.C=1.0 or "
+                             "features.word_ngrams=1,1 (repeatable)")
 
-    p = sub.add_parser("train", parents=[data, home], help="train and publish a new version")
+    p = sub.add_parser("train", parents=[data, home, tuning],
+                       help="train and publish a new version")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds for the report "
                                                           "(0 to skip; default 5)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
-    p = sub.add_parser("evaluate", parents=[data, home],
+    p = sub.add_parser("evaluate", parents=[data, home, tuning],
                        help="score the current model on a dataset, or cross-validate with --cv")
     p.add_argument("--cv", type=int, metavar="K",
                    help="cross-validate the whole pipeline on the dataset with K folds instead")
+    p.add_argument("--holdout", type=float, metavar="FRACTION",
+                   help="or train on the rest and score a held-out share (e.g. 0.2) instead")
+    p.add_argument("--seed", type=int, default=0, help="seed of --cv and --holdout (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("tag", parents=[home], help="tag one article (text, or JSON with text)")
@@ -81,32 +91,46 @@ def build_parser():
 
 
 def cmd_train(args):
-    from training.train import train
+    from training.train import parse_params, train
 
     log = (lambda *_: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     manifest = train(args.data, _home(args.home), args.text_fields, args.label_fields,
-                     where=args.where, folds=args.folds, progress=not args.quiet, log=log)
+                     where=args.where, folds=args.folds, progress=not args.quiet, log=log,
+                     params=parse_params(args.params), allow_empty=args.allow_empty)
     print(manifest["version"])
     return 0
 
 
 def cmd_evaluate(args):
     from training.datasets import load_dataset
-    from training.evaluate import cross_validate, evaluate_model, metrics_json
+    from training.evaluate import cross_validate, evaluate_model, hold_out, metrics_json
     from training.report import metrics_table
-    from training.train import make_tagger
+    from training.train import make_tagger, parse_params
 
-    if args.cv is not None:
-        if args.cv < 2:
+    params = parse_params(args.params)
+
+    def fresh(specs):
+        return make_tagger(specs, params["features"], params["heads"])
+
+    if args.cv is not None or args.holdout is not None:
+        if args.cv is not None and args.cv < 2:
             raise TagsimError(f"--cv needs 2 folds or more, got {args.cv}")
-        dataset = load_dataset(args.data, args.text_fields, args.label_fields, where=args.where)
-        results = cross_validate(dataset, make_tagger, folds=args.cv, progress=not args.json)
+        if args.holdout is not None and not 0 < args.holdout < 1:
+            raise TagsimError(f"--holdout needs a share between 0 and 1, got {args.holdout}")
+        dataset = load_dataset(args.data, args.text_fields, args.label_fields, where=args.where,
+                               allow_empty=args.allow_empty)
+        if args.cv is not None:
+            results = cross_validate(dataset, fresh, folds=args.cv, seed=args.seed,
+                                     progress=not args.json)
+        else:
+            results = hold_out(dataset, fresh, args.holdout, seed=args.seed)
     else:
         from model.runtime import load_tagger
 
         loaded = load_tagger(_home(args.home))
         fields = args.label_fields or [s.name for s in loaded.tagger.specs]
-        dataset = load_dataset(args.data, loaded.tagger_text_fields, fields, where=args.where)
+        dataset = load_dataset(args.data, loaded.tagger_text_fields, fields, where=args.where,
+                               allow_empty=args.allow_empty)
         results = evaluate_model(loaded.tagger, dataset)
     print(json.dumps(metrics_json(results)) if args.json else metrics_table(results))
     return 0

@@ -101,12 +101,13 @@ def _kind(value):
             type(None): "null"}.get(type(value), "a number")
 
 
-def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None):
+def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None, allow_empty=False):
     """Yield (line, id, title, text, record) for each record, text fields and id checked.
 
-    The last text field is the body and must be a non-empty string; the others are
-    optional strings, and the first of several is the title. Ids (default ``line-N``)
-    must be unique. *where* (``"field=value"``) keeps only matching records.
+    The last text field is the body and must be a non-empty string (or, with
+    *allow_empty*, any string); the others are optional strings, and the first of
+    several is the title. Ids (default ``line-N``) must be unique. *where*
+    (``"field=value"``) keeps only matching records.
     Raises `InvalidInput` naming the file, line and field of the first bad record.
     """
     keep = _parse_where(where)
@@ -124,7 +125,7 @@ def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None):
             if not isinstance(value, str):
                 problem = "missing" if value is None else f"expected a string, got {_kind(value)}"
                 raise InvalidInput(f"{at}, field {name!r}: {problem}")
-            if is_body and not value.strip():
+            if is_body and not value.strip() and not allow_empty:
                 raise InvalidInput(f"{at}, field {name!r}: empty; every record needs text")
             parts.append(value)
         rid = record.get("id", f"line-{n}")
@@ -141,7 +142,7 @@ def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None):
 
 
 def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, require_labels=True,
-                 where=None):
+                 where=None, allow_empty=False):
     """Read and validate a dataset.
 
     The last text field is the body and must be a non-empty string; the others are
@@ -150,6 +151,8 @@ def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, requi
     the default heads are used and their labels must come from the taxonomy.
 
     *where* (``"field=value"``) keeps only the records whose field has that value.
+    *allow_empty* accepts records whose body is empty (public benchmarks have a few;
+    they are scored like any other, from their title or from nothing).
 
     Raises `InvalidInput` naming the file, line and field of the first bad record.
     """
@@ -160,7 +163,7 @@ def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, requi
     ids, titles, texts, records = [], [], [], []
     values = {f: [] for f in label_fields}
     kinds: dict[str, tuple[bool, int]] = {}
-    for n, rid, title, text, record in validated_records(path, text_fields, where):
+    for n, rid, title, text, record in validated_records(path, text_fields, where, allow_empty):
         at = f"{path}, line {n}"
         if require_labels:
             for name in label_fields:

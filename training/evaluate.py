@@ -11,7 +11,7 @@ from sklearn.metrics import (
     f1_score,
     precision_recall_fscore_support,
 )
-from sklearn.model_selection import KFold
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from tqdm import tqdm
 
 from model.tagger import Tagger
@@ -82,27 +82,62 @@ def evaluate_model(tagger: Tagger, dataset):
     return results
 
 
+def _strata(dataset):
+    """The labels of the first single-label head, to stratify splits on (None if none)."""
+    for spec in dataset.specs:
+        if not spec.multilabel:
+            labels = np.asarray(dataset.targets[spec.name], dtype=object)
+            _, counts = np.unique(labels, return_counts=True)
+            return labels if counts.min() >= 2 else None
+    return None
+
+
 def cross_validate(dataset, make_tagger, folds=5, seed=0, progress=True):
     """K-fold cross-validation of the whole pipeline (features, heads, tuning) on *dataset*.
 
     Every fold fits a fresh tagger from ``make_tagger()`` on the other folds, tuning
-    included, so no score ever sees its own training data.
+    included, so no score ever sees its own training data. Folds are stratified on the
+    first single-label head, if there is one.
     """
     n = len(dataset)
     k = max(2, min(folds, n))
+    strata = _strata(dataset)
+    if strata is not None and np.unique(strata, return_counts=True)[1].min() >= k:
+        splits = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(strata, strata))
+    else:
+        splits = list(KFold(k, shuffle=True, random_state=seed).split(np.arange(n)))
     predicted = {spec.name: [None] * n for spec in dataset.specs}
-    splits = list(KFold(k, shuffle=True, random_state=seed).split(np.arange(n)))
     for train, test in tqdm(splits, desc="cross-validation", unit="fold", disable=not progress,
                             leave=False):
-        part = dataset.subset(train)
-        tagger = make_tagger(part.specs).fit(part.texts, part.targets)
-        X = tagger.features.transform([dataset.texts[i] for i in test])
-        for name, rows in tagger.predict_labels(X).items():
-            for i, row in zip(test, rows, strict=True):
-                predicted[name][i] = row
+        _fit_and_predict(dataset, make_tagger, train, test, predicted)
     return {spec.name: score_head(spec.name, spec.multilabel, dataset.targets[spec.name],
                                   predicted[spec.name], spec.labels)
             for spec in dataset.specs}
+
+
+def hold_out(dataset, make_tagger, share=0.2, seed=0):
+    """Fit a fresh tagger on a seeded (1 - *share*) of *dataset* and score it on the rest.
+
+    The split is stratified on the first single-label head, if there is one.
+    """
+    rows = np.arange(len(dataset))
+    train, test = train_test_split(rows, test_size=share, random_state=seed,
+                                   stratify=_strata(dataset))
+    predicted = {spec.name: [None] * len(dataset) for spec in dataset.specs}
+    _fit_and_predict(dataset, make_tagger, train, test, predicted)
+    return {spec.name: score_head(spec.name, spec.multilabel,
+                                  [dataset.targets[spec.name][i] for i in test],
+                                  [predicted[spec.name][i] for i in test], spec.labels)
+            for spec in dataset.specs}
+
+
+def _fit_and_predict(dataset, make_tagger, train, test, predicted):
+    part = dataset.subset(train)
+    tagger = make_tagger(part.specs).fit(part.texts, part.targets)
+    X = tagger.features.transform([dataset.texts[i] for i in test])
+    for name, rows in tagger.predict_labels(X).items():
+        for i, row in zip(test, rows, strict=True):
+            predicted[name][i] = row
 
 
 def metrics_json(results):

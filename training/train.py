@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import shutil
 import subprocess
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import joblib
 
+from model.errors import InvalidInput
 from model.features import TextFeatures
+from model.heads import CalibratedLinearHead
 from model.store import MODEL_FILE, ArtifactStore, new_version_id
 from model.tagger import Tagger
 from training.datasets import DEFAULT_TEXT_FIELDS, load_dataset, with_labelled_documents
@@ -22,15 +25,46 @@ from training.index import write_index
 from training.report import metrics_table, write_report
 
 FEATURE_PARAMS = {"word_ngrams": (1, 2), "min_df": 2, "max_df": 0.9, "char_ngrams": None}
-HEAD_PARAMS = {"C": 0.5, "class_weight": "balanced", "cv": 5, "threshold_range": (0.1, 0.9),
-               "min_positives": 3}
+HEAD_PARAMS = {"C": 2.0, "class_weight": "balanced", "nb_power": 0.75, "cv": 5,
+               "threshold_range": (0.1, 0.9), "min_positives": 12, "rare_margin": -0.5}
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib", "flask")
+# What `--param` may change: every constructor argument but the ones training decides.
+TUNABLE = {"features": set(TextFeatures().get_params()),
+           "heads": set(CalibratedLinearHead().get_params()) - {"multilabel", "n_jobs"}}
 
 
 def make_tagger(specs, feature_params=None, head_params=None, n_jobs=None):
     """A fresh, unfitted tagger with the project's default settings."""
     features = TextFeatures(**{**FEATURE_PARAMS, **(feature_params or {})})
     return Tagger(features, specs, {**HEAD_PARAMS, **(head_params or {}), "n_jobs": n_jobs})
+
+
+def parse_params(items):
+    """Turn ``["heads.C=1.0", "features.word_ngrams=1,1"]`` into ``{"features": ..., "heads": ...}``.
+
+    Values are JSON (``1.0``, ``null``, ``"balanced"``), a comma-separated list of
+    numbers (a tuple), or else a plain string.
+    """
+    params = {"features": {}, "heads": {}}
+    for item in items or ():
+        key, sep, raw = item.partition("=")
+        group, _, name = key.strip().partition(".")
+        if not sep or group not in TUNABLE or name not in TUNABLE[group]:
+            known = ", ".join(f"{g}.{n}" for g in TUNABLE for n in sorted(TUNABLE[g]))
+            raise InvalidInput(f"--param expects GROUP.NAME=VALUE with one of {known}; got {item!r}")
+        params[group][name] = _param_value(raw.strip())
+    return params
+
+
+def _param_value(raw):
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return tuple(json.loads(f"[{raw}]"))
+    except json.JSONDecodeError:
+        return raw
 
 
 def _git_commit():
@@ -60,14 +94,18 @@ def train(data, home, *args, **kwargs):
 
 
 def _train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=None, folds=5,
-          progress=True, log=print, n_jobs=None):
+           progress=True, log=print, n_jobs=None, params=None, allow_empty=False):
     """Validate *data*, cross-validate the pipeline, fit it on everything, publish a version.
 
-    Returns the published version's manifest. ``current`` changes only once the
-    whole version is on disk.
+    *params* (``{"features": {...}, "heads": {...}}``, see `parse_params`) override the
+    defaults. Returns the published version's manifest. ``current`` changes only once
+    the whole version is on disk.
     """
     started = time.perf_counter()
-    dataset = load_dataset(data, text_fields, label_fields, where=where)
+    params = params or {}
+    feature_params = {**FEATURE_PARAMS, **params.get("features", {})}
+    head_params = {**HEAD_PARAMS, **params.get("heads", {})}
+    dataset = load_dataset(data, text_fields, label_fields, where=where, allow_empty=allow_empty)
     if label_fields is None:
         dataset = with_labelled_documents(dataset, home, log)
     log(f"read {len(dataset)} records from {data}; heads: "
@@ -76,10 +114,12 @@ def _train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where
     results = {}
     if folds >= 2:
         log(f"cross-validating the pipeline ({folds} folds)")
-        results = cross_validate(dataset, lambda specs: make_tagger(specs, n_jobs=n_jobs),
-                                 folds=folds, progress=progress)
+        results = cross_validate(
+            dataset, lambda specs: make_tagger(specs, feature_params, head_params, n_jobs),
+            folds=folds, progress=progress)
     log("fitting the final model on all records")
-    tagger = make_tagger(dataset.specs, n_jobs=n_jobs).fit(dataset.texts, dataset.targets)
+    tagger = make_tagger(dataset.specs, feature_params, head_params, n_jobs)
+    tagger.fit(dataset.texts, dataset.targets)
     store = ArtifactStore(home)
     staging = store.staging()
     try:
@@ -99,7 +139,7 @@ def _train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where
                        "labels": list(tagger.labels_of(s)),
                        **({"thresholds": thresholds[s.name]} if s.multilabel else {})}
                       for s in dataset.specs],
-            "parameters": {"features": FEATURE_PARAMS, "heads": HEAD_PARAMS},
+            "parameters": {"features": feature_params, "heads": head_params},
             "evaluation": {"folds": folds, "metrics": metrics_json(results)},
             "index": {"documents": len(dataset), "terms": int(words.shape[1]),
                       "dataset": {"path": str(data), "sha256": dataset.sha256}},

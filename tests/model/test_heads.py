@@ -3,8 +3,9 @@ import pickle
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.svm import LinearSVC
 
-from model.heads import CalibratedLinearHead, _fit_binary
+from model.heads import CalibratedLinearHead, _fit_binary, nb_ratios
 
 
 def synthetic(n=300, n_labels=3, seed=0, shift=-1.5, noise=0.3):
@@ -83,3 +84,106 @@ def test_class_weighting_raises_svm_recall_of_a_rare_label():
         return np.sum((Xt @ w + b > 0) & (Yt[:, 0] == 1)) / Yt[:, 0].sum()
 
     assert recall("balanced") > recall(None) + 0.1
+
+
+def topics(n, rates, seed, vocab=600, words=20):
+    """L2-normalised bags of words: background noise plus each label's own topic words."""
+    rng = np.random.default_rng(seed)
+    Y = (rng.random((n, len(rates))) < rates).astype(np.int8)
+    counts = rng.poisson(0.05, (n, vocab)).astype(float)
+    for j in range(len(rates)):
+        counts[:, j * words:(j + 1) * words] += Y[:, [j]] * rng.poisson(0.3, (n, words))
+    X = sp.csr_matrix(np.log1p(counts))
+    return sp.diags(1 / np.maximum(sp.linalg.norm(X, axis=1), 1e-12)) @ X, Y
+
+
+def macro_f1(Y, P):
+    return np.mean([2 * np.sum(Y[:, j] & P[:, j]) / max(Y[:, j].sum() + P[:, j].sum(), 1)
+                    for j in range(Y.shape[1])])
+
+
+def test_rare_labels_fire_at_the_margin_and_gain_macro_f1():
+    # Sixteen topics with 0-13 training examples each: too few to tune a cut on.
+    X, Y = topics(1000, [0.3, 0.2] + [0.005] * 16, seed=0)
+    Xt, Yt = topics(2000, [0.3, 0.2] + [0.03] * 16, seed=100)
+    rare = slice(2, None)
+
+    def rare_macro(**params):
+        head = CalibratedLinearHead(multilabel=True, rare_margin=-0.6, **params).fit(X, Y)
+        return macro_f1(Yt[:, rare], head.predict(Xt)[:, rare])
+
+    with_margin = rare_macro()
+    assert with_margin > rare_macro(min_positives=0) + 0.05   # every label tuned on its own
+    assert with_margin > rare_macro(tune_thresholds=False) + 0.15
+    assert CalibratedLinearHead().min_positives == 12          # rare labels are the default
+
+
+def test_rare_labels_share_one_calibration_and_one_cut():
+    X, Y = topics(1000, [0.3, 0.2] + [0.005] * 4, seed=0)
+    head = CalibratedLinearHead(multilabel=True, rare_margin=-0.6).fit(X, Y)
+    rare = head.thresholds_[2:]
+    np.testing.assert_allclose(rare, rare[0])
+    assert rare[0] < 0.5
+    # The shared cut is the margin seen through the shared sigmoid: a rare label fires
+    # exactly where its uncalibrated SVM score reaches -0.6.
+    z = head.decision_function(X)[:, 2:]
+    fires = head.predict(X)[:, 2:] == 1
+    assert np.all(z[fires] >= np.log(rare[0] / (1 - rare[0])) - 1e-6)
+
+
+def test_rare_subset_of_a_broad_topic_does_not_flood():
+    # Five examples picked from a topic 30% of documents share: nothing sets them apart,
+    # so neither the margin nor an inverted calibration may fire on the whole topic.
+    X, Y = topics(1000, [0.3, 0.2], seed=0)
+    Xt, Yt = topics(2000, [0.3, 0.2], seed=100)
+    picked = np.zeros((len(Y), 1), dtype=np.int8)
+    picked[np.random.default_rng(0).choice(np.flatnonzero(Y[:, 0]), 5, replace=False)] = 1
+    head = CalibratedLinearHead(multilabel=True).fit(X, np.hstack([Y, picked]))
+    assert head.predict(Xt)[:, 2].sum() < 0.1 * Yt[:, 0].sum()
+    z = np.asarray(Xt @ head.coef_[2]).ravel()
+    p = head.predict_proba(Xt)[:, 2]
+    assert np.all(np.diff(p[np.argsort(z)]) >= -1e-12)   # probability rises with the score
+
+
+def test_single_example_label_is_not_inverted():
+    X, Y = topics(1000, [0.3, 0.2, 0.001], seed=3)
+    Y[:, 2] = 0
+    Y[0, 2] = 1
+    head = CalibratedLinearHead(multilabel=True).fit(X, Y)
+    p = head.predict_proba(X)[:, 2]
+    assert p[0] == p.max()
+
+
+def test_nb_scaling_folds_into_the_coefficients():
+    X, Y = synthetic(n=400)
+    scale = nb_ratios(X, Y[:, 0], 1.0)
+    assert scale.shape == (X.shape[1],) and np.all(scale >= 0)
+    w, b = _fit_binary(X, Y[:, 0], 0.5, "balanced", nb_power=1.0)
+    svm = LinearSVC(C=0.5, class_weight="balanced", max_iter=20_000, random_state=0)
+    svm.fit(X @ sp.diags(scale), Y[:, 0])
+    np.testing.assert_allclose(X @ w + b, svm.decision_function(X @ sp.diags(scale)),
+                               rtol=1e-4, atol=1e-4)
+    head = CalibratedLinearHead(multilabel=True, nb_power=1.0).fit(X, Y)
+    assert head.coef_.dtype == np.float32 and head.coef_.shape == (3, X.shape[1])
+
+
+def test_nb_scaling_helps_when_few_features_matter():
+    # 2,000 noise features and 20 topic words per class: the log-count ratios find them.
+    rng = np.random.default_rng(0)
+    X, Y = topics(600, [0.34, 0.33, 0.33], seed=5, vocab=2000, words=20)
+    y = np.array(["a", "b", "c"])[np.argmax(Y + 0.01 * rng.random(Y.shape), axis=1)]
+    Xt, Yt = topics(2000, [0.34, 0.33, 0.33], seed=6, vocab=2000, words=20)
+    yt = np.array(["a", "b", "c"])[np.argmax(Yt + 0.01 * rng.random(Yt.shape), axis=1)]
+    plain = (CalibratedLinearHead().fit(X, y).predict(Xt) == yt).mean()
+    scaled = (CalibratedLinearHead(nb_power=1.0).fit(X, y).predict(Xt) == yt).mean()
+    assert scaled > plain + 0.01
+
+
+def test_two_class_single_label_head_predicts_both_classes():
+    X, Y = synthetic()
+    y = np.where(Y[:, 0] == 1, "yes", "no")
+    head = CalibratedLinearHead().fit(X, y)
+    P = head.predict_proba(X)
+    assert P.shape == (len(y), 2)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-6)
+    assert (head.predict(X) == y).mean() > 0.8

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from model.thresholds import best_f1_threshold, tuned_thresholds
+from model.thresholds import best_f1_threshold, margin_cut_is_safe, tuned_thresholds
 
 
 def f1(y, pred):
@@ -39,3 +39,14 @@ def test_rare_labels_keep_the_default():
     t = tuned_thresholds(Y, P, min_positives=3, default=0.5)
     assert t[1] == 0.5
     assert 0.1 <= t[0] <= 0.3
+
+
+@pytest.mark.parametrize("y, s, safe", [
+    ([1, 0, 0, 0], [-0.2, -0.9, -1.0, -0.7], True),               # negatives stay below
+    ([1, 0, 0, 0, 0], [-0.2, -0.5, -0.4, -0.3, -1.0], True),      # three per positive: allowed
+    ([1, 0, 0, 0, 0, 0], [-0.2, -0.5, -0.4, -0.3, -0.5, -1.0], False),  # four: refused
+    ([0, 0, 0], [-0.5, -0.9, -1.0], True),                        # no positive counts as one
+    ([1, 1, 0, 0, 0, 0, 0, 0], [0.1, -0.7, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5], True),
+])
+def test_margin_cut_is_refused_when_negatives_crowd_it(y, s, safe):
+    assert margin_cut_is_safe(y, s, -0.6) is safe

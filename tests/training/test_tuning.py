@@ -1,0 +1,66 @@
+"""The knobs that let one pipeline serve several corpora: --param, --holdout, --allow-empty."""
+
+import json
+
+import pytest
+
+from model.errors import InvalidInput
+from tests.conftest import write_jsonl
+from training.cli import main
+from training.datasets import load_dataset
+from training.train import parse_params
+
+
+@pytest.mark.parametrize("items, expected", [
+    ([], {"features": {}, "heads": {}}),
+    (["heads.C=1.0", "features.word_ngrams=1,1"],
+     {"features": {"word_ngrams": (1, 1)}, "heads": {"C": 1.0}}),
+    (["heads.class_weight=null", "heads.nb_power=0"],
+     {"features": {}, "heads": {"class_weight": None, "nb_power": 0}}),
+    (["heads.class_weight=balanced"], {"features": {}, "heads": {"class_weight": "balanced"}}),
+])
+def test_params_are_parsed(items, expected):
+    assert parse_params(items) == expected
+
+
+@pytest.mark.parametrize("item", ["heads.c=1", "C=1", "heads.C", "heads.multilabel=true",
+                                  "model.C=1"])
+def test_unknown_or_malformed_params_are_refused(item):
+    with pytest.raises(InvalidInput, match="GROUP.NAME=VALUE"):
+        parse_params([item])
+
+
+def records(n, empty=()):
+    labels = ["alpha", "beta"]
+    words = {"alpha": "solar wind turbine grid", "beta": "bank loan credit payment"}
+    return [{"id": f"d{i}", "title": "", "text": "" if i in empty else
+             f"{words[labels[i % 2]]} story {i}", "label": labels[i % 2]} for i in range(n)]
+
+
+def test_empty_bodies_need_allow_empty(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", records(6, empty={3}))
+    with pytest.raises(InvalidInput, match="line 4, field 'text': empty"):
+        load_dataset(path, label_fields=["label"])
+    ds = load_dataset(path, label_fields=["label"], allow_empty=True)
+    assert ds.texts[3] == "" and len(ds) == 6
+
+
+def test_evaluate_holdout_and_cv_with_params(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "d.jsonl", records(40, empty={7}))
+    common = ["evaluate", "--data", str(path), "--label-field", "label", "--allow-empty",
+              "--json", "--param", "heads.C=1.0", "--param", "features.min_df=1"]
+    assert main([*common, "--holdout", "0.25", "--seed", "1"]) == 0
+    held = json.loads(capsys.readouterr().out)["label"]
+    assert held["n"] == 10 and held["accuracy"] >= 0.9
+    assert main([*common, "--cv", "4"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"]["n"] == 40
+
+
+def test_train_records_the_parameters_it_used(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "d.jsonl", records(30))
+    home = tmp_path / "home"
+    assert main(["train", "--data", str(path), "--label-field", "label", "--home", str(home),
+                 "--folds", "0", "--quiet", "--param", "heads.C=3"]) == 0
+    version = capsys.readouterr().out.strip()
+    manifest = json.loads((home / "versions" / version / "manifest.json").read_text())
+    assert manifest["parameters"]["heads"]["C"] == 3
