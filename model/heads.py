@@ -157,6 +157,7 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Fit on a feature matrix and an indicator matrix (multi-label) or class vector."""
+        self.__dict__.pop("_coef_t", None)  # the transpose cached by decision_function
         X = sp.csr_matrix(X)
         if self.multilabel:
             Y = np.asarray(y, dtype=np.int8)

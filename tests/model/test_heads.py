@@ -187,3 +187,11 @@ def test_two_class_single_label_head_predicts_both_classes():
     assert P.shape == (len(y), 2)
     np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-6)
     assert (head.predict(X) == y).mean() > 0.8
+
+
+def test_refitting_replaces_the_cached_weights():
+    X, Y = synthetic()
+    head = CalibratedLinearHead(multilabel=True).fit(X, Y)
+    head.predict_proba(X)
+    fresh = CalibratedLinearHead(multilabel=True).fit(X, 1 - Y)
+    np.testing.assert_allclose(head.fit(X, 1 - Y).predict_proba(X), fresh.predict_proba(X))
