@@ -106,7 +106,7 @@ def check_k(k):
 def int_arg(name, default, low, high):
     """A whole-number query-string argument within [low, high]."""
     raw = request.args.get(name, str(default))
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise InvalidInput(f"{name} must be a whole number between {low} and {high}, got {raw!r}")
     return int(raw)
 

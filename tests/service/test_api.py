@@ -127,6 +127,7 @@ def test_similar_errors(client, body, status, code):
     ("?k=abc", 400, "invalid_input"), ("?k=0", 400, "invalid_input"),
     ("?k=101", 400, "invalid_input"), ("?k=-1", 400, "invalid_input"),
     ("?terms=x", 400, "invalid_input"), ("?terms=10001", 400, "invalid_input"),
+    ("?k=%C2%B2", 400, "invalid_input"),  # '²' is a digit to str.isdigit but not to int
 ])
 def test_document_similar_errors(client, corpus_docs, query, status, code):
     error_of(client.get(f"/v1/documents/{corpus_docs[0]['id']}/similar{query}"), status, code)
