@@ -99,6 +99,7 @@ class Searcher:
         corpus_ids = model.index.ids
         self.corpus_row = {doc_id: i for i, doc_id in enumerate(corpus_ids)}
         self.hidden = np.zeros(len(corpus_ids), dtype=bool)
+        self._visible = None  # ~hidden, or None while nothing is hidden
         self.masks = self._label_masks(model.corpus)
         self.live: dict[str, dict] = {}
         self._live_ids: list[str] = []
@@ -161,6 +162,7 @@ class Searcher:
         row = self.corpus_row.get(doc_id)
         if row is not None:
             self.hidden[row] = True
+            self._visible = ~self.hidden
 
     def _live(self):
         if self._live_matrix is None:
@@ -213,14 +215,17 @@ class Searcher:
                 raise InvalidInput(f"unknown {name} {label!r}; expected one of "
                                    + ", ".join(self.model.tagger.labels_of(self._spec(name))))
         with self._lock:
-            allowed = ~self.hidden
+            # No per-query pass over the corpus unless a filter asks for one: the mask of
+            # visible rows is kept up to date on deletes, and the excluded row is dropped
+            # from k + 1 results.
+            allowed = self._visible
             for name, label in filters.items():
-                allowed = allowed & self.masks.get((name, label), np.zeros_like(allowed))
-            if exclude is not None and exclude in self.corpus_row:
-                allowed = allowed.copy()
-                allowed[self.corpus_row[exclude]] = False
-            rows, scores = self.model.index.top_k(query, k, allowed)
-            hits = [(float(s), "corpus", int(r)) for r, s in zip(rows, scores, strict=True)]
+                mask = self.masks.get((name, label), np.zeros(len(self.hidden), dtype=bool))
+                allowed = mask if allowed is None else allowed & mask
+            skip = self.corpus_row.get(exclude) if exclude is not None else None
+            rows, scores = self.model.index.top_k(query, k + (skip is not None), allowed)
+            hits = [(float(s), "corpus", int(r)) for r, s in zip(rows, scores, strict=True)
+                    if r != skip][:k]
             live_ids, live_matrix = self._live()
             if live_ids:
                 live_scores = np.asarray((live_matrix @ query.T).todense()).ravel()
