@@ -46,8 +46,8 @@ def sha256_of(path: Path) -> str:
 
 
 def new_version_id() -> str:
-    """A sortable, unique version name: UTC time plus a short random suffix."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    """A sortable, unique version name: UTC time to the microsecond plus a random suffix."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ") + "-" + uuid.uuid4().hex[:6]
 
 
 def _fsync_dir(path: Path) -> None:

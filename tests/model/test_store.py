@@ -102,3 +102,10 @@ def test_rollback_refuses_a_damaged_version(tmp_path):
     with pytest.raises(ArtifactError, match="does not match"):
         store.rollback()
     assert store.current_version() == "v1"
+
+
+def test_version_ids_sort_in_creation_order_within_a_second():
+    from model.store import new_version_id
+
+    ids = [new_version_id() for _ in range(50)]
+    assert ids == sorted(ids) and len(set(ids)) == 50
