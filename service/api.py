@@ -74,7 +74,7 @@ def check_text(text, field="text"):
 def tag():
     req = validated(TagRequest, parse_json())
     check_text(req.text)
-    searcher = runtime().ready()
+    searcher = runtime().ready(sync=False)
     answer = searcher.model.tagger.tag([(req.title, req.text)], explain=req.explain)[0]
     current_app.extensions["tagsim.metrics"].count_labels(answer, searcher.heads)
     return {"model_version": searcher.model.version, **answer}
@@ -88,19 +88,13 @@ def tag_batch():
     req = validated(TagBatchRequest, data)
     for i, item in enumerate(req.items):
         check_text(item.text, f"items[{i}].text")
-    searcher = runtime().ready()
+    searcher = runtime().ready(sync=False)
     answers = searcher.model.tagger.tag([(i.title, i.text) for i in req.items], req.explain)
     for answer in answers:
         current_app.extensions["tagsim.metrics"].count_labels(answer, searcher.heads)
     results = [({"id": item.id} if item.id is not None else {}) | answer
                for item, answer in zip(req.items, answers, strict=True)]
     return {"model_version": searcher.model.version, "results": results}
-
-
-def check_k(k):
-    if not 1 <= k <= MAX_K:
-        raise InvalidInput(f"k must be between 1 and {MAX_K}, got {k}")
-    return k
 
 
 def int_arg(name, default, low, high):
@@ -116,7 +110,6 @@ def similar():
     req = validated(SimilarRequest, parse_json())
     if (req.text is None) == (req.id is None):
         raise InvalidInput("send exactly one of 'text' or 'id'")
-    check_k(req.k)
     searcher = runtime().ready()
     if req.id is not None:
         query, exclude = searcher.vector_of(req.id), req.id
@@ -205,7 +198,7 @@ def admin_reload():
 
 @bp.get("/v1/model")
 def model_info():
-    return runtime().ready().model.manifest
+    return runtime().ready(sync=False).model.manifest
 
 
 @bp.get("/healthz")

@@ -79,10 +79,15 @@ class Runtime:
             except Exception:  # the watcher must outlive any one bad reload
                 log.exception("reload check failed")
 
-    def ready(self) -> Searcher:
-        """The current searcher, synced with the document store; `NotReady` if none."""
+    def ready(self, sync=True) -> Searcher:
+        """The current searcher; `NotReady` if none.
+
+        With *sync* it first applies the document store's new changes: one SQLite query,
+        which requests that never read documents (tagging, the manifest) skip.
+        """
         searcher = self.searcher
         if searcher is None:
             raise NotReady(f"not ready: {self.problem}")
-        searcher.sync()
+        if sync:
+            searcher.sync()
         return searcher
