@@ -78,20 +78,21 @@ def prepare_home(n_docs, datasets, log):
 
 
 def start_server(home, port, workers, log_file):
+    """Start `tagsim serve`; return the process and the seconds until /readyz answered."""
     env = dict(os.environ)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     proc = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--home", str(home),
                              "--port", str(port), "--workers", str(workers)], cwd=ROOT, env=env,
                             stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    while time.monotonic() < started + 120:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2):
-                return proc
+                return proc, time.monotonic() - started
         except OSError:
             if proc.poll() is not None:
                 sys.exit("bench/load.py: the server exited; see its log")
-            time.sleep(0.5)
+            time.sleep(0.05)
     sys.exit("bench/load.py: the server was not ready in 120 s")
 
 
@@ -137,7 +138,7 @@ def in_process_p50(home, tag_body, similar_bodies, repeats=300):
         t = time.perf_counter()
         searcher.search(searcher.vectorize(None, q["text"]), q["k"])
         times["similar"].append(time.perf_counter() - t)
-    return {k: statistics.median(v) * 1000 for k, v in times.items()}
+    return {"model": model, **{k: statistics.median(v) * 1000 for k, v in times.items()}}
 
 
 def main(argv=None):
@@ -149,6 +150,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--datasets", type=Path, default=corpora.DEFAULT_DATASETS)
+    parser.add_argument("--home", type=Path,
+                        help="serve this home as it is instead of building one (--docs unused)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("bench/load.py: wrk is not installed: apt-get install wrk (make bench-load does)")
@@ -156,7 +159,7 @@ def main(argv=None):
     def log(msg):
         print(msg, file=sys.stderr)
 
-    home = prepare_home(args.docs, args.datasets, log)
+    home = args.home or prepare_home(args.docs, args.datasets, log)
     queries = [q["text"] for q in corpora.read_jsonl(corpora.RESULTS / "corpora" / "queries.jsonl")
                if len(q["text"].split()) >= 20][:200]
     article = next(q for q in queries if len(q) >= 3000)[:3000]
@@ -164,7 +167,7 @@ def main(argv=None):
     similar_bodies = [json.dumps({"text": q[:3000], "k": 10}) for q in queries]
     port = free_port()
     with open(corpora.RESULTS / "load-server.log", "ab") as log_file:
-        proc = start_server(home, port, args.workers, log_file)
+        proc, ready_s = start_server(home, port, args.workers, log_file)
         try:
             runs = []
             for name, path, bodies in (("tag (3 KB article)", "/v1/tag", tag_bodies),
@@ -181,9 +184,13 @@ def main(argv=None):
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=60)
     local = in_process_p50(home, tag_bodies[0], similar_bodies)
-    corpus = f"{args.docs} generated documents" if args.docs else "the default corpus"
+    if args.home:
+        corpus = f"{len(local['model'].index)} documents from {args.home}"
+    else:
+        corpus = f"{args.docs} generated documents" if args.docs else "the default corpus"
     print(f"\nwrk over loopback, `tagsim serve --workers {args.workers}`, similarity corpus of "
-          f"{corpus}, {args.seconds} s per run\n")
+          f"{corpus}, {args.seconds} s per run; the server answered /readyz {ready_s:.1f} s "
+          "after it was started\n")
     print("| endpoint | connections | requests/s | p50 ms | p99 ms | errors |")
     print("|---|---|---|---|---|---|")
     for name, conns, r in runs:

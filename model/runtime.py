@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import joblib
 import numpy as np
 import scipy.sparse as sp
 
+from model.corpus import DOCUMENTS_FILE, LABELS_FILE, CorpusDocuments, label_masks, label_masks_of
 from model.documents import DocumentStore
 from model.errors import ArtifactError, InvalidInput, NotFound
 from model.features import document_text, require_words
@@ -20,7 +20,6 @@ from model.store import MODEL_FILE, ArtifactStore
 from model.tagger import Tagger
 
 INDEX_FILE = "index.npz"
-DOCUMENTS_FILE = "documents.jsonl"
 STORE_FILE = "documents.sqlite"
 
 
@@ -33,7 +32,8 @@ class LoadedModel:
     tagger: Tagger
     folder: Path
     index: SimilarityIndex | None = None
-    corpus: list = field(default_factory=list)
+    corpus: Sequence = ()  # each row's metadata (a `CorpusDocuments`)
+    masks: dict = field(default_factory=dict)  # (head, label) -> bool array over rows
 
     @property
     def tagger_text_fields(self):
@@ -41,41 +41,31 @@ class LoadedModel:
         return tuple(self.manifest.get("text_fields", ("title", "text")))
 
 
-def _read_documents(path):
-    """The corpus metadata, one JSON object per line (parsed as one array: 25% faster)."""
-    with open(path, encoding="utf-8") as fh:
-        data = fh.read().rstrip("\n")
-    return json.loads("[" + data.replace("\n", ",") + "]") if data else []
-
-
 def load_model(home, with_index=True) -> LoadedModel:
     """Verify the current version in *home*, then load its tagger (and index).
 
-    The corpus metadata is parsed while another thread hashes the files (hashlib
-    releases the GIL), but nothing is unpickled before every hash checks out.
+    Nothing is read from the version, let alone unpickled, before every file's hash
+    checks out. The index and the documents' metadata are memory-mapped, not parsed.
     """
     store = ArtifactStore(home)
     folder = store.current_dir()
-    corpus, problem = [], None
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        verified = pool.submit(store.verify, folder)
-        if with_index:
-            try:
-                corpus = _read_documents(folder / DOCUMENTS_FILE)
-            except (OSError, ValueError) as exc:
-                problem = exc
-        manifest = verified.result()  # a bad hash raises here, before any unpickling
-    if problem is not None:
-        raise ArtifactError(f"cannot read {folder / DOCUMENTS_FILE}: {problem}; retrain")
+    manifest = store.verify(folder)
     tagger = joblib.load(folder / MODEL_FILE)
     if not isinstance(tagger, Tagger):
         raise ArtifactError(f"{folder / MODEL_FILE} does not hold a tagsim tagger; retrain")
     if not with_index:
         return LoadedModel(manifest["version"], manifest, tagger, folder)
     index = SimilarityIndex.load(folder / INDEX_FILE)
-    if len(corpus) != len(index):
-        raise ArtifactError(f"{folder}: {len(index)} index rows but {len(corpus)} documents")
-    return LoadedModel(manifest["version"], manifest, tagger, folder, index, corpus)
+    try:
+        corpus = CorpusDocuments(folder / DOCUMENTS_FILE)
+        if len(corpus) != len(index):
+            raise ValueError(f"{len(index)} index rows but {len(corpus)} documents")
+        heads = [spec.name for spec in tagger.specs]
+        masks = label_masks(folder / LABELS_FILE, heads, len(corpus)) \
+            if LABELS_FILE in manifest["files"] else label_masks_of(corpus, heads)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ArtifactError(f"cannot read the documents of {folder}: {exc}; retrain") from None
+    return LoadedModel(manifest["version"], manifest, tagger, folder, index, corpus, masks)
 
 
 def load_tagger(home) -> LoadedModel:
@@ -100,7 +90,7 @@ class Searcher:
         self.corpus_row = {doc_id: i for i, doc_id in enumerate(corpus_ids)}
         self.hidden = np.zeros(len(corpus_ids), dtype=bool)
         self._visible = None  # ~hidden, or None while nothing is hidden
-        self.masks = self._label_masks(model.corpus)
+        self.masks = model.masks
         self.live: dict[str, dict] = {}
         self._live_ids: list[str] = []
         self._live_matrix = None
@@ -112,19 +102,6 @@ class Searcher:
                 self._put(doc)
             for doc_id in deleted:
                 self._hide(doc_id)
-
-    def _label_masks(self, corpus):
-        rows = {}
-        for name in self.heads:
-            for j, doc in enumerate(corpus):
-                value = doc.get(name)
-                for label in value if isinstance(value, list) else [value]:
-                    rows.setdefault((name, label), []).append(j)
-        masks = {}
-        for key, members in rows.items():
-            masks[key] = np.zeros(len(corpus), dtype=bool)
-            masks[key][members] = True
-        return masks
 
     def vectorize(self, title, text):
         """The word TF-IDF row of a text (raises `EmptyText` when it has no words)."""

@@ -71,8 +71,6 @@ class SimilarityIndex:
     Examples
     --------
     >>> import scipy.sparse as sp
-
-from model.npzfile import NpzWriter, read_npz
     >>> index = SimilarityIndex(sp.csr_matrix([[1.0, 0.0], [0.6, 0.8]]), ["a", "b"])
     >>> rows, scores = index.top_k(sp.csr_matrix([[0.0, 1.0]]), k=5)
     >>> rows.tolist(), scores.tolist()

@@ -6,14 +6,15 @@ import os
 
 from gunicorn.app.base import BaseApplication
 
+from model.errors import ArtifactError
 from service import create_app
 
 
 class TagsimServer(BaseApplication):
-    """gunicorn running `create_app` with tagsim's settings."""
+    """gunicorn serving an app built (and its model loaded) before the workers fork."""
 
-    def __init__(self, config, options):
-        self.app_config = config
+    def __init__(self, app, options):
+        self.application = app
         self.options = options
         super().__init__()
 
@@ -22,7 +23,7 @@ class TagsimServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        return create_app(self.app_config)
+        return self.application
 
 
 def _worker_exit(server, worker):
@@ -33,11 +34,13 @@ def _worker_exit(server, worker):
 
 def serve(home, host="127.0.0.1", port=8000, workers=2, timeout=60, threads=None,
           access_log=None):
-    """Run gunicorn until it is stopped (SIGTERM or Ctrl-C).
+    """Load the current model, then run gunicorn until it is stopped (SIGTERM or Ctrl-C).
 
-    *threads* > 1 uses gthread workers (keep-alive connections, threads per worker);
-    by default $TAGSIM_THREADS or 1, sync workers. *access_log* false turns the
-    access log off (default: on unless $TAGSIM_ACCESS_LOG is 0).
+    Raises `ArtifactError` at once, before any worker starts, if the model cannot be
+    loaded. The workers are forked after the load and share its memory. *threads* > 1
+    uses gthread workers (keep-alive connections, threads per worker); by default
+    $TAGSIM_THREADS or 1, sync workers. *access_log* false turns the access log off
+    (default: on unless $TAGSIM_ACCESS_LOG is 0).
     """
     threads = threads or int(os.environ.get("TAGSIM_THREADS") or 1)
     if access_log is None:
@@ -45,7 +48,7 @@ def serve(home, host="127.0.0.1", port=8000, workers=2, timeout=60, threads=None
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "preload_app": True,  # one copy of the model and index, shared by the workers
+        "preload_app": True,  # the app (loaded below) is built once, before the fork
         "timeout": timeout,
         "graceful_timeout": 10,
         "accesslog": "-" if access_log else None,
@@ -54,4 +57,8 @@ def serve(home, host="127.0.0.1", port=8000, workers=2, timeout=60, threads=None
     }
     if threads > 1:
         options.update(worker_class="gthread", threads=threads, keepalive=5)
-    TagsimServer({"TAGSIM_HOME": str(home)}, options).run()
+    app = create_app({"TAGSIM_HOME": str(home), "TAGSIM_LOAD_MODEL": False})
+    runtime = app.extensions["tagsim"]
+    if not runtime.load():
+        raise ArtifactError(runtime.problem)
+    TagsimServer(app, options).run()

@@ -213,12 +213,9 @@ def cmd_serve(args):
 
     # Workers share one metrics directory; it must be set before prometheus_client loads.
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tagsim-metrics-"))
-    from model.runtime import load_model
     from service.server import serve
 
-    home = _home(args.home)
-    load_model(home, with_index=False)  # fail here, with one line, rather than in gunicorn
-    serve(home, args.host, args.port, args.workers)
+    serve(_home(args.home), args.host, args.port, args.workers)  # one line if no model loads
     return 0
 
 

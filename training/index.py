@@ -17,7 +17,8 @@ from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 
-from model.runtime import DOCUMENTS_FILE, INDEX_FILE, load_model
+from model.corpus import DOCUMENTS_FILE, LABELS_FILE, LabelColumns
+from model.runtime import INDEX_FILE, load_model
 from model.similarity import IndexWriter, SimilarityIndex
 from model.store import ArtifactStore, new_version_id, sha256_of
 from training.datasets import DEFAULT_TEXT_FIELDS, validated_records
@@ -25,14 +26,14 @@ from training.datasets import DEFAULT_TEXT_FIELDS, validated_records
 BLOCK = 5_000  # records vectorised together
 
 
-def write_documents(path: Path, dataset) -> None:
-    """The similarity corpus' metadata, one JSON object per line in index row order."""
-    with open(path, "w", encoding="utf-8") as fh:
-        for i, doc_id in enumerate(dataset.ids):
-            row = {"id": doc_id, "title": dataset.titles[i]}
-            for name, values in dataset.targets.items():
-                row[name] = values[i]
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+def _label_columns(tagger):
+    return LabelColumns({spec.name: tagger.labels_of(spec) for spec in tagger.specs})
+
+
+def _document_lines(fh, ids, titles, targets):
+    for i, doc_id in enumerate(ids):
+        row = {"id": doc_id, "title": titles[i], **{k: v[i] for k, v in targets.items()}}
+        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def write_index(folder: Path, tagger, dataset, X=None):
@@ -40,7 +41,11 @@ def write_index(folder: Path, tagger, dataset, X=None):
     X = tagger.features.transform(dataset.texts) if X is None else X
     words = tagger.features.word_block(X)
     SimilarityIndex(words, dataset.ids).save(folder / INDEX_FILE)
-    write_documents(folder / DOCUMENTS_FILE, dataset)
+    with open(folder / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
+        _document_lines(fh, dataset.ids, dataset.titles, dataset.targets)
+    labels = _label_columns(tagger)
+    labels.add(dataset.targets)
+    labels.save(folder / LABELS_FILE)
     return words
 
 
@@ -136,24 +141,24 @@ def _reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None
     staging = store.staging()
     try:
         for name in loaded.manifest["files"]:
-            if name not in (INDEX_FILE, DOCUMENTS_FILE):
+            if name not in (INDEX_FILE, DOCUMENTS_FILE, LABELS_FILE):
                 shutil.copy2(loaded.folder / name, staging / name)
         n_terms = tagger.features.n_word_features_
         writer = IndexWriter(staging / INDEX_FILE, n_terms)
-        ids = []
+        ids, labels = [], _label_columns(tagger)
         with open(staging / DOCUMENTS_FILE, "w", encoding="utf-8") as docs:
             blocks = read_corpus(data, text_fields)
             for block, words, predicted in vectorized_blocks(tagger, blocks, n_jobs):
-                records = [b[3] for b in block]
-                targets = _given_or_predicted(tagger, records, predicted)
-                for i, (rid, title, _, _) in enumerate(block):
-                    row = {"id": rid, "title": title, **{k: v[i] for k, v in targets.items()}}
-                    docs.write(json.dumps(row, ensure_ascii=False) + "\n")
-                    ids.append(rid)
+                targets = _given_or_predicted(tagger, [b[3] for b in block], predicted)
+                block_ids = [b[0] for b in block]
+                _document_lines(docs, block_ids, [b[1] for b in block], targets)
+                labels.add(targets)
+                ids.extend(block_ids)
                 writer.add(words)
                 if len(ids) % 100_000 < len(block):
                     log(f"  {len(ids)} documents vectorised")
         writer.close(ids)
+        labels.save(staging / LABELS_FILE)
         manifest = {k: v for k, v in loaded.manifest.items() if k != "files"}
         manifest.update(
             version=new_version_id(), derived_from=loaded.version,

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 
@@ -129,3 +130,15 @@ def test_similar_and_index_commands(trained_home, tmp_path, small_corpus, capsys
     assert [r["id"] for r in results][0] == "n1" and len(results) <= 2
     code, _, err = run(capsys, "similar", "--home", str(home), "-k", "500", str(article))
     assert code == 1 and "-k must be between 1 and 100" in err
+
+
+def test_serve_without_a_loadable_model_is_one_line(tmp_path, trained_home, capsys):
+    code, _, err = run(capsys, "serve", "--home", str(tmp_path / "empty"), "--port", "1")
+    assert code == 1 and "no trained model" in err and err.count("\n") == 1
+    home = tmp_path / "damaged"
+    shutil.copytree(trained_home, home, symlinks=True)
+    model = home / "current" / "model.joblib"
+    data = model.read_bytes()
+    model.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    code, _, err = run(capsys, "serve", "--home", str(home), "--port", "1")
+    assert code == 1 and "does not match the sha256" in err and err.count("\n") == 1

@@ -16,7 +16,7 @@ QUIET = {"folds": 2, "progress": False, "log": lambda *_: None}
 def test_version_has_every_file_and_a_complete_manifest(trained_home, small_corpus):
     folder = ArtifactStore(trained_home).current_dir()
     manifest = json.loads((folder / "manifest.json").read_text())
-    for name in ("model.joblib", "index.npz", "documents.jsonl", "report.md",
+    for name in ("model.joblib", "index.npz", "documents.jsonl", "labels.npz", "report.md",
                  "confusion_agreement_type.png"):
         assert manifest["files"][name] == sha256_of(folder / name)
     assert manifest["version"] == folder.name

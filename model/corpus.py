@@ -1,0 +1,117 @@
+"""The metadata of a version's indexed documents, read without parsing it all at start.
+
+``documents.jsonl`` holds one JSON object per index row (id, title and each head's
+labels) and stays the readable record; it is memory-mapped and a line is parsed only
+when a result needs it. ``labels.npz`` holds the same labels as columns (per head: the
+label names, and a row and a label code for each assignment), so the filter masks of a
+million-document corpus are built with a few array operations instead of a million
+``json.loads`` calls and a million dicts in every worker.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from model.npzfile import NpzWriter, read_npz
+
+DOCUMENTS_FILE = "documents.jsonl"
+LABELS_FILE = "labels.npz"
+
+
+class CorpusDocuments(Sequence):
+    """Row-indexed view of ``documents.jsonl``; each line is parsed when it is read.
+
+    The file must be one a version was published with (hashed by its manifest), so
+    every line is a JSON object.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        with open(self.path, "rb") as fh:
+            size = fh.seek(0, 2)
+            self._buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        ends = np.flatnonzero(np.frombuffer(self._buf, dtype=np.uint8) == ord("\n"))
+        if size and (not len(ends) or ends[-1] != size - 1):
+            ends = np.append(ends, size)  # no newline after the last line
+        self._ends = ends
+        self._starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else ends
+
+    def __len__(self):
+        return len(self._ends)
+
+    def __getitem__(self, row):
+        if not -len(self) <= row < len(self):
+            raise IndexError(f"row {row} of {len(self)}")
+        return json.loads(self._buf[self._starts[row]:self._ends[row]])
+
+
+class LabelColumns:
+    """Collects each head's labels, block by block in row order, for `save`."""
+
+    def __init__(self, labels_of: dict[str, list[str]]):
+        self.names = {head: list(labels) for head, labels in labels_of.items()}
+        self._code = {head: {label: i for i, label in enumerate(labels)}
+                      for head, labels in labels_of.items()}
+        self._rows = {head: [] for head in labels_of}
+        self._codes = {head: [] for head in labels_of}
+        self.n_rows = 0
+
+    def add(self, targets: dict[str, list]):
+        """Append a block: per head, one value (a label, a list of labels or None) per row."""
+        n = None
+        for head, values in targets.items():
+            n = len(values)
+            code = self._code[head]
+            for i, value in enumerate(values):
+                for label in value if isinstance(value, list) else [value]:
+                    if label in code:
+                        self._rows[head].append(self.n_rows + i)
+                        self._codes[head].append(code[label])
+        self.n_rows += n or 0
+
+    def save(self, path: Path):
+        """Write the columns as an aligned .npz (no pickle)."""
+        with NpzWriter(path) as out:
+            out.add("n_rows", np.asarray([self.n_rows], dtype=np.int64))
+            for head, names in self.names.items():
+                out.add(f"{head}.labels", np.asarray(names, dtype=str))
+                out.add(f"{head}.rows", np.asarray(self._rows[head], dtype=np.int32))
+                out.add(f"{head}.codes", np.asarray(self._codes[head], dtype=np.int32))
+
+
+def label_masks(path: Path, heads, n_rows: int) -> dict[tuple[str, str], np.ndarray]:
+    """Per (head, label), a boolean array over the rows: True where the row has the label."""
+    z = read_npz(path)
+    if int(z["n_rows"][0]) != n_rows:
+        raise ValueError(f"{path} has labels for {int(z['n_rows'][0])} rows, not {n_rows}")
+    masks = {}
+    for head in heads:
+        rows, codes = z[f"{head}.rows"], z[f"{head}.codes"]
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(z[f"{head}.labels"]) + 1))
+        for code, label in enumerate(z[f"{head}.labels"]):
+            members = rows[order[bounds[code]:bounds[code + 1]]]
+            if len(members):
+                masks[(head, str(label))] = np.zeros(n_rows, dtype=bool)
+                masks[(head, str(label))][members] = True
+    return masks
+
+
+def label_masks_of(documents, heads) -> dict[tuple[str, str], np.ndarray]:
+    """The masks of `label_masks`, from parsed documents (versions without ``labels.npz``)."""
+    rows = {}
+    for j, doc in enumerate(documents):
+        for head in heads:
+            value = doc.get(head)
+            for label in value if isinstance(value, list) else [value]:
+                rows.setdefault((head, label), []).append(j)
+    masks = {}
+    for key, members in rows.items():
+        masks[key] = np.zeros(len(documents), dtype=bool)
+        masks[key][members] = True
+    return masks

@@ -1,0 +1,108 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from model.corpus import (
+    LABELS_FILE,
+    CorpusDocuments,
+    LabelColumns,
+    label_masks,
+    label_masks_of,
+)
+from model.errors import ArtifactError
+from model.runtime import load_model
+from model.store import ArtifactStore
+
+DOCS = [
+    {"id": "a", "title": "Solar – Ünïcode", "sectors": ["clean_energy", "policy"],
+     "agreement_type": "mou"},
+    {"id": "b", "title": "", "sectors": [], "agreement_type": "none"},
+    {"id": "c", "title": "Bank", "sectors": ["fintech"], "agreement_type": "mou"},
+]
+HEADS = ["sectors", "agreement_type"]
+
+
+def _write(path, docs, newline_at_end=True):
+    text = "\n".join(json.dumps(d, ensure_ascii=False) for d in docs)
+    path.write_text(text + ("\n" if newline_at_end and docs else ""), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("newline_at_end", [True, False])
+def test_documents_read_each_row_as_written(tmp_path, newline_at_end):
+    docs = CorpusDocuments(_write(tmp_path / "d.jsonl", DOCS, newline_at_end))
+    assert len(docs) == 3
+    assert list(docs) == DOCS
+    assert docs[-1] == DOCS[-1]
+    with pytest.raises(IndexError):
+        docs[3]
+
+
+def test_empty_documents_file(tmp_path):
+    docs = CorpusDocuments(_write(tmp_path / "d.jsonl", []))
+    assert len(docs) == 0 and list(docs) == []
+
+
+def test_label_columns_give_the_masks_of_the_parsed_documents(tmp_path):
+    columns = LabelColumns({"sectors": ["biomed", "clean_energy", "fintech", "policy"],
+                            "agreement_type": ["mou", "none"]})
+    columns.add({h: [d[h] for d in DOCS[:2]] for h in HEADS})  # two blocks, rows continue
+    columns.add({h: [d[h] for d in DOCS[2:]] for h in HEADS})
+    columns.save(tmp_path / LABELS_FILE)
+    masks = label_masks(tmp_path / LABELS_FILE, HEADS, 3)
+    expected = label_masks_of(DOCS, HEADS)
+    assert masks.keys() == {k for k, m in expected.items() if m.any()}
+    for key, mask in masks.items():
+        assert mask.tolist() == expected[key].tolist(), key
+    assert masks[("agreement_type", "mou")].tolist() == [True, False, True]
+    assert ("sectors", "biomed") not in masks  # no row carries it
+    with pytest.raises(ValueError, match="3 rows, not 4"):
+        label_masks(tmp_path / LABELS_FILE, HEADS, 4)
+
+
+def test_loaded_masks_match_the_documents(trained_home):
+    model = load_model(trained_home)
+    expected = label_masks_of(list(model.corpus), HEADS)
+    assert model.masks.keys() == {k for k, m in expected.items() if m.any()}
+    for key, mask in model.masks.items():
+        assert np.array_equal(mask, expected[key]), key
+
+
+def test_a_version_without_label_columns_still_loads(tmp_path, trained_home):
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home, symlinks=True)
+    store = ArtifactStore(home)
+    folder = store.current_dir()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / LABELS_FILE).unlink()
+    del manifest["files"][LABELS_FILE]
+    staging = store.staging()
+    for path in folder.iterdir():
+        if path.name not in ("manifest.json", "manifest.sig"):
+            shutil.copy2(path, staging / path.name)
+    store.publish(staging, dict(manifest, version="older"))
+    older = load_model(home)
+    assert older.version == "older"
+    newer = load_model(trained_home)
+    assert older.masks.keys() == newer.masks.keys()
+    for key, mask in newer.masks.items():
+        assert np.array_equal(older.masks[key], mask), key
+
+
+def test_documents_out_of_step_with_the_index_are_refused(tmp_path, trained_home):
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home, symlinks=True)
+    store = ArtifactStore(home)
+    folder = store.current_dir()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    staging = store.staging()
+    for path in folder.iterdir():
+        if path.name not in ("manifest.json", "manifest.sig"):
+            shutil.copy2(path, staging / path.name)
+    lines = (staging / "documents.jsonl").read_text(encoding="utf-8").splitlines(True)
+    (staging / "documents.jsonl").write_text("".join(lines[:-1]), encoding="utf-8")
+    store.publish(staging, dict(manifest, version="short"))
+    with pytest.raises(ArtifactError, match="index rows but"):
+        load_model(home)
