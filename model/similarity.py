@@ -5,7 +5,7 @@ shared terms) and term-major (postings, so a query reads only its own terms). Ro
 cut into shards of at most `ROWS_PER_SHARD` consecutive rows, so that a shard's dense
 score accumulator (4 bytes a row) stays about the size of a core's L2 cache; shards
 are searched one after the other, or by a thread each (scipy's sparse products release
-the GIL), and their answers merged. Each shard answers in two passes, MaxScore style:
+the GIL), and their answers merged. Each shard answers in passes, MaxScore style:
 
 1. The query's cheapest terms (fewest postings per unit of score they can add) are
    summed into a dense accumulator; the best rows so far are rescored exactly, and the
@@ -15,6 +15,9 @@ the GIL), and their answers merged. Each shard answers in two passes, MaxScore s
    at most its partial sum plus that bound, so only rows within reach of ``theta`` are
    rescored; every other row provably scores below the k-th best. The long posting
    lists of common words are the ones skipped.
+3. If a weak ``theta`` leaves thousands of rows within reach, rescoring them (a gather
+   of every row) would cost more than reading the skipped postings: those are added
+   too, ``theta`` is raised from the now complete sums, and few rows remain.
 
 Rescoring uses the same float32 row-by-row product as ``matrix @ q``, so results (ties
 included) are those of a brute-force scan.
@@ -36,6 +39,9 @@ ROWS_PER_SHARD = 500_000  # a 2 MB accumulator: scattered additions stay in L2
 _PROBE_SHARE = 0.05       # share of the query's postings read before theta is known
 _SKIP_SHARE = 0.5         # skipped terms may add at most this share of theta
 _SLACK = 1e-3             # relative float32 rounding margin on every bound
+# Rescoring a row (a gather of its ~200 entries) costs 1-5 us; reading a posting ~3 ns.
+_RESCORE_COST = 1000      # postings worth reading rather than rescoring one row
+_MANY_ROWS = 4096         # below this many candidates, rescoring them is always cheap
 
 
 def shard_starts(n_docs, shards=None):
@@ -177,13 +183,22 @@ class SimilarityIndex:
         theta = self._kth_exact(shard, acc, dense, k, allowed)
         rest = order[len(probe):][::-1]  # most postings per unit of bound first
         skipped = np.cumsum(bound[rest], dtype=np.float64) < _SKIP_SHARE * theta
-        added = rest[~skipped]
+        added, skipped = rest[~skipped], rest[skipped]
         if len(added):
             acc += _accumulate(shard, terms[added], weights[added])
-        reach = float(bound[rest[skipped]].sum(dtype=np.float64)) * (1 + _SLACK)
-        floor = theta * (1 - _SLACK) - reach
-        rows = np.flatnonzero(acc >= floor) if floor > 0 else np.flatnonzero(acc)
+        rows = self._candidates(acc, theta, bound[skipped])
+        if len(rows) > _MANY_ROWS and len(rows) * _RESCORE_COST > cost[skipped].sum():
+            # a weak theta left too many rows to rescore: read the skipped postings too
+            acc += _accumulate(shard, terms[skipped], weights[skipped])
+            theta = max(theta, self._kth_exact(shard, acc, dense, k, allowed))
+            rows = self._candidates(acc, theta, bound[:0])
         return self._best(shard, rows, dense, k, allowed)
+
+    @staticmethod
+    def _candidates(acc, theta, unread):
+        """Rows that may still reach theta once the *unread* bounds are added."""
+        floor = theta * (1 - _SLACK) - float(unread.sum(dtype=np.float64)) * (1 + _SLACK)
+        return np.flatnonzero(acc >= floor) if floor > 0 else np.flatnonzero(acc)
 
     def _exact(self, shard, rows, dense):
         return np.asarray(self.matrix[rows + shard.start] @ dense, dtype=np.float32).ravel()

@@ -97,7 +97,11 @@ def zipf_corpus(n_docs=3000, n_terms=400, seed=0):
 @pytest.mark.parametrize("k", [1, 10, 100])
 @pytest.mark.parametrize("mask_share", [None, 0.5, 0.02])
 @pytest.mark.parametrize("shards", [1, 2])
-def test_realistic_corpus_equals_brute_force(k, mask_share, shards):
+@pytest.mark.parametrize("read_all", [False, True])
+def test_realistic_corpus_equals_brute_force(k, mask_share, shards, read_all, monkeypatch):
+    if read_all:  # every query takes the path that reads the skipped postings instead
+        monkeypatch.setattr(similarity, "_MANY_ROWS", -1)
+        monkeypatch.setattr(similarity, "_RESCORE_COST", 10**9)
     X = zipf_corpus()
     index = SimilarityIndex(X, [str(i) for i in range(X.shape[0])], shards=shards)
     rng = np.random.default_rng(k)
@@ -127,6 +131,24 @@ def test_common_terms_postings_are_skipped(monkeypatch):
     rows, _ = index.top_k(sp.csr_matrix([[0.2, 0.7, 0.7]]), 2)
     assert rows.tolist() == [7, 9]
     assert 0 not in read
+
+
+def test_too_many_candidates_read_the_skipped_postings(monkeypatch):
+    X = zipf_corpus()
+    index = SimilarityIndex(X, [str(i) for i in range(X.shape[0])])
+    q = X[11]
+    reads = []
+    original = similarity._accumulate
+    monkeypatch.setattr(similarity, "_accumulate",
+                        lambda shard, terms, w: reads.append(len(terms)) or original(shard, terms, w))
+    monkeypatch.setattr(similarity, "_MANY_ROWS", 10**9)
+    index.top_k(q, 10)
+    pruned = list(reads)
+    monkeypatch.setattr(similarity, "_MANY_ROWS", -1)
+    monkeypatch.setattr(similarity, "_RESCORE_COST", 10**9)
+    reads.clear()
+    index.top_k(q, 10)
+    assert sum(reads) == q.nnz > sum(pruned)  # every term read, some were skipped before
 
 
 def test_empty_query_and_empty_index():
