@@ -1,7 +1,9 @@
 """A small client for other services: one method per endpoint, errors as exceptions.
 
-    >>> client = TagsimClient("http://127.0.0.1:8000", timeout=2.0)   # doctest: +SKIP
-    >>> client.tag("The bank signed an MoU with a solar developer.")["agreement_type"]
+With a server running (``make serve``)::
+
+    client = TagsimClient("http://127.0.0.1:8000", timeout=2.0)
+    client.tag("The bank signed an MoU with a solar developer.")["agreement_type"]
 """
 
 from __future__ import annotations
