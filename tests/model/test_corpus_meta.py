@@ -70,21 +70,26 @@ def test_loaded_masks_match_the_documents(trained_home):
         assert np.array_equal(mask, expected[key]), key
 
 
-def test_a_version_without_label_columns_still_loads(tmp_path, trained_home):
+def republished(tmp_path, trained_home, version, edit):
+    """A copy of *trained_home* whose current version is republished after *edit(staging)*."""
     home = tmp_path / "home"
     shutil.copytree(trained_home, home, symlinks=True)
     store = ArtifactStore(home)
     folder = store.current_dir()
     manifest = json.loads((folder / "manifest.json").read_text())
-    (folder / LABELS_FILE).unlink()
-    del manifest["files"][LABELS_FILE]
     staging = store.staging()
     for path in folder.iterdir():
         if path.name not in ("manifest.json", "manifest.sig"):
             shutil.copy2(path, staging / path.name)
-    store.publish(staging, dict(manifest, version="older"))
+    edit(staging)
+    store.publish(staging, dict(manifest, version=version))
+    return home
+
+
+def test_a_version_without_label_columns_still_loads(tmp_path, trained_home):
+    home = republished(tmp_path, trained_home, "older", lambda d: (d / LABELS_FILE).unlink())
     older = load_model(home)
-    assert older.version == "older"
+    assert older.version == "older" and LABELS_FILE not in older.manifest["files"]
     newer = load_model(trained_home)
     assert older.masks.keys() == newer.masks.keys()
     for key, mask in newer.masks.items():
@@ -92,17 +97,10 @@ def test_a_version_without_label_columns_still_loads(tmp_path, trained_home):
 
 
 def test_documents_out_of_step_with_the_index_are_refused(tmp_path, trained_home):
-    home = tmp_path / "home"
-    shutil.copytree(trained_home, home, symlinks=True)
-    store = ArtifactStore(home)
-    folder = store.current_dir()
-    manifest = json.loads((folder / "manifest.json").read_text())
-    staging = store.staging()
-    for path in folder.iterdir():
-        if path.name not in ("manifest.json", "manifest.sig"):
-            shutil.copy2(path, staging / path.name)
-    lines = (staging / "documents.jsonl").read_text(encoding="utf-8").splitlines(True)
-    (staging / "documents.jsonl").write_text("".join(lines[:-1]), encoding="utf-8")
-    store.publish(staging, dict(manifest, version="short"))
+    def drop_last_line(staging):
+        lines = (staging / "documents.jsonl").read_text(encoding="utf-8").splitlines(True)
+        (staging / "documents.jsonl").write_text("".join(lines[:-1]), encoding="utf-8")
+
+    home = republished(tmp_path, trained_home, "short", drop_last_line)
     with pytest.raises(ArtifactError, match="index rows but"):
         load_model(home)
