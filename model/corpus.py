@@ -61,18 +61,16 @@ class LabelColumns:
         self._codes = {head: [] for head in labels_of}
         self.n_rows = 0
 
-    def add(self, targets: dict[str, list]):
-        """Append a block: per head, one value (a label, a list of labels or None) per row."""
-        n = None
+    def add(self, n_rows: int, targets: dict[str, list]):
+        """Append *n_rows* rows: per head, one value (a label, a list of labels or None) each."""
         for head, values in targets.items():
-            n = len(values)
             code = self._code[head]
             for i, value in enumerate(values):
                 for label in value if isinstance(value, list) else [value]:
                     if label in code:
                         self._rows[head].append(self.n_rows + i)
                         self._codes[head].append(code[label])
-        self.n_rows += n or 0
+        self.n_rows += n_rows
 
     def save(self, path: Path):
         """Write the columns as an aligned .npz (no pickle)."""

@@ -44,7 +44,7 @@ def write_index(folder: Path, tagger, dataset, X=None):
     with open(folder / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
         _document_lines(fh, dataset.ids, dataset.titles, dataset.targets)
     labels = _label_columns(tagger)
-    labels.add(dataset.targets)
+    labels.add(len(dataset.ids), dataset.targets)
     labels.save(folder / LABELS_FILE)
     return words
 
@@ -152,7 +152,7 @@ def _reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None
                 targets = _given_or_predicted(tagger, [b[3] for b in block], predicted)
                 block_ids = [b[0] for b in block]
                 _document_lines(docs, block_ids, [b[1] for b in block], targets)
-                labels.add(targets)
+                labels.add(len(block), targets)
                 ids.extend(block_ids)
                 writer.add(words)
                 if len(ids) % 100_000 < len(block):

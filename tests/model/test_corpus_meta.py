@@ -48,8 +48,8 @@ def test_empty_documents_file(tmp_path):
 def test_label_columns_give_the_masks_of_the_parsed_documents(tmp_path):
     columns = LabelColumns({"sectors": ["biomed", "clean_energy", "fintech", "policy"],
                             "agreement_type": ["mou", "none"]})
-    columns.add({h: [d[h] for d in DOCS[:2]] for h in HEADS})  # two blocks, rows continue
-    columns.add({h: [d[h] for d in DOCS[2:]] for h in HEADS})
+    columns.add(2, {h: [d[h] for d in DOCS[:2]] for h in HEADS})  # two blocks, rows continue
+    columns.add(1, {h: [d[h] for d in DOCS[2:]] for h in HEADS})
     columns.save(tmp_path / LABELS_FILE)
     masks = label_masks(tmp_path / LABELS_FILE, HEADS, 3)
     expected = label_masks_of(DOCS, HEADS)
@@ -60,6 +60,13 @@ def test_label_columns_give_the_masks_of_the_parsed_documents(tmp_path):
     assert ("sectors", "biomed") not in masks  # no row carries it
     with pytest.raises(ValueError, match="3 rows, not 4"):
         label_masks(tmp_path / LABELS_FILE, HEADS, 4)
+
+
+def test_label_columns_count_rows_without_heads(tmp_path):
+    columns = LabelColumns({})
+    columns.add(5, {})
+    columns.save(tmp_path / LABELS_FILE)
+    assert label_masks(tmp_path / LABELS_FILE, [], 5) == {}
 
 
 def test_loaded_masks_match_the_documents(trained_home):
