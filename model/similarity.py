@@ -42,6 +42,7 @@ _SLACK = 1e-3             # relative float32 rounding margin on every bound
 # Rescoring a row (a gather of its ~200 entries) costs 1-5 us; reading a posting ~3 ns.
 _RESCORE_COST = 1000      # postings worth reading rather than rescoring one row
 _MANY_ROWS = 4096         # below this many candidates, rescoring them is always cheap
+_LONG_LISTS = 3000        # mean postings per term from which lists are added in place
 
 
 def shard_starts(n_docs, shards=None):
@@ -271,8 +272,49 @@ class SimilarityIndex:
 
 
 def _accumulate(shard, terms, weights):
-    """Sum of the given terms' postings times their weights, as a dense vector."""
-    return np.asarray(shard.postings[terms].T @ weights, dtype=np.float32).ravel()
+    """Sum of the given terms' postings times their weights, as a dense vector.
+
+    Each posting list is added straight from the (mapped) index by scipy's compiled
+    sparse matrix-vector kernel, one list at a time: selecting the rows first
+    (``postings[terms].T @ weights``) copies every posting before adding it, which
+    took half the time at 1M (15 against 7 ms for a whole 500k-row shard). Short lists
+    (under `_LONG_LISTS` postings a term on average) are still selected first: one
+    call beats a Python-level call per term there. Either way the sums are bit-for-bit
+    the same: the same float32 additions in the same order.
+    """
+    lengths = shard.lengths[terms]
+    if _csc_matvec is None or lengths.sum() < _LONG_LISTS * len(terms):
+        return np.asarray(shard.postings[terms].T @ weights, dtype=np.float32).ravel()
+    out = np.zeros(shard.size, dtype=np.float32)
+    indptr, rows, data = shard.postings.indptr, shard.postings.indices, shard.postings.data
+    column = np.zeros(2, dtype=rows.dtype)  # one column: postings 0..length
+    weight = np.empty(1, dtype=np.float32)
+    for term, w in zip(terms.tolist(), weights.tolist(), strict=True):
+        start, stop = indptr[term], indptr[term + 1]
+        column[1], weight[0] = stop - start, w
+        _csc_matvec(shard.size, 1, column, rows[start:stop], data[start:stop], weight, out)
+    return out
+
+
+def _checked_csc_matvec():
+    """scipy's private ``csc_matvec`` kernel if it is there and adds as expected, else None.
+
+    It is not public API, so a scipy release that moves or changes it must only cost
+    speed: `_accumulate` then selects the rows with public indexing instead.
+    """
+    try:
+        from scipy.sparse._sparsetools import csc_matvec
+
+        out = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+        csc_matvec(3, 1, np.array([0, 2], dtype=np.int32), np.array([0, 2], dtype=np.int32),
+                   np.array([0.5, 2.0], dtype=np.float32), np.array([2.0], dtype=np.float32),
+                   out)
+    except Exception:  # noqa: BLE001 - any failure means: do not use it
+        return None
+    return csc_matvec if out.tolist() == [2.0, 0.0, 4.0] else None
+
+
+_csc_matvec = _checked_csc_matvec()
 
 
 def _write_forward(out, matrix, ids):

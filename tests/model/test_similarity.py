@@ -98,10 +98,14 @@ def zipf_corpus(n_docs=3000, n_terms=400, seed=0):
 @pytest.mark.parametrize("mask_share", [None, 0.5, 0.02])
 @pytest.mark.parametrize("shards", [1, 2])
 @pytest.mark.parametrize("read_all", [False, True])
-def test_realistic_corpus_equals_brute_force(k, mask_share, shards, read_all, monkeypatch):
+@pytest.mark.parametrize("in_place", [False, True])
+def test_realistic_corpus_equals_brute_force(k, mask_share, shards, read_all, in_place,
+                                             monkeypatch):
     if read_all:  # every query takes the path that reads the skipped postings instead
         monkeypatch.setattr(similarity, "_MANY_ROWS", -1)
         monkeypatch.setattr(similarity, "_RESCORE_COST", 10**9)
+    if in_place:  # every posting list is added in place, however short
+        monkeypatch.setattr(similarity, "_LONG_LISTS", 0)
     X = zipf_corpus()
     index = SimilarityIndex(X, [str(i) for i in range(X.shape[0])], shards=shards)
     rng = np.random.default_rng(k)
@@ -149,6 +153,36 @@ def test_too_many_candidates_read_the_skipped_postings(monkeypatch):
     reads.clear()
     index.top_k(q, 10)
     assert sum(reads) == q.nnz > sum(pruned)  # every term read, some were skipped before
+
+
+def test_public_fallback_adds_the_same_bits(monkeypatch):
+    monkeypatch.setattr(similarity, "_LONG_LISTS", 0)  # short lists too: in place
+    X = zipf_corpus()
+    index = SimilarityIndex(X, [str(i) for i in range(X.shape[0])], shards=2)
+    rng = np.random.default_rng(3)
+    assert similarity._csc_matvec is not None  # the fast kernel is in use here
+    for j in rng.choice(X.shape[0], 20, replace=False):
+        q = X[j]
+        terms, weights = q.indices, q.data.astype(np.float32)
+        fast = [similarity._accumulate(s, terms, weights) for s in index.shards]
+        found = index.top_k(q, 10)
+        with monkeypatch.context() as m:
+            m.setattr(similarity, "_csc_matvec", None)
+            for shard, got in zip(index.shards, fast, strict=True):
+                np.testing.assert_array_equal(got, similarity._accumulate(shard, terms, weights))
+            public = index.top_k(q, 10)
+        np.testing.assert_array_equal(found[0], public[0])
+        np.testing.assert_array_equal(found[1], public[1])
+
+
+def test_a_changed_private_kernel_is_not_used(monkeypatch):
+    import scipy.sparse._sparsetools as sparsetools
+
+    assert similarity._checked_csc_matvec() is sparsetools.csc_matvec
+    monkeypatch.setattr(sparsetools, "csc_matvec", lambda *args: None)  # adds nothing
+    assert similarity._checked_csc_matvec() is None
+    monkeypatch.delattr(sparsetools, "csc_matvec")
+    assert similarity._checked_csc_matvec() is None
 
 
 def test_empty_query_and_empty_index():
