@@ -223,7 +223,10 @@ class Searcher:
 
     def _result(self, query, score, where, j, live_ids, terms):
         if where == "corpus":
-            meta, vector = self.model.corpus[j], self.model.index.matrix[j]
+            matrix = self.model.index.matrix  # row j as views: scipy's row indexing costs more
+            start, stop = matrix.indptr[j], matrix.indptr[j + 1]
+            meta, vector = self.model.corpus[j], (matrix.indices[start:stop],
+                                                  matrix.data[start:stop])
         else:
             meta = self.live[live_ids[j]]
             vector = meta["vector"]
@@ -233,11 +236,22 @@ class Searcher:
                 "shared_terms": self.shared_terms(query, vector, terms)}
 
     def shared_terms(self, query, vector, limit=None):
-        """Terms in both vectors with their products, largest first (all of them sum to the cosine)."""
-        product = sp.csr_matrix(query).multiply(vector).tocsr()
-        order = np.argsort(-product.data, kind="stable")[:limit]
-        return [{"term": str(self.terms[product.indices[i]]),
-                 "weight": round(float(product.data[i]), 6)} for i in order]
+        """Terms in both vectors with their products, largest first (all of them sum to the cosine).
+
+        *query* and *vector* are one-row sparse matrices with sorted, unique indices (as
+        the vectoriser makes them), or ``(indices, data)`` pairs of such a row.
+        """
+        (q_terms, q_data), (v_terms, v_data) = _row_arrays(query), _row_arrays(vector)
+        common, qi, vi = np.intersect1d(q_terms, v_terms, assume_unique=True,
+                                        return_indices=True)
+        products = q_data[qi] * v_data[vi]
+        order = np.argsort(-products, kind="stable")[:limit]
+        return [{"term": str(self.terms[common[i]]), "weight": round(float(products[i]), 6)}
+                for i in order]
+
+
+def _row_arrays(row):
+    return row if isinstance(row, tuple) else (row.indices, row.data)
 
 
 def _has(value, label):
