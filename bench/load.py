@@ -138,7 +138,7 @@ def in_process_p50(home, tag_body, similar_bodies, repeats=300):
         t = time.perf_counter()
         searcher.search(searcher.vectorize(None, q["text"]), q["k"])
         times["similar"].append(time.perf_counter() - t)
-    return {"model": model, **{k: statistics.median(v) * 1000 for k, v in times.items()}}
+    return len(model.index), {k: statistics.median(v) * 1000 for k, v in times.items()}
 
 
 def main(argv=None):
@@ -183,9 +183,9 @@ def main(argv=None):
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=60)
-    local = in_process_p50(home, tag_bodies[0], similar_bodies)
+    n_indexed, local = in_process_p50(home, tag_bodies[0], similar_bodies)
     if args.home:
-        corpus = f"{len(local['model'].index)} documents from {args.home}"
+        corpus = f"{n_indexed} documents from {args.home}"
     else:
         corpus = f"{args.docs} generated documents" if args.docs else "the default corpus"
     print(f"\nwrk over loopback, `tagsim serve --workers {args.workers}`, similarity corpus of "

@@ -87,29 +87,29 @@ def label_masks(path: Path, heads, n_rows: int) -> dict[tuple[str, str], np.ndar
     z = read_npz(path)
     if int(z["n_rows"][0]) != n_rows:
         raise ValueError(f"{path} has labels for {int(z['n_rows'][0])} rows, not {n_rows}")
-    masks = {}
+    members = {}
     for head in heads:
         rows, codes = z[f"{head}.rows"], z[f"{head}.codes"]
-        order = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(len(z[f"{head}.labels"]) + 1))
         for code, label in enumerate(z[f"{head}.labels"]):
-            members = rows[order[bounds[code]:bounds[code + 1]]]
-            if len(members):
-                masks[(head, str(label))] = np.zeros(n_rows, dtype=bool)
-                masks[(head, str(label))][members] = True
-    return masks
+            members[(head, str(label))] = rows[codes == code]
+    return _masks(members, n_rows)
 
 
 def label_masks_of(documents, heads) -> dict[tuple[str, str], np.ndarray]:
     """The masks of `label_masks`, from parsed documents (versions without ``labels.npz``)."""
-    rows = {}
+    members = {}
     for j, doc in enumerate(documents):
         for head in heads:
             value = doc.get(head)
             for label in value if isinstance(value, list) else [value]:
-                rows.setdefault((head, label), []).append(j)
+                members.setdefault((head, label), []).append(j)
+    return _masks(members, len(documents))
+
+
+def _masks(members, n_rows):
     masks = {}
-    for key, members in rows.items():
-        masks[key] = np.zeros(len(documents), dtype=bool)
-        masks[key][members] = True
+    for key, rows in members.items():
+        if len(rows):
+            masks[key] = np.zeros(n_rows, dtype=bool)
+            masks[key][rows] = True
     return masks
