@@ -86,3 +86,39 @@ def margin_cut_is_safe(y_true, scores, margin, max_false_per_positive=3):
     scores = np.asarray(scores, dtype=np.float64)
     false = int(np.sum((scores >= margin) & ~y_true))
     return false <= max_false_per_positive * max(int(y_true.sum()), 1)
+
+
+def best_fallback_floor(Y, P, thresholds, low=0.05):
+    """The floor at which a row with no label over its threshold still gets its best one.
+
+    Chosen among the best probabilities of such rows (and never below *low*) to
+    maximise micro-F1 of the whole decision; ``inf`` when giving the best label never
+    helps. Ties go to the higher floor, which adds fewer labels.
+
+    Examples
+    --------
+    >>> Y = [[1, 0], [0, 1], [0, 0], [1, 0]]
+    >>> P = [[0.9, 0.1], [0.2, 0.3], [0.1, 0.15], [0.35, 0.1]]
+    >>> best_fallback_floor(Y, P, [0.5, 0.5])
+    0.3
+    """
+    Y = np.asarray(Y, dtype=bool)
+    P = np.asarray(P, dtype=np.float64)
+    chosen = P >= np.asarray(thresholds)
+    tp, n_pred, n_true = int((chosen & Y).sum()), int(chosen.sum()), int(Y.sum())
+    empty = np.flatnonzero(~chosen.any(axis=1))
+    best = np.argmax(P[empty], axis=1)
+    top = P[empty, best]
+    hit = Y[empty, best]
+    order = np.argsort(-top, kind="stable")
+    top, hit = top[order], hit[order]
+    # Lowering the floor to top[i] adds the best label of rows 0..i.
+    gains = np.cumsum(hit)
+    added = np.arange(1, len(top) + 1)
+    f1 = 2 * (tp + gains) / np.maximum(n_pred + added + n_true, 1)
+    base = 2 * tp / max(n_pred + n_true, 1)
+    ok = top >= low
+    if not ok.any() or f1[ok].max() <= base:
+        return float("inf")
+    i = int(np.argmax(np.where(ok, f1, -1.0)))
+    return float(top[i])
