@@ -26,7 +26,13 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, Str
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
-from model.thresholds import best_fallback_floor, margin_cut_is_safe, tuned_thresholds
+from model.thresholds import (
+    best_fallback_floor,
+    margin_cut_is_safe,
+    parse_objective,
+    tradeoff,
+    tuned_thresholds,
+)
 
 _FAR = 20.0  # logit of a label that never varies in training: p ~ 2e-9 or 1 - 2e-9
 _MIN_SLOPE = 1e-3  # calibration slope of scores that carry no evidence
@@ -133,6 +139,9 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
         such a label gets a tuned threshold like the others.
     default_threshold : float
         Threshold of labels that are not tuned.
+    threshold_objective : str
+        What the tuned thresholds aim for: ``f1`` (the default), ``precision:P`` (the
+        most recall with out-of-fold precision at least P) or ``recall:R``.
     fallback : bool
         Multi-label only: when no label passes its threshold, still give the most
         probable one if its probability reaches ``fallback_floor_``, a floor tuned on
@@ -146,8 +155,8 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
 
     def __init__(self, multilabel=False, C=0.5, class_weight="balanced", nb_power=0.0, cv=5,
                  tune_thresholds=True, threshold_range=(0.1, 0.9), min_positives=12,
-                 rare_margin=-0.5, default_threshold=0.5, fallback=False, random_state=0,
-                 n_jobs=None):
+                 rare_margin=-0.5, default_threshold=0.5, threshold_objective="f1",
+                 fallback=False, random_state=0, n_jobs=None):
         self.multilabel = multilabel
         self.C = C
         self.class_weight = class_weight
@@ -158,6 +167,7 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
         self.min_positives = min_positives
         self.rare_margin = rare_margin
         self.default_threshold = default_threshold
+        self.threshold_objective = threshold_objective
         self.fallback = fallback
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -218,6 +228,7 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
         a, c = np.ones(Y.shape[1]), np.zeros(Y.shape[1])
         for j in np.flatnonzero(varies & ~rare):
             a[j], c[j] = _platt(oof[informative[:, j], j], Y[informative[:, j], j])
+        parse_objective(self.threshold_objective)  # fail before fitting, not after
         if rare.any():
             cells = informative[:, rare]
             a[rare], c[rare] = _platt(oof[:, rare][cells], Y[:, rare][cells])
@@ -232,7 +243,9 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
         oof_proba[~informative] = 0.0
         evident = np.where(informative, Y, 0)
         low, high = self.threshold_range
-        thresholds = tuned_thresholds(evident, oof_proba, low, high, 1, self.default_threshold)
+        thresholds = tuned_thresholds(evident, oof_proba, low, high, 1, self.default_threshold,
+                                      self.threshold_objective)
+        self.tradeoff_ = _tradeoff_table(evident, oof_proba)
         for j in np.flatnonzero(rare):
             if margin_cut_is_safe(Y[informative[:, j], j], oof[informative[:, j], j],
                                   self.rare_margin):
@@ -284,6 +297,17 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
             np.put_along_axis(drop, ranked[:, limit:], True, axis=1)
             chosen &= ~drop
         return chosen.astype(np.int8)
+
+
+TRADEOFF_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
+
+
+def _tradeoff_table(Y, P):
+    """Out-of-fold precision and recall of every label at each cut of `TRADEOFF_GRID`."""
+    curves = [tradeoff(Y[:, j], P[:, j], TRADEOFF_GRID) for j in range(Y.shape[1])]
+    return {"grid": TRADEOFF_GRID.copy(),
+            "precision": np.array([p for p, _ in curves]),
+            "recall": np.array([r for _, r in curves])}
 
 
 def _sigmoid(z):

@@ -155,7 +155,10 @@ def _train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where
             "training_seconds": round(time.perf_counter() - started, 1),
         }
         if results:
-            write_report(staging, manifest, results, thresholds)
+            tradeoffs = {s.name: (tagger.labels_of(s), tagger.heads[s.name].tradeoff_)
+                         for s in dataset.specs
+                         if s.multilabel and hasattr(tagger.heads[s.name], "tradeoff_")}
+            write_report(staging, manifest, results, thresholds, tradeoffs)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
