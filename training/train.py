@@ -24,7 +24,8 @@ from training.evaluate import cross_validate, metrics_json
 from training.index import write_index
 from training.report import metrics_table, write_report
 
-FEATURE_PARAMS = {"word_ngrams": (1, 2), "min_df": 2, "max_df": 0.9, "char_ngrams": None}
+FEATURE_PARAMS = {"word_ngrams": (1, 2), "min_df": 2, "max_df": 0.9, "char_ngrams": None,
+                  "wire_shorthand": True}
 HEAD_PARAMS = {"C": 2.0, "class_weight": "balanced", "nb_power": 0.75, "cv": 5,
                "threshold_range": (0.1, 0.9), "min_positives": 12, "rare_margin": -0.5}
 TRAINING_PARAMS = {"view_words": ()}
