@@ -19,9 +19,6 @@ import numpy as np
 
 from model.npzfile import NpzWriter, read_npz
 
-DOCUMENTS_FILE = "documents.jsonl"
-LABELS_FILE = "labels.npz"
-
 
 class CorpusDocuments(Sequence):
     """Row-indexed view of ``documents.jsonl``; each line is parsed when it is read.

@@ -8,8 +8,8 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
 from service import auth, errors
+from service.current import CurrentModel
 from service.metrics import Metrics
-from service.state import Runtime
 
 DEFAULTS = {
     "TAGSIM_HOME": "artifacts",
@@ -63,12 +63,12 @@ def create_app(config=None):
     metrics = Metrics()
     metrics.install(app)
     auth.install(app)
-    runtime = Runtime(app.config["TAGSIM_HOME"], app.config["RELOAD_SECONDS"])
+    current = CurrentModel(app.config["TAGSIM_HOME"], app.config["RELOAD_SECONDS"])
     if app.config["TAGSIM_LOAD_MODEL"]:
-        if not runtime.load():
-            app.logger.error("model not loaded: %s", runtime.problem)
-    app.before_request(runtime.ensure_watcher)
-    app.extensions["tagsim"] = runtime
+        if not current.load():
+            app.logger.error("model not loaded: %s", current.problem)
+    app.before_request(current.ensure_watcher)
+    app.extensions["tagsim"] = current
     app.extensions["tagsim.metrics"] = metrics
     from service.api import bp
 

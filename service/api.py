@@ -25,7 +25,8 @@ from service.schemas import (
 bp = Blueprint("api", __name__)
 
 
-def runtime():
+def current_model():
+    """The `CurrentModel` of this app."""
     return current_app.extensions["tagsim"]
 
 
@@ -74,10 +75,10 @@ def check_text(text, field="text"):
 def tag():
     req = validated(TagRequest, parse_json())
     check_text(req.text)
-    searcher = runtime().ready(sync=False)
-    answer = searcher.model.tagger.tag([(req.title, req.text)], explain=req.explain)[0]
-    current_app.extensions["tagsim.metrics"].count_labels(answer, searcher.heads)
-    return {"model_version": searcher.model.version, **answer}
+    model = current_model().ready_model()
+    answer = model.tagger.tag([(req.title, req.text)], explain=req.explain)[0]
+    current_app.extensions["tagsim.metrics"].count_labels(answer, model.heads)
+    return {"model_version": model.version, **answer}
 
 
 @bp.post("/v1/tag/batch")
@@ -88,13 +89,13 @@ def tag_batch():
     req = validated(TagBatchRequest, data)
     for i, item in enumerate(req.items):
         check_text(item.text, f"items[{i}].text")
-    searcher = runtime().ready(sync=False)
-    answers = searcher.model.tagger.tag([(i.title, i.text) for i in req.items], req.explain)
+    model = current_model().ready_model()
+    answers = model.tagger.tag([(i.title, i.text) for i in req.items], req.explain)
     for answer in answers:
-        current_app.extensions["tagsim.metrics"].count_labels(answer, searcher.heads)
+        current_app.extensions["tagsim.metrics"].count_labels(answer, model.heads)
     results = [({"id": item.id} if item.id is not None else {}) | answer
                for item, answer in zip(req.items, answers, strict=True)]
-    return {"model_version": searcher.model.version, "results": results}
+    return {"model_version": model.version, "results": results}
 
 
 def int_arg(name, default, low, high):
@@ -110,7 +111,7 @@ def similar():
     req = validated(SimilarRequest, parse_json())
     if (req.text is None) == (req.id is None):
         raise InvalidInput("send exactly one of 'text' or 'id'")
-    searcher = runtime().ready()
+    searcher = current_model().ready_searcher()
     if req.id is not None:
         query, exclude = searcher.vector_of(req.id), req.id
     else:
@@ -125,7 +126,7 @@ def similar():
 @bp.get("/v1/documents/<doc_id>/similar")
 def document_similar(doc_id):
     k, terms = int_arg("k", 10, 1, MAX_K), int_arg("terms", 10, 0, MAX_TERMS)
-    searcher = runtime().ready()
+    searcher = current_model().ready_searcher()
     results = searcher.search(searcher.vector_of(doc_id), k, exclude=doc_id, terms=terms)
     return {"model_version": searcher.model.version, "results": results}
 
@@ -134,8 +135,8 @@ def document_similar(doc_id):
 def add_document():
     doc = validated(DocumentIn, parse_json())
     check_text(doc.text)
-    rt = runtime()
-    searcher = rt.ready()
+    served = current_model()
+    searcher = served.ready_searcher()
     doc_id = doc.id or uuid.uuid4().hex
     if searcher.exists(doc_id):
         raise Conflict(f"a document with id {doc_id!r} exists; delete it first or use another id")
@@ -156,7 +157,7 @@ def add_document():
                     raise InvalidInput(f"field {spec.name!r}: unknown label {label!r}; "
                                        f"expected one of {', '.join(known)}")
         labels[spec.name] = sorted(set(value)) if spec.multilabel else value
-    rt.store.put(doc_id, doc.title, doc.text, labels, labelled=not predicted)
+    served.documents.put(doc_id, doc.title, doc.text, labels, labelled=not predicted)
     searcher.sync()
     body = {"id": doc_id, "title": doc.title or "", **labels, "predicted": predicted,
             "model_version": searcher.model.version}
@@ -168,9 +169,9 @@ def add_document():
 
 @bp.get("/v1/documents/<doc_id>")
 def get_document(doc_id):
-    searcher = runtime().ready()
-    doc = searcher.document(doc_id)
-    stored = runtime().store.get(doc_id) if doc["source"] == "api" else None
+    served = current_model()
+    doc = served.ready_searcher().document(doc_id)
+    stored = served.documents.get(doc_id) if doc["source"] == "api" else None
     if stored is not None:
         doc = doc | {"text": stored["text"], "labelled": stored["labelled"],
                      "created_at": stored["created_at"]}
@@ -179,26 +180,26 @@ def get_document(doc_id):
 
 @bp.delete("/v1/documents/<doc_id>")
 def delete_document(doc_id):
-    rt = runtime()
-    searcher = rt.ready()
+    served = current_model()
+    searcher = served.ready_searcher()
     source = searcher.document(doc_id)["source"]  # 404 when it is not there
-    rt.store.delete(doc_id, must_exist=source == "api")
+    served.documents.delete(doc_id, must_exist=source == "api")
     searcher.sync()
     return Response(status=204)
 
 
 @bp.post("/v1/admin/reload")
 def admin_reload():
-    rt = runtime()
-    if not rt.load():
-        version = rt.searcher.model.version if rt.searcher else None
-        raise ArtifactError(f"reload failed, still serving {version}: {rt.problem}")
-    return {"model_version": rt.searcher.model.version, "reloaded": True}
+    served = current_model()
+    if not served.load():
+        version = served.searcher.model.version if served.searcher else None
+        raise ArtifactError(f"reload failed, still serving {version}: {served.problem}")
+    return {"model_version": served.searcher.model.version, "reloaded": True}
 
 
 @bp.get("/v1/model")
 def model_info():
-    return runtime().ready(sync=False).model.manifest
+    return current_model().ready_model().manifest
 
 
 @bp.get("/healthz")
@@ -208,7 +209,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    searcher = runtime().ready()
+    searcher = current_model().ready_searcher()
     return {"status": "ready", "model_version": searcher.model.version,
             "documents": len(searcher.model.index) + len(searcher.live)}
 
@@ -221,7 +222,6 @@ def metrics():
 
 @bp.get("/openapi.json")
 def openapi():
-    searcher = runtime().searcher
-    labels = {} if searcher is None else {
-        spec.name: searcher.model.tagger.labels_of(spec) for spec in searcher.model.tagger.specs}
+    searcher = current_model().searcher
+    labels = {} if searcher is None else {head.name: head.labels for head in searcher.model.heads}
     return openapi_spec(current_app.config.get("API_VERSION", "1"), labels)

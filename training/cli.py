@@ -125,11 +125,11 @@ def cmd_evaluate(args):
         else:
             results = hold_out(dataset, fresh, args.holdout, seed=args.seed)
     else:
-        from model.runtime import load_tagger
+        from model.store import load_verified
 
-        loaded = load_tagger(_home(args.home))
-        fields = args.label_fields or [s.name for s in loaded.tagger.specs]
-        dataset = load_dataset(args.data, loaded.tagger_text_fields, fields, where=args.where,
+        loaded = load_verified(_home(args.home), with_index=False)
+        fields = args.label_fields or [head.name for head in loaded.heads]
+        dataset = load_dataset(args.data, loaded.text_fields, fields, where=args.where,
                                allow_empty=args.allow_empty)
         results = evaluate_model(loaded.tagger, dataset)
     print(json.dumps(metrics_json(results)) if args.json else metrics_table(results))
@@ -156,9 +156,9 @@ def _read_article(name):
 
 
 def cmd_tag(args):
-    from model.runtime import load_tagger
+    from model.store import load_verified
 
-    loaded = load_tagger(_home(args.home))
+    loaded = load_verified(_home(args.home), with_index=False)
     title, text = _read_article(args.file)
     answer = loaded.tagger.tag([(title, text)], explain=args.explain)[0]
     print(json.dumps({"model_version": loaded.version, **answer}, ensure_ascii=False, indent=2))
@@ -166,12 +166,13 @@ def cmd_tag(args):
 
 
 def cmd_similar(args):
-    from model.runtime import Searcher, load_model, open_store
+    from model.search import Searcher
+    from model.store import load_verified, open_documents
 
     if not 1 <= args.k <= 100:
         raise TagsimError(f"-k must be between 1 and 100, got {args.k}")
     home = _home(args.home)
-    searcher = Searcher(load_model(home), open_store(home))
+    searcher = Searcher(load_verified(home), open_documents(home))
     title, text = _read_article(args.file)
     results = searcher.search(searcher.vectorize(title, text), args.k, terms=max(args.terms, 0))
     print(json.dumps({"model_version": searcher.model.version, "results": results},

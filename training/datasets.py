@@ -8,21 +8,26 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.documents import DocumentStore
 from model.errors import InvalidInput
-from model.runtime import STORE_FILE
-from model.store import sha256_of
+from model.store import DOCUMENT_STORE, open_documents, sha256_of
 from model.tagger import HeadSpec
 
 DEFAULT_TEXT_FIELDS = ("title", "text")
-DEFAULT_LABEL_FIELDS = ("sectors", "agreement_type")
-# The product taxonomy (data/LABELS.md); enforced when the default heads are trained.
-TAXONOMY = {
-    "sectors": ("biomed", "clean_energy", "digital", "fintech", "policy"),
-    "agreement_type": ("acquisition", "investment", "joint_venture", "letter_of_intent",
-                       "licensing", "memorandum_of_understanding", "none",
-                       "strategic_partnership"),
-}
+# The product's heads: the taxonomy of data/LABELS.md, enforced when they are trained by
+# default, and the names the HTTP API has always given them. Every other head is named
+# after its label field.
+DEFAULT_HEADS = (
+    HeadSpec("sectors", True, ("biomed", "clean_energy", "digital", "fintech", "policy"),
+             filter_field="sector", scores_field="sector_scores"),
+    HeadSpec("agreement_type", False, ("acquisition", "investment", "joint_venture",
+                                       "letter_of_intent", "licensing",
+                                       "memorandum_of_understanding", "none",
+                                       "strategic_partnership"),
+             scores_field="agreement_scores"),
+)
+DEFAULT_LABEL_FIELDS = tuple(head.name for head in DEFAULT_HEADS)
+TAXONOMY = {head.name: head.labels for head in DEFAULT_HEADS}
+_PRODUCT_NAMES = {head.name: head for head in DEFAULT_HEADS}
 
 
 @dataclass
@@ -178,7 +183,7 @@ def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, requi
         for name in label_fields:
             multilabel = kinds[name][0]
             seen_labels = {v for vs in values[name] for v in vs} if multilabel else set(values[name])
-            specs.append(HeadSpec(name, multilabel, tuple(sorted(seen_labels))))
+            specs.append(_head(name, multilabel, seen_labels))
     targets = values if require_labels else {}
     return Dataset(path, sha256_of(path), ids, titles, texts, specs, targets, records)
 
@@ -189,10 +194,10 @@ def with_labelled_documents(dataset, home, log=print):
     A stored document replaces a record with the same id. Labels outside the taxonomy
     (possible only if the taxonomy changed since) are skipped with a note.
     """
-    path = Path(home) / STORE_FILE
+    path = Path(home) / DOCUMENT_STORE
     if not path.is_file():
         return dataset
-    documents = DocumentStore(path).labelled()
+    documents = open_documents(home).labelled()
     if not documents:
         return dataset
     rows = {doc_id: i for i, doc_id in enumerate(dataset.ids)}
@@ -222,10 +227,18 @@ def with_labelled_documents(dataset, home, log=print):
                 extended.targets[name][i] = values[name]
             replaced += 1
     log(f"added {added} and replaced {replaced} records with labelled documents from {path}")
-    extended.specs = [HeadSpec(s.name, s.multilabel, tuple(sorted(
-        {v for vs in extended.targets[s.name] for v in (vs if s.multilabel else [vs])})))
+    extended.specs = [_head(s.name, s.multilabel, {
+        v for vs in extended.targets[s.name] for v in (vs if s.multilabel else [vs])})
         for s in dataset.specs]
     return extended
+
+
+def _head(name, multilabel, labels):
+    """A head over *labels*, with the API names of the product's head of that name, if any."""
+    product = _PRODUCT_NAMES.get(name)
+    names = {} if product is None else {"filter_field": product.filter_field,
+                                        "scores_field": product.scores_field}
+    return HeadSpec(name, multilabel, tuple(sorted(labels)), **names)
 
 
 def _parse_where(where):

@@ -17,10 +17,17 @@ from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 
-from model.corpus import DOCUMENTS_FILE, LABELS_FILE, LabelColumns
-from model.runtime import INDEX_FILE, load_model
+from model.corpus import LabelColumns
 from model.similarity import IndexWriter, SimilarityIndex
-from model.store import ArtifactStore, new_version_id, sha256_of
+from model.store import (
+    DOCUMENTS_FILE,
+    INDEX_FILE,
+    LABELS_FILE,
+    ArtifactStore,
+    load_verified,
+    new_version_id,
+    sha256_of,
+)
 from training.datasets import DEFAULT_TEXT_FIELDS, validated_records
 
 BLOCK = 5_000  # records vectorised together
@@ -134,7 +141,7 @@ def reindex(data, home, *args, **kwargs):
 
 
 def _reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None):
-    loaded = load_model(home, with_index=False)
+    loaded = load_verified(home, with_index=False)
     tagger = loaded.tagger
     log(f"indexing {data} with model {loaded.version}")
     store = ArtifactStore(home)

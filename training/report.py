@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
+from model.store import CONFUSION_PLOT, REPORT_FILE  # noqa: E402
+
 
 def metrics_table(results) -> str:
     """A Markdown table with one row per head."""
@@ -46,7 +48,7 @@ def write_report(folder: Path, manifest: dict, results, thresholds: dict) -> lis
            f"`{manifest['dataset']['sha256'][:12]}…`).", "",
            f"## Cross-validated metrics ({folds}-fold, whole pipeline refitted per fold)", "",
            metrics_table(results), ""]
-    written = ["report.md"]
+    written = [REPORT_FILE]
     for name, res in results.items():
         out += [f"## {name}", "", "| label | precision | recall | F1 | support |"
                 + (" threshold |" if res.multilabel else ""),
@@ -60,9 +62,9 @@ def write_report(folder: Path, manifest: dict, results, thresholds: dict) -> lis
             out.append(line)
         out.append("")
         if not res.multilabel:
-            png = f"confusion_{name}.png"
+            png = CONFUSION_PLOT.format(head=name)
             plot_confusion(res, folder / png)
             written.append(png)
             out += [f"![{name} confusion matrix]({png})", ""]
-    (folder / "report.md").write_text("\n".join(out), encoding="utf-8")
+    (folder / REPORT_FILE).write_text("\n".join(out), encoding="utf-8")
     return written

@@ -135,10 +135,7 @@ def _train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where
             "dataset": {"path": str(data), "sha256": dataset.sha256, "records": len(dataset),
                         "where": where},
             "text_fields": list(text_fields),
-            "heads": [{"name": s.name, "kind": "multi-label" if s.multilabel else "single-label",
-                       "labels": list(tagger.labels_of(s)),
-                       **({"thresholds": thresholds[s.name]} if s.multilabel else {})}
-                      for s in dataset.specs],
+            "heads": tagger.manifest_heads(),
             "parameters": {"features": feature_params, "heads": head_params},
             "evaluation": {"folds": folds, "metrics": metrics_json(results)},
             "index": {"documents": len(dataset), "terms": int(words.shape[1]),

@@ -5,15 +5,13 @@ import numpy as np
 import pytest
 
 from model.corpus import (
-    LABELS_FILE,
     CorpusDocuments,
     LabelColumns,
     label_masks,
     label_masks_of,
 )
 from model.errors import ArtifactError
-from model.runtime import load_model
-from model.store import ArtifactStore
+from model.store import LABELS_FILE, ArtifactStore, load_verified
 
 DOCS = [
     {"id": "a", "title": "Solar – Ünïcode", "sectors": ["clean_energy", "policy"],
@@ -70,7 +68,7 @@ def test_label_columns_count_rows_without_heads(tmp_path):
 
 
 def test_loaded_masks_match_the_documents(trained_home):
-    model = load_model(trained_home)
+    model = load_verified(trained_home)
     expected = label_masks_of(list(model.corpus), HEADS)
     assert model.masks.keys() == {k for k, m in expected.items() if m.any()}
     for key, mask in model.masks.items():
@@ -95,9 +93,9 @@ def republished(tmp_path, trained_home, version, edit):
 
 def test_a_version_without_label_columns_still_loads(tmp_path, trained_home):
     home = republished(tmp_path, trained_home, "older", lambda d: (d / LABELS_FILE).unlink())
-    older = load_model(home)
+    older = load_verified(home)
     assert older.version == "older" and LABELS_FILE not in older.manifest["files"]
-    newer = load_model(trained_home)
+    newer = load_verified(trained_home)
     assert older.masks.keys() == newer.masks.keys()
     for key, mask in newer.masks.items():
         assert np.array_equal(older.masks[key], mask), key
@@ -110,4 +108,4 @@ def test_documents_out_of_step_with_the_index_are_refused(tmp_path, trained_home
 
     home = republished(tmp_path, trained_home, "short", drop_last_line)
     with pytest.raises(ArtifactError, match="index rows but"):
-        load_model(home)
+        load_verified(home)
