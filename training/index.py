@@ -24,8 +24,8 @@ from model.store import (
     INDEX_FILE,
     LABELS_FILE,
     ArtifactStore,
+    holding_lock,
     load_verified,
-    new_version_id,
     sha256_of,
 )
 from training.datasets import DEFAULT_TEXT_FIELDS, validated_records
@@ -130,30 +130,24 @@ def vectorized_blocks(tagger, blocks, n_jobs=None):
         _worker_tagger = None
 
 
-def reindex(data, home, *args, **kwargs):
+@holding_lock
+def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None):
     """Publish a new version: the current model with *data* as its similarity corpus.
 
     Records keep their own labels where the model knows them; the rest are predicted.
-    Holds the home's write lock throughout; arguments are those of `_reindex`.
+    Holds the home's write lock throughout, so a second run fails at once.
     """
-    with ArtifactStore(home).lock():
-        return _reindex(data, home, *args, **kwargs)
-
-
-def _reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None):
     loaded = load_verified(home, with_index=False)
     tagger = loaded.tagger
     log(f"indexing {data} with model {loaded.version}")
-    store = ArtifactStore(home)
-    staging = store.staging()
-    try:
+    with ArtifactStore(home).new_version() as staged:
         for name in loaded.manifest["files"]:
             if name not in (INDEX_FILE, DOCUMENTS_FILE, LABELS_FILE):
-                shutil.copy2(loaded.folder / name, staging / name)
+                shutil.copy2(loaded.folder / name, staged.folder / name)
         n_terms = tagger.features.n_word_features_
-        writer = IndexWriter(staging / INDEX_FILE, n_terms)
+        writer = IndexWriter(staged.folder / INDEX_FILE, n_terms)
         ids, labels = [], _label_columns(tagger)
-        with open(staging / DOCUMENTS_FILE, "w", encoding="utf-8") as docs:
+        with open(staged.folder / DOCUMENTS_FILE, "w", encoding="utf-8") as docs:
             blocks = read_corpus(data, text_fields)
             for block, words, predicted in vectorized_blocks(tagger, blocks, n_jobs):
                 targets = _given_or_predicted(tagger, [b[3] for b in block], predicted)
@@ -165,16 +159,13 @@ def _reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None
                 if len(ids) % 100_000 < len(block):
                     log(f"  {len(ids)} documents vectorised")
         writer.close(ids)
-        labels.save(staging / LABELS_FILE)
+        labels.save(staged.folder / LABELS_FILE)
         manifest = {k: v for k, v in loaded.manifest.items() if k != "files"}
         manifest.update(
-            version=new_version_id(), derived_from=loaded.version,
+            version=staged.version, derived_from=loaded.version,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             index={"documents": len(ids), "terms": int(n_terms),
                    "dataset": {"path": str(data), "sha256": sha256_of(Path(data))}})
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    store.publish(staging, manifest)
+        staged.manifest = manifest
     log(f"published version {manifest['version']} ({len(ids)} documents indexed)")
     return manifest

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import joblib
 from model.errors import InvalidInput
 from model.features import TextFeatures
 from model.heads import CalibratedLinearHead
-from model.store import MODEL_FILE, ArtifactStore, new_version_id
+from model.store import MODEL_FILE, ArtifactStore, holding_lock
 from model.tagger import Tagger
 from training.datasets import DEFAULT_TEXT_FIELDS, load_dataset, with_labelled_documents
 from training.evaluate import cross_validate, metrics_json
@@ -81,24 +80,15 @@ def library_versions():
     return {name: metadata.version(name) for name in LIBRARIES}
 
 
-def train(data, home, *args, **kwargs):
+@holding_lock
+def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=None, folds=5,
+          progress=True, log=print, n_jobs=None, params=None, allow_empty=False):
     """Validate *data*, cross-validate the pipeline, fit it on everything, publish a version.
 
     Holds the home's write lock throughout, so a second run fails at once. With the
     default heads, documents added through the API with both labels join the data.
-    Returns the published version's manifest; ``current`` changes only once the whole
-    version is on disk. Arguments are those of `_train`.
-    """
-    with ArtifactStore(home).lock():
-        return _train(data, home, *args, **kwargs)
-
-
-def _train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=None, folds=5,
-           progress=True, log=print, n_jobs=None, params=None, allow_empty=False):
-    """Validate *data*, cross-validate the pipeline, fit it on everything, publish a version.
-
     *params* (``{"features": {...}, "heads": {...}}``, see `parse_params`) override the
-    defaults. Returns the published version's manifest. ``current`` changes only once
+    defaults. Returns the published version's manifest; ``current`` changes only once
     the whole version is on disk.
     """
     started = time.perf_counter()
@@ -120,15 +110,13 @@ def _train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where
     log("fitting the final model on all records")
     tagger = make_tagger(dataset.specs, feature_params, head_params, n_jobs)
     tagger.fit(dataset.texts, dataset.targets)
-    store = ArtifactStore(home)
-    staging = store.staging()
-    try:
-        joblib.dump(tagger, staging / MODEL_FILE)
-        words = write_index(staging, tagger, dataset)
+    with ArtifactStore(home).new_version() as staged:
+        joblib.dump(tagger, staged.folder / MODEL_FILE)
+        words = write_index(staged.folder, tagger, dataset)
         thresholds = {s.name: dict(zip(s.labels, map(float, tagger.heads[s.name].thresholds_),
                                        strict=True))
                       for s in dataset.specs if s.multilabel}
-        version = new_version_id()
+        version = staged.version
         manifest = {
             "version": version,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -146,11 +134,8 @@ def _train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where
             "training_seconds": round(time.perf_counter() - started, 1),
         }
         if results:
-            write_report(staging, manifest, results, thresholds)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    store.publish(staging, manifest)
+            write_report(staged.folder, manifest, results, thresholds)
+        staged.manifest = manifest
     log(f"published version {version} in {Path(home) / 'versions'} "
         f"({manifest['training_seconds']} s)")
     if results:
