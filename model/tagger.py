@@ -87,7 +87,11 @@ class Tagger:
         return self.features.transform([document_text(t, x) for t, x in docs])
 
     def given_or_predicted(self, X, given):
-        """Per head, each row's own labels where it has valid ones, else the predicted ones.
+        """Each row's labels: per head, its own where they are valid, else the predicted ones.
+
+        The one rule for documents that come with labels or without (the API's and an
+        index's): a head that is missing, None, or holds labels the head does not know
+        is predicted.
 
         Parameters
         ----------
@@ -95,29 +99,27 @@ class Tagger:
             Feature rows (from `vectorize`, or ``features.transform`` of joined texts).
         given : list of dict
             Per row, head name -> the labels it came with: a list for a multi-label
-            head, a string otherwise. A head that is missing, None or holds labels the
-            head does not know is predicted.
+            head, a string otherwise.
 
         Returns
         -------
-        labels : dict
-            Head name -> one value per row (multi-label: a sorted list without repeats).
-        predicted : list of list of str
-            Per row, the names of the heads whose labels were predicted.
+        list of (dict, list of str)
+            Per row, head name -> labels (multi-label: a sorted list without repeats),
+            and the names of the heads whose labels were predicted.
         """
         guesses = self.predict_labels(X)
-        labels = {spec.name: [] for spec in self.specs}
-        predicted = [[] for _ in given]
-        for spec in self.specs:
-            column = labels[spec.name]
-            for i, (row, guess) in enumerate(zip(given, guesses[spec.name], strict=True)):
-                value = row.get(spec.name)
+        rows = []
+        for i, own in enumerate(given):
+            labels, predicted = {}, []
+            for spec in self.specs:
+                value = own.get(spec.name)
                 if spec.accepts(value):
-                    column.append(sorted(set(value)) if spec.multilabel else value)
+                    labels[spec.name] = sorted(set(value)) if spec.multilabel else value
                 else:
-                    column.append(guess)
-                    predicted[i].append(spec.name)
-        return labels, predicted
+                    labels[spec.name] = guesses[spec.name][i]
+                    predicted.append(spec.name)
+            rows.append((labels, predicted))
+        return rows
 
     def manifest_heads(self) -> list[dict]:
         """The heads as a manifest records them: kind, labels, API names, thresholds."""

@@ -15,10 +15,9 @@ from service.schemas import (
     MAX_BATCH,
     MAX_K,
     MAX_TERMS,
-    DocumentIn,
-    SimilarRequest,
     TagBatchRequest,
     TagRequest,
+    head_requests,
     openapi_spec,
 )
 
@@ -108,17 +107,18 @@ def int_arg(name, default, low, high):
 
 @bp.post("/v1/similar")
 def similar():
-    req = validated(SimilarRequest, parse_json())
+    searcher = current_model().ready_searcher()
+    heads = searcher.model.heads
+    req = validated(head_requests(heads).similar, parse_json())
     if (req.text is None) == (req.id is None):
         raise InvalidInput("send exactly one of 'text' or 'id'")
-    searcher = current_model().ready_searcher()
     if req.id is not None:
         query, exclude = searcher.vector_of(req.id), req.id
     else:
         check_text(req.text)
         query, exclude = searcher.vectorize(req.title, req.text), None
-    filters = {k: v for k, v in (("sectors", req.sector), ("agreement_type", req.agreement_type))
-               if v is not None}
+    fields = req.model_dump(by_alias=True)
+    filters = {h.name: fields[h.filter_field] for h in heads if fields[h.filter_field] is not None}
     results = searcher.search(query, req.k, filters, req.min_score, exclude, req.terms)
     return {"model_version": searcher.model.version, "results": results}
 
@@ -133,30 +133,16 @@ def document_similar(doc_id):
 
 @bp.post("/v1/documents")
 def add_document():
-    doc = validated(DocumentIn, parse_json())
-    check_text(doc.text)
     served = current_model()
     searcher = served.ready_searcher()
+    tagger = searcher.model.tagger
+    doc = validated(head_requests(searcher.model.heads).document, parse_json())
+    check_text(doc.text)
     doc_id = doc.id or uuid.uuid4().hex
     if searcher.exists(doc_id):
         raise Conflict(f"a document with id {doc_id!r} exists; delete it first or use another id")
-    given = {"sectors": doc.sectors, "agreement_type": doc.agreement_type}
-    labels, predicted = {}, []
-    answer = None
-    for spec in searcher.model.tagger.specs:
-        value = given.get(spec.name)
-        if value is None:
-            answer = answer or searcher.model.tagger.tag([(doc.title, doc.text)])[0]
-            chosen = answer[spec.name]
-            value = [c["label"] for c in chosen] if spec.multilabel else chosen["label"]
-            predicted.append(spec.name)
-        else:
-            known = searcher.model.tagger.labels_of(spec)
-            for label in value if isinstance(value, list) else [value]:
-                if label not in known:
-                    raise InvalidInput(f"field {spec.name!r}: unknown label {label!r}; "
-                                       f"expected one of {', '.join(known)}")
-        labels[spec.name] = sorted(set(value)) if spec.multilabel else value
+    [(labels, predicted)] = tagger.given_or_predicted(tagger.vectorize([(doc.title, doc.text)]),
+                                                      [doc.model_dump(by_alias=True)])
     served.documents.put(doc_id, doc.title, doc.text, labels, labelled=not predicted)
     searcher.sync()
     body = {"id": doc_id, "title": doc.title or "", **labels, "predicted": predicted,
@@ -223,5 +209,5 @@ def metrics():
 @bp.get("/openapi.json")
 def openapi():
     searcher = current_model().searcher
-    labels = {} if searcher is None else {head.name: head.labels for head in searcher.model.heads}
-    return openapi_spec(current_app.config.get("API_VERSION", "1"), labels)
+    heads = () if searcher is None else searcher.model.heads
+    return openapi_spec(current_app.config.get("API_VERSION", "1"), heads)

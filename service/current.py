@@ -11,6 +11,7 @@ from model.errors import TagsimError
 from model.search import Searcher
 from model.store import ArtifactStore, LoadedModel, load_verified, open_documents
 from service.errors import NotReady
+from service.schemas import head_requests
 
 log = logging.getLogger("tagsim")
 
@@ -46,7 +47,9 @@ class CurrentModel:
         with self._lock:
             target = self._target()
             try:
-                searcher = Searcher(load_verified(self.home), self.documents)
+                model = load_verified(self.home)
+                head_requests(model.heads)  # a head whose fields clash is refused here
+                searcher = Searcher(model, self.documents)
             except TagsimError as exc:
                 self.problem = str(exc)
                 self._failed_target = target

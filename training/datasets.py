@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.errors import InvalidInput
+from model.features import document_text
 from model.store import DOCUMENT_STORE, open_documents, sha256_of
 from model.tagger import HeadSpec
 
@@ -141,7 +142,7 @@ def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None, allow_e
             raise InvalidInput(f"{at}, field 'id': {rid!r} already used on line {seen[rid]}")
         seen[rid] = n
         title = parts[0] if len(parts) > 1 and record.get(text_fields[0]) == parts[0] else ""
-        yield n, rid, title, "\n".join(parts), record
+        yield n, rid, title, document_text(*parts), record
     if not seen:
         raise InvalidInput(f"{path}: no records" + (f" with {where}" if keep else ""))
 
@@ -189,10 +190,11 @@ def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, requi
 
 
 def with_labelled_documents(dataset, home, log=print):
-    """*dataset* plus the documents clients added to *home* with both default labels.
+    """*dataset* plus the documents clients added to *home* with labels for each of its heads.
 
-    A stored document replaces a record with the same id. Labels outside the taxonomy
-    (possible only if the taxonomy changed since) are skipped with a note.
+    A stored document replaces a record with the same id. Labels a head cannot take
+    (outside the taxonomy of a product head, possible only if the taxonomy changed
+    since) make the document skipped with a note.
     """
     path = Path(home) / DOCUMENT_STORE
     if not path.is_file():
@@ -205,12 +207,14 @@ def with_labelled_documents(dataset, home, log=print):
     extended = dataset.subset(range(len(dataset)))
     for doc in documents:
         labels = doc["labels"]
-        if set(labels.get("sectors", [])) - set(TAXONOMY["sectors"]) or \
-                labels.get("agreement_type") not in TAXONOMY["agreement_type"]:
-            log(f"skipping stored document {doc['id']!r}: labels outside the taxonomy")
+        wrong = [s.name for s in dataset.specs if not _takes(s, labels.get(s.name))]
+        if wrong:
+            log(f"skipping stored document {doc['id']!r}: its {', '.join(wrong)} labels are not "
+                "labels of this training's heads")
             continue
-        values = {"sectors": sorted(labels["sectors"]), "agreement_type": labels["agreement_type"]}
-        text = "\n".join(p for p in (doc["title"], doc["text"]) if p)
+        values = {s.name: sorted(set(labels[s.name])) if s.multilabel else labels[s.name]
+                  for s in dataset.specs}
+        text = document_text(doc["title"], doc["text"])
         i = rows.get(doc["id"])
         if i is None:
             extended.ids.append(doc["id"])
@@ -218,19 +222,30 @@ def with_labelled_documents(dataset, home, log=print):
             extended.texts.append(text)
             extended.records.append({"id": doc["id"], "title": doc["title"], "text": doc["text"],
                                      **values})
-            for name in DEFAULT_LABEL_FIELDS:
-                extended.targets[name].append(values[name])
+            for name, value in values.items():
+                extended.targets[name].append(value)
             added += 1
         else:
             extended.titles[i], extended.texts[i] = doc["title"], text
-            for name in DEFAULT_LABEL_FIELDS:
-                extended.targets[name][i] = values[name]
+            for name, value in values.items():
+                extended.targets[name][i] = value
             replaced += 1
     log(f"added {added} and replaced {replaced} records with labelled documents from {path}")
     extended.specs = [_head(s.name, s.multilabel, {
         v for vs in extended.targets[s.name] for v in (vs if s.multilabel else [vs])})
         for s in dataset.specs]
     return extended
+
+
+def _takes(spec, value):
+    """Whether a stored document's *value* can train *spec*: the taxonomy's labels for a
+    product head, any non-empty labels of the right kind for another."""
+    product = _PRODUCT_NAMES.get(spec.name)
+    if product is not None:
+        return product.multilabel == spec.multilabel and product.accepts(value)
+    if spec.multilabel:
+        return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+    return isinstance(value, str) and bool(value)
 
 
 def _head(name, multilabel, labels):
