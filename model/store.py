@@ -2,7 +2,7 @@
 
 Layout of a home folder (every file name is defined here, once)::
 
-    home/versions/<version>/   manifest.json, manifest.sig, model.joblib, index.npz,
+    home/versions/<version>/   manifest.json, manifest.sig, model.joblib, index/*.npy,
                                documents.jsonl, labels.npz, report.md, confusion_*.png
     home/current -> versions/<version>   (a symlink, replaced atomically)
     home/.lock                           (held by whoever is writing a version)
@@ -34,7 +34,7 @@ from pathlib import Path
 import joblib
 import sklearn
 
-from model.corpus import CorpusDocuments, label_masks, label_masks_of
+from model.corpus import CorpusDocuments, label_masks
 from model.documents import DocumentStore
 from model.errors import ArtifactError
 from model.similarity import SimilarityIndex
@@ -43,7 +43,7 @@ from model.tagger import HeadSpec, Tagger
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 MODEL_FILE = "model.joblib"          # the fitted `Tagger`
-INDEX_FILE = "index.npz"             # the `SimilarityIndex`
+INDEX_FILE = "index"                 # the `SimilarityIndex`: a folder, one .npy per array
 DOCUMENTS_FILE = "documents.jsonl"   # id, title and labels of each index row (`CorpusDocuments`)
 LABELS_FILE = "labels.npz"           # the same labels as columns, for the search filters
 REPORT_FILE = "report.md"            # the training report
@@ -202,15 +202,17 @@ class ArtifactStore:
         """
         try:
             names = {MANIFEST, SIGNATURE}
-            files = sorted(p for p in staging.iterdir() if p.is_file() and p.name not in names)
-            manifest = dict(manifest, files={p.name: sha256_of(p) for p in files})
+            files = {p.relative_to(staging).as_posix(): p for p in sorted(staging.rglob("*"))
+                     if p.is_file() and p.relative_to(staging).as_posix() not in names}
+            manifest = dict(manifest, files={name: sha256_of(p) for name, p in files.items()})
             data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
             (staging / MANIFEST).write_bytes(data)
             (staging / SIGNATURE).write_text(self.seal(data) + "\n", encoding="ascii")
-            for p in [*files, staging / MANIFEST, staging / SIGNATURE]:
+            for p in [*files.values(), staging / MANIFEST, staging / SIGNATURE]:
                 with open(p, "rb") as fh:
                     os.fsync(fh.fileno())
-            _fsync_dir(staging)
+            for folder in [p for p in staging.rglob("*") if p.is_dir()] + [staging]:
+                _fsync_dir(folder)
             final = self.versions / manifest["version"]
             os.rename(staging, final)
             _fsync_dir(self.versions)
@@ -302,6 +304,9 @@ class ArtifactStore:
         if not isinstance(files, dict) or MODEL_FILE not in files:
             raise ArtifactError(f"{folder / MANIFEST} lists no {MODEL_FILE}; retrain")
         for name, expected in files.items():
+            if Path(name).is_absolute() or ".." in Path(name).parts:
+                raise ArtifactError(f"{folder / MANIFEST} lists a file outside its folder "
+                                    f"({name!r}); refusing to load it")
             path = folder / name
             if not path.is_file():
                 raise ArtifactError(f"{path} is missing; retrain")
@@ -368,9 +373,7 @@ def load_verified(home, with_index=True) -> LoadedModel:
         corpus = CorpusDocuments(folder / DOCUMENTS_FILE)
         if len(corpus) != len(index):
             raise ValueError(f"{len(index)} index rows but {len(corpus)} documents")
-        names = [h.name for h in heads]
-        masks = label_masks(folder / LABELS_FILE, names, len(corpus)) \
-            if LABELS_FILE in manifest["files"] else label_masks_of(corpus, names)
+        masks = label_masks(folder / LABELS_FILE, [h.name for h in heads], len(corpus))
     except (OSError, ValueError, KeyError) as exc:
         raise ArtifactError(f"cannot read the index or documents of {folder}: {exc}; "
                             "retrain") from None

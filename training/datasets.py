@@ -147,8 +147,8 @@ def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None, allow_e
         raise InvalidInput(f"{path}: no records" + (f" with {where}" if keep else ""))
 
 
-def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, require_labels=True,
-                 where=None, allow_empty=False):
+def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=None,
+                 allow_empty=False):
     """Read and validate a dataset.
 
     The last text field is the body and must be a non-empty string; the others are
@@ -171,22 +171,19 @@ def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, requi
     kinds: dict[str, tuple[bool, int]] = {}
     for n, rid, title, text, record in validated_records(path, text_fields, where, allow_empty):
         at = f"{path}, line {n}"
-        if require_labels:
-            for name in label_fields:
-                values[name].append(_label_value(at, name, record.get(name), kinds, n,
-                                                 TAXONOMY.get(name) if defaulted else None))
+        for name in label_fields:
+            values[name].append(_label_value(at, name, record.get(name), kinds, n,
+                                             TAXONOMY.get(name) if defaulted else None))
         ids.append(rid)
         titles.append(title)
         texts.append(text)
         records.append(record)
     specs = []
-    if require_labels:
-        for name in label_fields:
-            multilabel = kinds[name][0]
-            seen_labels = {v for vs in values[name] for v in vs} if multilabel else set(values[name])
-            specs.append(_head(name, multilabel, seen_labels))
-    targets = values if require_labels else {}
-    return Dataset(path, sha256_of(path), ids, titles, texts, specs, targets, records)
+    for name in label_fields:
+        multilabel = kinds[name][0]
+        seen_labels = {v for vs in values[name] for v in vs} if multilabel else set(values[name])
+        specs.append(_head(name, multilabel, seen_labels))
+    return Dataset(path, sha256_of(path), ids, titles, texts, specs, values, records)
 
 
 def with_labelled_documents(dataset, home, log=print):

@@ -137,7 +137,7 @@ def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None)
     log(f"indexing {data} with model {loaded.version}")
     with ArtifactStore(home).new_version() as staged:
         for name in loaded.manifest["files"]:
-            if name not in (INDEX_FILE, DOCUMENTS_FILE, LABELS_FILE):
+            if Path(name).parts[0] not in (INDEX_FILE, DOCUMENTS_FILE, LABELS_FILE):
                 shutil.copy2(loaded.folder / name, staged.folder / name)
         n_terms = tagger.features.n_word_features_
         writer = IndexWriter(staged.folder / INDEX_FILE, n_terms)

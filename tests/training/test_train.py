@@ -15,8 +15,8 @@ QUIET = {"folds": 2, "progress": False, "log": lambda *_: None}
 def test_version_has_every_file_and_a_complete_manifest(trained_home, small_corpus):
     folder = ArtifactStore(trained_home).current_dir()
     manifest = json.loads((folder / "manifest.json").read_text())
-    for name in ("model.joblib", "index.npz", "documents.jsonl", "labels.npz", "report.md",
-                 "confusion_agreement_type.png"):
+    for name in ("model.joblib", "index/data.npy", "index/ids.npy", "documents.jsonl",
+                 "labels.npz", "report.md", "confusion_agreement_type.png"):
         assert manifest["files"][name] == sha256_of(folder / name)
     assert manifest["version"] == folder.name
     assert manifest["dataset"]["sha256"] == sha256_of(small_corpus)
@@ -41,7 +41,7 @@ def test_report_lists_every_label(trained_home):
 
 def test_index_rows_match_documents(trained_home):
     folder = ArtifactStore(trained_home).current_dir()
-    index = SimilarityIndex.load(folder / "index.npz")
+    index = SimilarityIndex.load(folder / "index")
     docs = [json.loads(line) for line in (folder / "documents.jsonl").read_text().splitlines()]
     assert list(index.ids) == [d["id"] for d in docs]
     rows, scores = index.top_k(index.matrix[3], 1)
