@@ -288,7 +288,8 @@ def _accumulate(shard, terms, weights):
     the same: the same float32 additions in the same order.
     """
     lengths = shard.lengths[terms]
-    if _csc_matvec is None or lengths.sum() < _LONG_LISTS * len(terms):
+    kernel = _matvec_kernel()
+    if kernel is None or lengths.sum() < _LONG_LISTS * len(terms):
         return np.asarray(shard.postings[terms].T @ weights, dtype=np.float32).ravel()
     out = np.zeros(shard.size, dtype=np.float32)
     indptr, rows, data = shard.postings.indptr, shard.postings.indices, shard.postings.data
@@ -297,7 +298,7 @@ def _accumulate(shard, terms, weights):
     for term, w in zip(terms.tolist(), weights.tolist(), strict=True):
         start, stop = indptr[term], indptr[term + 1]
         column[1], weight[0] = stop - start, w
-        _csc_matvec(shard.size, 1, column, rows[start:stop], data[start:stop], weight, out)
+        kernel(shard.size, 1, column, rows[start:stop], data[start:stop], weight, out)
     return out
 
 
@@ -319,7 +320,16 @@ def _checked_csc_matvec():
     return csc_matvec if out.tolist() == [2.0, 0.0, 4.0] else None
 
 
-_csc_matvec = _checked_csc_matvec()
+_UNCHECKED = object()
+_csc_matvec = _UNCHECKED  # the kernel once checked (None: not usable); see `_matvec_kernel`
+
+
+def _matvec_kernel():
+    """`_checked_csc_matvec`, run on the first query that needs it rather than on import."""
+    global _csc_matvec
+    if _csc_matvec is _UNCHECKED:
+        _csc_matvec = _checked_csc_matvec()  # a race only checks twice: same answer
+    return _csc_matvec
 
 
 def _save_forward(folder, matrix, ids):

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
-import matplotlib
 import numpy as np
+from sklearn.metrics import ConfusionMatrixDisplay
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
+from model.store import CONFUSION_PLOT, REPORT_FILE
 
-from model.store import CONFUSION_PLOT, REPORT_FILE  # noqa: E402
+
+@functools.cache
+def _pyplot():
+    """pyplot on the Agg backend (files only, no display), chosen on the first plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def metrics_table(results) -> str:
@@ -28,6 +36,7 @@ def metrics_table(results) -> str:
 
 def plot_confusion(result, path: Path) -> None:
     """Save a confusion-matrix PNG of a single-label head."""
+    plt = _pyplot()
     size = max(5.0, 0.7 * len(result.labels) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
     ConfusionMatrixDisplay(confusion_matrix=np.asarray(result.confusion),

@@ -164,7 +164,7 @@ def test_public_fallback_adds_the_same_bits(monkeypatch):
     X = zipf_corpus()
     index = SimilarityIndex(X, [str(i) for i in range(X.shape[0])], shards=2)
     rng = np.random.default_rng(3)
-    assert similarity._csc_matvec is not None  # the fast kernel is in use here
+    assert similarity._matvec_kernel() is not None  # the fast kernel is in use here
     for j in rng.choice(X.shape[0], 20, replace=False):
         q = X[j]
         terms, weights = q.indices, q.data.astype(np.float32)
@@ -242,3 +242,13 @@ def test_default_shards_follow_the_corpus_size():
     assert len(similarity.shard_starts(2 * most + 1)) == 4
     assert similarity.shard_starts(10, shards=3).tolist() == [0, 3, 6, 10]
     assert similarity.shard_starts(0).tolist() == [0, 0]
+
+
+def test_nothing_runs_on_import():
+    import subprocess
+    import sys
+
+    code = ("import sys, model.similarity as s, training.report, training.cli, service; "
+            "assert s._csc_matvec is s._UNCHECKED, 'scipy probed on import'; "
+            "assert 'matplotlib.pyplot' not in sys.modules, 'a backend was chosen on import'")
+    subprocess.run([sys.executable, "-c", code], check=True)
