@@ -64,6 +64,25 @@ class Searcher:
                     self._hide(doc_id)
                 self.seq = seq
 
+    def add(self, doc_id, title, text, given):
+        """Store a document and make it searchable at once; return its labels and the predicted heads.
+
+        Its labels are those *given* (head name -> labels) where valid, the predicted
+        ones elsewhere (`Tagger.given_or_predicted`); it is training material
+        (``labelled``) only when none had to be predicted.
+        """
+        tagger = self.model.tagger
+        [(labels, predicted)] = tagger.given_or_predicted(tagger.vectorize([(title, text)]), [given])
+        self.store.put(doc_id, title, text, labels, labelled=not predicted)
+        self.sync()
+        return labels, predicted
+
+    def delete(self, doc_id):
+        """Delete an added document, or hide a corpus one until the next index build."""
+        source = self.document(doc_id)["source"]  # NotFound when it is not there
+        self.store.delete(doc_id, must_exist=source == "api")
+        self.sync()
+
     def _put(self, doc):
         vector = self.vectorize(doc["title"], doc["text"])
         self.live[doc["id"]] = {"id": doc["id"], "title": doc["title"], "vector": vector,

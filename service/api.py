@@ -72,6 +72,7 @@ def check_text(text, field="text"):
 
 @bp.post("/v1/tag")
 def tag():
+    """Tag one article: every head's labels and scores."""
     req = validated(TagRequest, parse_json())
     check_text(req.text)
     model = current_model().ready_model()
@@ -82,6 +83,7 @@ def tag():
 
 @bp.post("/v1/tag/batch")
 def tag_batch():
+    """Tag up to 1,000 articles; results in input order, ids echoed."""
     data = parse_json()
     if isinstance(data.get("items"), list) and len(data["items"]) > MAX_BATCH:
         raise TooLarge(f"items has {len(data['items'])} entries; the limit is {MAX_BATCH}")
@@ -107,6 +109,7 @@ def int_arg(name, default, low, high):
 
 @bp.post("/v1/similar")
 def similar():
+    """The documents most similar to a text or to a stored document, filtered by label."""
     searcher = current_model().ready_searcher()
     heads = searcher.model.heads
     req = validated(head_requests(heads).similar, parse_json())
@@ -125,6 +128,7 @@ def similar():
 
 @bp.get("/v1/documents/<doc_id>/similar")
 def document_similar(doc_id):
+    """The documents most similar to a stored one, itself excluded."""
     k, terms = int_arg("k", 10, 1, MAX_K), int_arg("terms", 10, 0, MAX_TERMS)
     searcher = current_model().ready_searcher()
     results = searcher.search(searcher.vector_of(doc_id), k, exclude=doc_id, terms=terms)
@@ -133,28 +137,22 @@ def document_similar(doc_id):
 
 @bp.post("/v1/documents")
 def add_document():
-    served = current_model()
-    searcher = served.ready_searcher()
-    tagger = searcher.model.tagger
+    """Store a document with the labels given, the others predicted; searchable at once."""
+    searcher = current_model().ready_searcher()
     doc = validated(head_requests(searcher.model.heads).document, parse_json())
     check_text(doc.text)
     doc_id = doc.id or uuid.uuid4().hex
     if searcher.exists(doc_id):
         raise Conflict(f"a document with id {doc_id!r} exists; delete it first or use another id")
-    [(labels, predicted)] = tagger.given_or_predicted(tagger.vectorize([(doc.title, doc.text)]),
-                                                      [doc.model_dump(by_alias=True)])
-    served.documents.put(doc_id, doc.title, doc.text, labels, labelled=not predicted)
-    searcher.sync()
-    body = {"id": doc_id, "title": doc.title or "", **labels, "predicted": predicted,
-            "model_version": searcher.model.version}
-    response = jsonify(body)
-    response.status_code = 201
-    response.headers["Location"] = f"/v1/documents/{doc_id}"
-    return response
+    labels, predicted = searcher.add(doc_id, doc.title, doc.text, doc.model_dump(by_alias=True))
+    body = jsonify({"id": doc_id, "title": doc.title or "", **labels, "predicted": predicted,
+                    "model_version": searcher.model.version})
+    return body, 201, {"Location": f"/v1/documents/{doc_id}"}
 
 
 @bp.get("/v1/documents/<doc_id>")
 def get_document(doc_id):
+    """A document with its labels; an added one also with its text and when it was added."""
     served = current_model()
     doc = served.ready_searcher().document(doc_id)
     stored = served.documents.get(doc_id) if doc["source"] == "api" else None
@@ -166,16 +164,14 @@ def get_document(doc_id):
 
 @bp.delete("/v1/documents/<doc_id>")
 def delete_document(doc_id):
-    served = current_model()
-    searcher = served.ready_searcher()
-    source = searcher.document(doc_id)["source"]  # 404 when it is not there
-    served.documents.delete(doc_id, must_exist=source == "api")
-    searcher.sync()
+    """Delete an added document, or hide a corpus one until the next index build."""
+    current_model().ready_searcher().delete(doc_id)
     return Response(status=204)
 
 
 @bp.post("/v1/admin/reload")
 def admin_reload():
+    """Load the current version now, in this worker; keep the old one if it fails."""
     served = current_model()
     if not served.load():
         version = served.searcher.model.version if served.searcher else None
@@ -185,16 +181,19 @@ def admin_reload():
 
 @bp.get("/v1/model")
 def model_info():
+    """The served version's manifest."""
     return current_model().ready_model().manifest
 
 
 @bp.get("/healthz")
 def healthz():
+    """Liveness: the process answers."""
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
 def readyz():
+    """Readiness: a model and its index are loaded."""
     searcher = current_model().ready_searcher()
     return {"status": "ready", "model_version": searcher.model.version,
             "documents": len(searcher.model.index) + len(searcher.live)}
@@ -202,12 +201,14 @@ def readyz():
 
 @bp.get("/metrics")
 def metrics():
+    """Prometheus metrics of every worker."""
     body, content_type = current_app.extensions["tagsim.metrics"].exposition()
     return Response(body, content_type=content_type)
 
 
 @bp.get("/openapi.json")
 def openapi():
+    """The OpenAPI 3 document, with the served model's heads and labels."""
     searcher = current_model().searcher
     heads = () if searcher is None else searcher.model.heads
     return openapi_spec(current_app.config.get("API_VERSION", "1"), heads)
