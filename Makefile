@@ -12,7 +12,7 @@ DATASETS ?= ../shared/datasets
 SIZES ?= 10000,100000
 
 .PHONY: help install train serve test lint clean bench-neighbours bench-load bench bench-similarity \
-	bench-latency bench-quality
+	bench-latency bench-quality bench-real
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,7 +56,10 @@ bench-latency: install ## in-process tag latency of a 3 KB article vs scikit-lea
 bench-quality: install ## tagging quality on Reuters-21578 and BBC News vs scikit-learn and published results
 	$(BIN)/python bench/quality.py --datasets $(DATASETS)
 
-bench: bench-similarity bench-latency bench-quality ## run the benchmarks and print their tables
+bench-real: install ## the default model on real labelled wire stories vs plain TF-IDF + LinearSVC
+	$(BIN)/python bench/real.py --data $(DATA) --dev $(DATASETS)/real_deals_dev.jsonl
+
+bench: bench-real bench-similarity bench-latency bench-quality ## run the benchmarks and print their tables
 
 lint: install ## check style with ruff
 	$(BIN)/ruff check model training service tests bench

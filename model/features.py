@@ -7,12 +7,38 @@ import re
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfVectorizer, strip_accents_unicode
 from sklearn.utils.validation import check_is_fitted
 
 from model.errors import EmptyText
 
 _WORD = re.compile(r"\w")
+# Wire-copy shorthand and the words modern copy uses for it: the same meaning gets the
+# same feature whichever style a story was written in.
+WIRE_SHORTHAND = {
+    "mln": "million", "mlns": "millions", "bln": "billion", "dlrs": "dollars",
+    "dlr": "dollar", "pct": "percent", "shrs": "shares", "shr": "share", "cts": "cents",
+    "qtr": "quarter", "qtrs": "quarters", "yr": "year", "yrs": "years", "avg": "average",
+    "corp": "corporation", "inc": "incorporated", "co": "company", "cos": "companies",
+    "govt": "government", "intl": "international", "natl": "national", "mgmt": "management",
+    "acquisitions": "acquisition", "acquires": "acquire", "acquired": "acquire",
+    "%": " percent ", "$": " dollars ",
+}
+_SHORTHAND = re.compile(r"(?<![\w-])(" + "|".join(
+    re.escape(k) for k in sorted(WIRE_SHORTHAND, key=len, reverse=True) if k[0].isalnum())
+    + r")(?![\w-])|[%$]")
+
+
+def normalize_wire(text: str) -> str:
+    """Lower-case, strip accents and spell out wire shorthand ("mln dlrs" -> "million dollars").
+
+    Examples
+    --------
+    >>> normalize_wire("Acme <ACM> buys 5.1 PCT for 12 mln dlrs, or $1.2 bln")
+    'acme <acm> buys 5.1 percent for 12 million dollars, or  dollars 1.2 billion'
+    """
+    text = strip_accents_unicode(text.lower())
+    return _SHORTHAND.sub(lambda m: WIRE_SHORTHAND[m.group(0)], text)
 
 
 def document_text(*fields: str | None) -> str:
@@ -57,6 +83,9 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         Scale of the character block relative to the word block.
     max_features : int or None
         Cap on the word vocabulary, most frequent first.
+    wire_shorthand : bool
+        Spell out wire shorthand before tokenising (see `normalize_wire`), so that
+        "mln dlrs" and "million dollars" are the same words.
 
     Examples
     --------
@@ -66,31 +95,37 @@ class TextFeatures(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, word_ngrams=(1, 2), min_df=2, max_df=0.9, char_ngrams=None,
-                 char_weight=1.0, max_features=None):
+                 char_weight=1.0, max_features=None, wire_shorthand=False):
         self.word_ngrams = word_ngrams
         self.min_df = min_df
         self.max_df = max_df
         self.char_ngrams = char_ngrams
         self.char_weight = char_weight
         self.max_features = max_features
+        self.wire_shorthand = wire_shorthand
 
     def fit(self, texts, y=None):
         texts = list(texts)
         self.word_ = TfidfVectorizer(
-            ngram_range=tuple(self.word_ngrams), sublinear_tf=True, strip_accents="unicode",
-            min_df=self._df(self.min_df, len(texts)), max_df=self.max_df,
+            ngram_range=tuple(self.word_ngrams), sublinear_tf=True,
+            **self._preprocessing(), min_df=self._df(self.min_df, len(texts)), max_df=self.max_df,
             max_features=self.max_features, dtype=np.float32,
         ).fit(texts)
         self.char_ = None
         if self.char_ngrams:
             self.char_ = TfidfVectorizer(
                 analyzer="char_wb", ngram_range=tuple(self.char_ngrams), sublinear_tf=True,
-                strip_accents="unicode", min_df=self._df(self.min_df, len(texts)),
+                **self._preprocessing(), min_df=self._df(self.min_df, len(texts)),
                 dtype=np.float32,
             ).fit(texts)
         self.n_word_features_ = len(self.word_.vocabulary_)
         self.feature_names_ = self._names()
         return self
+
+    def _preprocessing(self):
+        if self.wire_shorthand:
+            return {"preprocessor": normalize_wire}
+        return {"strip_accents": "unicode"}
 
     @staticmethod
     def _df(min_df, n_docs):

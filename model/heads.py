@@ -22,11 +22,17 @@ import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
-from model.thresholds import margin_cut_is_safe, tuned_thresholds
+from model.thresholds import (
+    best_fallback_floor,
+    margin_cut_is_safe,
+    parse_objective,
+    tradeoff,
+    tuned_thresholds,
+)
 
 _FAR = 20.0  # logit of a label that never varies in training: p ~ 2e-9 or 1 - 2e-9
 _MIN_SLOPE = 1e-3  # calibration slope of scores that carry no evidence
@@ -133,6 +139,14 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
         such a label gets a tuned threshold like the others.
     default_threshold : float
         Threshold of labels that are not tuned.
+    threshold_objective : str
+        What the tuned thresholds aim for: ``f1`` (the default), ``precision:P`` (the
+        most recall with out-of-fold precision at least P) or ``recall:R``.
+    fallback : bool
+        Multi-label only: when no label passes its threshold, still give the most
+        probable one if its probability reaches ``fallback_floor_``, a floor tuned on
+        out-of-fold probabilities for micro-F1. A short text scores lower than the long
+        ones thresholds are tuned on, so its clear best label can miss every cut.
     random_state : int
         Seed of the fold shuffling.
     n_jobs : int or None
@@ -141,7 +155,8 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
 
     def __init__(self, multilabel=False, C=0.5, class_weight="balanced", nb_power=0.0, cv=5,
                  tune_thresholds=True, threshold_range=(0.1, 0.9), min_positives=12,
-                 rare_margin=-0.5, default_threshold=0.5, random_state=0, n_jobs=None):
+                 rare_margin=-0.5, default_threshold=0.5, threshold_objective="f1",
+                 fallback=False, random_state=0, n_jobs=None):
         self.multilabel = multilabel
         self.C = C
         self.class_weight = class_weight
@@ -152,11 +167,17 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
         self.min_positives = min_positives
         self.rare_margin = rare_margin
         self.default_threshold = default_threshold
+        self.threshold_objective = threshold_objective
+        self.fallback = fallback
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def fit(self, X, y):
-        """Fit on a feature matrix and an indicator matrix (multi-label) or class vector."""
+    def fit(self, X, y, groups=None):
+        """Fit on a feature matrix and an indicator matrix (multi-label) or class vector.
+
+        Rows that share a *groups* value (views of one article) always fall in the same
+        fold, so no out-of-fold score is computed by a model that saw its article.
+        """
         self.__dict__.pop("_coef_t", None)  # the transpose cached by decision_function
         X = sp.csr_matrix(X)
         if self.multilabel:
@@ -167,7 +188,7 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
             if len(self.classes_) < 2:
                 raise ValueError(f"a single-label head needs two classes or more, got {self.classes_!r}")
             Y = np.eye(len(self.classes_), dtype=np.int8)[codes]
-        folds = self._folds(X, codes)
+        folds = self._folds(X, codes, groups)
         oof, W, b = _fit_all(X, Y, folds, self.C, self.class_weight, self.nb_power, self.n_jobs)
         if self.multilabel:
             informative = np.ones(Y.shape, dtype=bool)
@@ -185,16 +206,20 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
             self.intercept_ = A @ b + c
         return self
 
-    def _folds(self, X, codes):
-        n = X.shape[0]
+    def _folds(self, X, codes, groups=None):
+        n = X.shape[0] if groups is None else len(np.unique(groups))
         k = max(2, min(self.cv, n))
-        if codes is None:
-            return list(KFold(k, shuffle=True, random_state=self.random_state).split(X))
+        seed = self.random_state
+        if groups is None:
+            splitter = KFold(k, shuffle=True, random_state=seed) if codes is None \
+                else StratifiedKFold(k, shuffle=True, random_state=seed)
+        else:
+            splitter = GroupKFold(k, shuffle=True, random_state=seed) if codes is None \
+                else StratifiedGroupKFold(k, shuffle=True, random_state=seed)
         with warnings.catch_warnings():
             # A class rarer than k folds is legal: it is simply missing from some folds.
             warnings.filterwarnings("ignore", "The least populated class", UserWarning)
-            return list(StratifiedKFold(k, shuffle=True, random_state=self.random_state)
-                        .split(X, codes))
+            return list(splitter.split(X, codes, groups))
 
     def _fit_multilabel(self, Y, W, b, oof, informative):
         n_pos = Y.sum(axis=0)
@@ -203,6 +228,7 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
         a, c = np.ones(Y.shape[1]), np.zeros(Y.shape[1])
         for j in np.flatnonzero(varies & ~rare):
             a[j], c[j] = _platt(oof[informative[:, j], j], Y[informative[:, j], j])
+        parse_objective(self.threshold_objective)  # fail before fitting, not after
         if rare.any():
             cells = informative[:, rare]
             a[rare], c[rare] = _platt(oof[:, rare][cells], Y[:, rare][cells])
@@ -210,18 +236,23 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
         self.intercept_ = a * b + c
         if not self.tune_thresholds:
             self.thresholds_ = np.full(Y.shape[1], float(self.default_threshold))
+            self.fallback_floor_ = np.inf
             return
         oof_proba = _sigmoid(oof * a + c)
         # Cells without evidence are set to "certainly negative" so that no cut counts them.
         oof_proba[~informative] = 0.0
         evident = np.where(informative, Y, 0)
         low, high = self.threshold_range
-        thresholds = tuned_thresholds(evident, oof_proba, low, high, 1, self.default_threshold)
+        thresholds = tuned_thresholds(evident, oof_proba, low, high, 1, self.default_threshold,
+                                      self.threshold_objective)
+        self.tradeoff_ = _tradeoff_table(evident, oof_proba)
         for j in np.flatnonzero(rare):
             if margin_cut_is_safe(Y[informative[:, j], j], oof[informative[:, j], j],
                                   self.rare_margin):
                 thresholds[j] = _sigmoid(a[j] * self.rare_margin + c[j])
         self.thresholds_ = thresholds
+        self.fallback_floor_ = best_fallback_floor(evident, oof_proba, thresholds) \
+            if self.fallback else np.inf
 
     def decision_function(self, X):
         """Calibrated logits, shape (n_samples, n_labels)."""
@@ -242,8 +273,41 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
         """Indicator matrix (multi-label) or class labels."""
         p = self.predict_proba(X)
         if self.multilabel:
-            return (p >= self.thresholds_).astype(np.int8)
+            return self.decide(p)
         return self.classes_[np.argmax(p, axis=1)]
+
+    def decide(self, P, thresholds=None, limit=None):
+        """Multi-label decisions for probabilities *P*: an int8 indicator matrix.
+
+        A label is chosen when it reaches its threshold (*thresholds*, default the
+        tuned ones); a row with none gets its best label if that reaches
+        ``fallback_floor_``; *limit* keeps at most that many, the most probable.
+        """
+        P = np.atleast_2d(P)
+        cut = self.thresholds_ if thresholds is None else thresholds
+        chosen = P >= cut
+        floor = getattr(self, "fallback_floor_", np.inf)
+        if np.isfinite(floor):
+            best = np.argmax(P, axis=1)
+            empty = ~chosen.any(axis=1) & (P[np.arange(len(P)), best] >= floor)
+            chosen[np.flatnonzero(empty), best[empty]] = True
+        if limit is not None and P.shape[1] > limit:
+            ranked = np.argsort(-np.where(chosen, P, -1.0), axis=1, kind="stable")
+            drop = np.zeros_like(chosen)
+            np.put_along_axis(drop, ranked[:, limit:], True, axis=1)
+            chosen &= ~drop
+        return chosen.astype(np.int8)
+
+
+TRADEOFF_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
+
+
+def _tradeoff_table(Y, P):
+    """Out-of-fold precision and recall of every label at each cut of `TRADEOFF_GRID`."""
+    curves = [tradeoff(Y[:, j], P[:, j], TRADEOFF_GRID) for j in range(Y.shape[1])]
+    return {"grid": TRADEOFF_GRID.copy(),
+            "precision": np.array([p for p, _ in curves]),
+            "recall": np.array([r for _, r in curves])}
 
 
 def _sigmoid(z):

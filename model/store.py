@@ -3,7 +3,8 @@
 Layout of a home folder (every file name is defined here, once)::
 
     home/versions/<version>/   manifest.json, manifest.sig, model.joblib, index/*.npy,
-                               documents.jsonl, labels.npz, report.md, confusion_*.png
+                               documents.jsonl, labels.npz, report.md, confusion_*.png,
+                               tradeoff_*.png
     home/current -> versions/<version>   (a symlink, replaced atomically)
     home/.lock                           (held by whoever is writing a version)
     home/documents.sqlite                (documents added through the API)
@@ -48,6 +49,7 @@ DOCUMENTS_FILE = "documents.jsonl"   # id, title and labels of each index row (`
 LABELS_FILE = "labels.npz"           # the same labels as columns, for the search filters
 REPORT_FILE = "report.md"            # the training report
 CONFUSION_PLOT = "confusion_{head}.png"  # its confusion matrix of each single-label head
+TRADEOFF_PLOT = "tradeoff_{head}.png"    # its precision/recall by threshold of each multi-label head
 DOCUMENT_STORE = "documents.sqlite"  # in the home, not in a version: the API's documents
 DEFAULT_HOME = "artifacts"
 HOME_VARIABLE = "TAGSIM_HOME"

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from model.features import TextFeatures, document_text, require_words
 from model.heads import CalibratedLinearHead
+from model.views import short_views
 
 _KINDS = {"multi-label": True, "single-label": False}
 
@@ -60,12 +61,17 @@ class Tagger:
         The heads to fit, in answer order.
     head_params : dict
         Keyword arguments for every `CalibratedLinearHead`.
+    view_words : tuple of int
+        Also train the heads on the lead of each longer article, cut near each of these
+        lengths in words (see `model.views`); the features are fitted on whole texts.
     """
 
-    def __init__(self, features: TextFeatures, specs: list[HeadSpec], head_params=None):
+    def __init__(self, features: TextFeatures, specs: list[HeadSpec], head_params=None,
+                 view_words=()):
         self.features = features
         self.specs = list(specs)
         self.head_params = dict(head_params or {})
+        self.view_words = (view_words,) if isinstance(view_words, int) else tuple(view_words)
         self.heads: dict[str, CalibratedLinearHead] = {}
 
     def fit(self, texts, targets, progress=None):
@@ -73,12 +79,19 @@ class Tagger:
 
         ``targets[name]`` is a list of label lists (multi-label) or of labels.
         """
+        texts = list(texts)
         X = self.features.fit(texts).transform(texts)
+        rows, groups = np.arange(len(texts)), None
+        views = short_views(texts, self.view_words)
+        if views:
+            rows = np.concatenate([rows, [r for r, _ in views]]).astype(np.intp)
+            X = sp.vstack([X, self.features.transform([v for _, v in views])], format="csr")
+            groups = rows
         for spec in self.specs:
             if progress:
                 progress(f"fitting head {spec.name}")
             head = CalibratedLinearHead(multilabel=spec.multilabel, **self.head_params)
-            head.fit(X, encode(spec, targets[spec.name]))
+            head.fit(X, encode(spec, [targets[spec.name][i] for i in rows]), groups=groups)
             self.heads[spec.name] = head
         return self
 
@@ -173,7 +186,7 @@ class Tagger:
         labels = self.labels_of(spec)
         scores = {label: round(float(s), 6) for label, s in zip(labels, p, strict=True)}
         if spec.multilabel:
-            passed = np.flatnonzero(p >= self.heads[spec.name].thresholds_)
+            passed = np.flatnonzero(self.heads[spec.name].decide(p[None, :])[0])
             ranked = sorted(passed, key=lambda j: -p[j])
             chosen = [{"label": labels[j], "score": scores[labels[j]]} for j in ranked]
         else:

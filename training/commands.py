@@ -82,7 +82,8 @@ def evaluate(args):
     params = parse_params(args.params)
 
     def fresh(specs):
-        return make_tagger(specs, params["features"], params["heads"])
+        return make_tagger(specs, params["features"], params["heads"],
+                           training_params=params.get("training"))
 
     if args.cv is not None or args.holdout is not None:
         if args.cv is not None and args.cv < 2:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from model.store import CONFUSION_PLOT, REPORT_FILE
+from model.store import CONFUSION_PLOT, REPORT_FILE, TRADEOFF_PLOT
 
 
 @functools.cache
@@ -48,8 +48,49 @@ def plot_confusion(result, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(folder: Path, manifest: dict, results, thresholds: dict) -> list[str]:
-    """Write report.md (and one PNG per single-label head) into *folder*; return file names."""
+def tradeoff_section(name, labels, table, thresholds):
+    """Markdown: out-of-fold precision / recall of each label at a grid of thresholds."""
+    grid = table["grid"]
+    out = [f"### {name}: precision / recall by threshold (out of fold)", "",
+           "Each cell is precision / recall of the label when it fires at that threshold; "
+           "the tuned threshold is in the last column.", "",
+           "| label | " + " | ".join(f"{t:.2f}" for t in grid[1::2]) + " | tuned |",
+           "|---|" + "---|" * (len(grid[1::2]) + 1)]
+    for j, label in enumerate(labels):
+        cells = [f"{table['precision'][j, k]:.2f} / {table['recall'][j, k]:.2f}"
+                 for k in range(1, len(grid), 2)]
+        tuned = thresholds.get(label)
+        out.append(f"| {label} | " + " | ".join(cells)
+                   + (f" | {tuned:.3f} |" if tuned is not None else " | — |"))
+    return out + [""]
+
+
+def plot_tradeoff(name, labels, table, thresholds, path: Path) -> None:
+    """Save a PNG of each label's out-of-fold precision and recall against the threshold."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for j, label in enumerate(labels):
+        for ax, key in zip(axes, ("precision", "recall"), strict=True):
+            line, = ax.plot(table["grid"], table[key][j], marker=".", label=label)
+            if label in thresholds:
+                ax.axvline(thresholds[label], color=line.get_color(), linestyle=":", alpha=0.6)
+    for ax, key in zip(axes, ("precision", "recall"), strict=True):
+        ax.set_xlabel("threshold")
+        ax.set_title(f"{name}: {key} (dotted: tuned thresholds)")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(folder: Path, manifest: dict, results, thresholds: dict,
+                 tradeoffs: dict | None = None) -> list[str]:
+    """Write report.md (and its PNGs) into *folder*; return the file names.
+
+    *tradeoffs* maps a multi-label head's name to (labels, the head's ``tradeoff_``).
+    """
     folds = manifest["evaluation"]["folds"]
     out = [f"# tagsim model {manifest['version']}", "",
            f"Trained {manifest['created_at']} on `{manifest['dataset']['path']}` "
@@ -70,6 +111,13 @@ def write_report(folder: Path, manifest: dict, results, thresholds: dict) -> lis
                 line += f" {t:.3f} |" if t is not None else " — |"
             out.append(line)
         out.append("")
+        if res.multilabel and name in (tradeoffs or {}):
+            labels, table = tradeoffs[name]
+            out += tradeoff_section(name, labels, table, thresholds.get(name, {}))
+            png = TRADEOFF_PLOT.format(head=name)
+            plot_tradeoff(name, labels, table, thresholds.get(name, {}), folder / png)
+            written.append(png)
+            out += [f"![{name} precision and recall by threshold]({png})", ""]
         if not res.multilabel:
             png = CONFUSION_PLOT.format(head=name)
             plot_confusion(res, folder / png)

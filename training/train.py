@@ -26,16 +26,19 @@ from training.report import metrics_table, write_report
 FEATURE_PARAMS = {"word_ngrams": (1, 2), "min_df": 2, "max_df": 0.9, "char_ngrams": None}
 HEAD_PARAMS = {"C": 2.0, "class_weight": "balanced", "nb_power": 0.75, "cv": 5,
                "threshold_range": (0.1, 0.9), "min_positives": 12, "rare_margin": -0.5}
+TRAINING_PARAMS = {"view_words": ()}
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib", "flask")
 # What `--param` may change: every constructor argument but the ones training decides.
 TUNABLE = {"features": set(TextFeatures().get_params()),
-           "heads": set(CalibratedLinearHead().get_params()) - {"multilabel", "n_jobs"}}
+           "heads": set(CalibratedLinearHead().get_params()) - {"multilabel", "n_jobs"},
+           "training": set(TRAINING_PARAMS)}
 
 
-def make_tagger(specs, feature_params=None, head_params=None, n_jobs=None):
+def make_tagger(specs, feature_params=None, head_params=None, n_jobs=None, training_params=None):
     """A fresh, unfitted tagger with the project's default settings."""
     features = TextFeatures(**{**FEATURE_PARAMS, **(feature_params or {})})
-    return Tagger(features, specs, {**HEAD_PARAMS, **(head_params or {}), "n_jobs": n_jobs})
+    return Tagger(features, specs, {**HEAD_PARAMS, **(head_params or {}), "n_jobs": n_jobs},
+                  **{**TRAINING_PARAMS, **(training_params or {})})
 
 
 def parse_params(items):
@@ -51,7 +54,7 @@ def parse_params(items):
         if not sep or group not in TUNABLE or name not in TUNABLE[group]:
             known = ", ".join(f"{g}.{n}" for g in TUNABLE for n in sorted(TUNABLE[g]))
             raise InvalidInput(f"--param expects GROUP.NAME=VALUE with one of {known}; got {item!r}")
-        params[group][name] = _param_value(raw.strip())
+        params.setdefault(group, {})[name] = _param_value(raw.strip())
     return params
 
 
@@ -95,6 +98,7 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
     params = params or {}
     feature_params = {**FEATURE_PARAMS, **params.get("features", {})}
     head_params = {**HEAD_PARAMS, **params.get("heads", {})}
+    training_params = {**TRAINING_PARAMS, **params.get("training", {})}
     dataset = load_dataset(data, text_fields, label_fields, where=where, allow_empty=allow_empty)
     if label_fields is None:
         dataset = with_labelled_documents(dataset, home, log)
@@ -105,10 +109,11 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
     if folds >= 2:
         log(f"cross-validating the pipeline ({folds} folds)")
         results = cross_validate(
-            dataset, lambda specs: make_tagger(specs, feature_params, head_params, n_jobs),
+            dataset, lambda specs: make_tagger(specs, feature_params, head_params, n_jobs,
+                                      training_params),
             folds=folds, progress=progress)
     log("fitting the final model on all records")
-    tagger = make_tagger(dataset.specs, feature_params, head_params, n_jobs)
+    tagger = make_tagger(dataset.specs, feature_params, head_params, n_jobs, training_params)
     tagger.fit(dataset.texts, dataset.targets)
     with ArtifactStore(home).new_version() as staged:
         joblib.dump(tagger, staged.folder / MODEL_FILE)
@@ -124,7 +129,8 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
                         "where": where},
             "text_fields": list(text_fields),
             "heads": tagger.manifest_heads(),
-            "parameters": {"features": feature_params, "heads": head_params},
+            "parameters": {"features": feature_params, "heads": head_params,
+                           "training": training_params},
             "evaluation": {"folds": folds, "metrics": metrics_json(results)},
             "index": {"documents": len(dataset), "terms": int(words.shape[1]),
                       "dataset": {"path": str(data), "sha256": dataset.sha256}},
@@ -134,7 +140,10 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
             "training_seconds": round(time.perf_counter() - started, 1),
         }
         if results:
-            write_report(staged.folder, manifest, results, thresholds)
+            tradeoffs = {s.name: (tagger.labels_of(s), tagger.heads[s.name].tradeoff_)
+                         for s in dataset.specs
+                         if s.multilabel and hasattr(tagger.heads[s.name], "tradeoff_")}
+            write_report(staged.folder, manifest, results, thresholds, tradeoffs)
         staged.manifest = manifest
     log(f"published version {version} in {Path(home) / 'versions'} "
         f"({manifest['training_seconds']} s)")
