@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from model.features import document_text  # noqa: E402
-from model.runtime import load_tagger  # noqa: E402
+from model.store import load_verified  # noqa: E402
 from training.train import FEATURE_PARAMS, train  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -89,7 +89,7 @@ def main(argv=None):
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
-    tagger = load_tagger(trained_home(args.results, args.data)).tagger
+    tagger = load_verified(trained_home(args.results, args.data), with_index=False).tagger
     items = articles(args.datasets, args.runs)
     texts = [document_text(t, x) for t, x in items]
     X = tagger.features.transform(texts[:1])

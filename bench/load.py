@@ -124,9 +124,10 @@ def memory(pid):
 
 
 def in_process_p50(home, tag_body, similar_bodies, repeats=300):
-    from model.runtime import Searcher, load_model
+    from model.search import Searcher
+    from model.store import load_verified
 
-    model = load_model(home)
+    model = load_verified(home)
     searcher = Searcher(model)
     tag = json.loads(tag_body)
     times = {"tag": [], "similar": []}

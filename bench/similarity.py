@@ -51,7 +51,7 @@ def fitted_features(datasets, results):
 
 def built_index(n, docs_path, features, results, log):
     """Vectorise and index the corpus of *n* documents (cached); return (path, seconds)."""
-    path = Path(results) / f"index-{n}.npz"
+    path = Path(results) / f"index-{n}"
     stamp = path.with_suffix(".json")
     if path.exists() and stamp.exists():
         return path, json.loads(stamp.read_text())
@@ -156,7 +156,7 @@ def run_size(n, args, features, log):
                      "recall": recall(found[: len(truth)], truth[: len(found)])})
         log(f"  {n} {method}: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
 
-    size = index_path.stat().st_size
+    size = sum(p.stat().st_size for p in index_path.iterdir())
     shards = f"{len(index.shards)} shard{'s' if len(index.shards) > 1 else ''}"
     ours, seconds = timed(lambda q: index.top_k(q, K)[0], queries)
     add(f"tagsim (pruned, exact; {shards}, {index.threads} thread)", ours, seconds, size,

@@ -17,11 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from model.npzfile import NpzWriter, read_npz
-
-DOCUMENTS_FILE = "documents.jsonl"
-LABELS_FILE = "labels.npz"
-
 
 class CorpusDocuments(Sequence):
     """Row-indexed view of ``documents.jsonl``; each line is parsed when it is read.
@@ -73,43 +68,30 @@ class LabelColumns:
         self.n_rows += n_rows
 
     def save(self, path: Path):
-        """Write the columns as an aligned .npz (no pickle)."""
-        with NpzWriter(path) as out:
-            out.add("n_rows", np.asarray([self.n_rows], dtype=np.int64))
-            for head, names in self.names.items():
-                out.add(f"{head}.labels", np.asarray(names, dtype=str))
-                out.add(f"{head}.rows", np.asarray(self._rows[head], dtype=np.int32))
-                out.add(f"{head}.codes", np.asarray(self._codes[head], dtype=np.int32))
+        """Write the columns as an uncompressed .npz (no pickle)."""
+        arrays = {"n_rows": np.asarray([self.n_rows], dtype=np.int64)}
+        for head, names in self.names.items():
+            arrays[f"{head}.labels"] = np.asarray(names, dtype=str)
+            arrays[f"{head}.rows"] = np.asarray(self._rows[head], dtype=np.int32)
+            arrays[f"{head}.codes"] = np.asarray(self._codes[head], dtype=np.int32)
+        with open(path, "wb") as fh:  # a file object: np.savez would append .npz to a path
+            np.savez(fh, **arrays)
 
 
 def label_masks(path: Path, heads, n_rows: int) -> dict[tuple[str, str], np.ndarray]:
-    """Per (head, label), a boolean array over the rows: True where the row has the label."""
-    z = read_npz(path)
-    if int(z["n_rows"][0]) != n_rows:
-        raise ValueError(f"{path} has labels for {int(z['n_rows'][0])} rows, not {n_rows}")
-    members = {}
-    for head in heads:
-        rows, codes = z[f"{head}.rows"], z[f"{head}.codes"]
-        for code, label in enumerate(z[f"{head}.labels"]):
-            members[(head, str(label))] = rows[codes == code]
-    return _masks(members, n_rows)
+    """Per (head, label), a boolean array over the rows: True where the row has the label.
 
-
-def label_masks_of(documents, heads) -> dict[tuple[str, str], np.ndarray]:
-    """The masks of `label_masks`, from parsed documents (versions without ``labels.npz``)."""
-    members = {}
-    for j, doc in enumerate(documents):
+    Labels no row carries have no mask.
+    """
+    with np.load(path, allow_pickle=False) as z:
+        if int(z["n_rows"][0]) != n_rows:
+            raise ValueError(f"{path} has labels for {int(z['n_rows'][0])} rows, not {n_rows}")
+        masks = {}
         for head in heads:
-            value = doc.get(head)
-            for label in value if isinstance(value, list) else [value]:
-                members.setdefault((head, label), []).append(j)
-    return _masks(members, len(documents))
-
-
-def _masks(members, n_rows):
-    masks = {}
-    for key, rows in members.items():
-        if len(rows):
-            masks[key] = np.zeros(n_rows, dtype=bool)
-            masks[key][rows] = True
+            rows, codes = z[f"{head}.rows"], z[f"{head}.codes"]
+            for code, label in enumerate(z[f"{head}.labels"]):
+                members = rows[codes == code]
+                if len(members):
+                    masks[(head, str(label))] = np.zeros(n_rows, dtype=bool)
+                    masks[(head, str(label))][members] = True
     return masks

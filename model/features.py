@@ -41,9 +41,17 @@ def normalize_wire(text: str) -> str:
     return _SHORTHAND.sub(lambda m: WIRE_SHORTHAND[m.group(0)], text)
 
 
-def document_text(title: str | None, text: str) -> str:
-    """Join a title and a body the way training did: the title first, on its own line."""
-    return f"{title}\n{text}" if title else text
+def document_text(*fields: str | None) -> str:
+    r"""Join a document's text fields (title first, body last): the non-empty ones, one per line.
+
+    The one place a title and a body are joined, for training, tagging and search
+    alike. An empty or missing field adds nothing, so a title with an empty body
+    reads as the title alone.
+
+    >>> document_text("Solar deal", "Signed today."), document_text(None, "x"), document_text("T", "")
+    ('Solar deal\nSigned today.', 'x', 'T')
+    """
+    return "\n".join(field for field in fields if field)
 
 
 def require_words(text: str, field: str = "text") -> None:

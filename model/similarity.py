@@ -33,8 +33,6 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from model.npzfile import NpzWriter, read_npz
-
 ROWS_PER_SHARD = 500_000  # a 2 MB accumulator: scattered additions stay in L2
 _PROBE_SHARE = 0.05       # share of the query's postings read before theta is known
 _SKIP_SHARE = 0.5         # skipped terms may add at most this share of theta
@@ -237,37 +235,44 @@ class SimilarityIndex:
         order = np.lexsort((rows, -scores))
         return rows[order].astype(np.int64) + shard.start, scores[order]
 
-    def save(self, path):
-        """Write the index as one uncompressed .npz whose arrays can be memory-mapped."""
-        with NpzWriter(path) as out:
-            _write_forward(out, self.matrix, self.ids)
-            out.add("shard_starts", np.asarray([s.start for s in self.shards] + [len(self)],
-                                               dtype=np.int64))
-            for i, shard in enumerate(self.shards):
-                _write_shard(out, i, shard.postings, shard.bounds)
+    def save(self, folder):
+        """Write the index into a new *folder*: one .npy file per array, memory-mapped by `load`."""
+        folder = Path(folder)
+        folder.mkdir()
+        _save_forward(folder, self.matrix, self.ids)
+        np.save(folder / "shard_starts.npy",
+                np.asarray([s.start for s in self.shards] + [len(self)], dtype=np.int64))
+        for i, shard in enumerate(self.shards):
+            _save_shard(folder, i, shard.postings, shard.bounds)
 
     @classmethod
-    def load(cls, path, mmap=True, threads=1):
+    def load(cls, folder, mmap=True, threads=1):
         """Read an index written by `save` or `IndexWriter`.
 
         Arrays are memory-mapped unless *mmap* is False: loading copies nothing, and
-        every process that maps the file (or is forked after loading it) shares one
+        every process that maps the files (or is forked after loading them) shares one
         copy. With *threads* > 1 the shards are searched in parallel: that shortens a
         query only while a core is idle, so a server whose workers already keep every
         core busy should keep the default, 1.
         """
-        z = read_npz(path, mmap)
-        n_docs, n_terms = (int(v) for v in z["shape"])
-        matrix = _csr_from(z["data"], z["indices"], z["indptr"], (n_docs, n_terms))
-        if "shard_starts" not in z:  # an index written before postings were stored
-            return cls(matrix, z["ids"])
-        starts = z["shard_starts"]
-        shards = [_Shard(a, b - a, _csr_from(z[f"postings_data_{i}"], z[f"postings_rows_{i}"],
-                                             z[f"postings_indptr_{i}"], (n_terms, b - a)),
-                         z[f"bounds_{i}"])
+        folder = Path(folder)
+
+        def array(name):
+            # np.asarray: a plain ndarray view, without np.memmap's per-slice overhead
+            value = np.load(folder / f"{name}.npy", mmap_mode="r" if mmap else None,
+                            allow_pickle=False)
+            return np.asarray(value)
+
+        n_docs, n_terms = (int(v) for v in array("shape"))
+        matrix = _csr_from(array("data"), array("indices"), array("indptr"), (n_docs, n_terms))
+        starts = array("shard_starts")
+        shards = [_Shard(a, b - a, _csr_from(array(f"postings_data_{i}"),
+                                             array(f"postings_rows_{i}"),
+                                             array(f"postings_indptr_{i}"), (n_terms, b - a)),
+                         array(f"bounds_{i}"))
                   for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True))]
         index = cls.__new__(cls)  # written by us: already checked, nothing to recompute
-        index._attach(matrix, z["ids"], shards, threads)
+        index._attach(matrix, array("ids"), shards, threads)
         return index
 
 
@@ -283,7 +288,8 @@ def _accumulate(shard, terms, weights):
     the same: the same float32 additions in the same order.
     """
     lengths = shard.lengths[terms]
-    if _csc_matvec is None or lengths.sum() < _LONG_LISTS * len(terms):
+    kernel = _matvec_kernel()
+    if kernel is None or lengths.sum() < _LONG_LISTS * len(terms):
         return np.asarray(shard.postings[terms].T @ weights, dtype=np.float32).ravel()
     out = np.zeros(shard.size, dtype=np.float32)
     indptr, rows, data = shard.postings.indptr, shard.postings.indices, shard.postings.data
@@ -292,7 +298,7 @@ def _accumulate(shard, terms, weights):
     for term, w in zip(terms.tolist(), weights.tolist(), strict=True):
         start, stop = indptr[term], indptr[term + 1]
         column[1], weight[0] = stop - start, w
-        _csc_matvec(shard.size, 1, column, rows[start:stop], data[start:stop], weight, out)
+        kernel(shard.size, 1, column, rows[start:stop], data[start:stop], weight, out)
     return out
 
 
@@ -314,35 +320,55 @@ def _checked_csc_matvec():
     return csc_matvec if out.tolist() == [2.0, 0.0, 4.0] else None
 
 
-_csc_matvec = _checked_csc_matvec()
+_UNCHECKED = object()
+_csc_matvec = _UNCHECKED  # the kernel once checked (None: not usable); see `_matvec_kernel`
 
 
-def _write_forward(out, matrix, ids):
-    out.add("shape", np.asarray(matrix.shape, dtype=np.int64))
-    out.add("data", matrix.data)
-    out.add("indices", matrix.indices)
-    out.add("indptr", matrix.indptr)
-    out.add("ids", np.asarray(ids, dtype=str))
+def _matvec_kernel():
+    """`_checked_csc_matvec`, run on the first query that needs it rather than on import."""
+    global _csc_matvec
+    if _csc_matvec is _UNCHECKED:
+        _csc_matvec = _checked_csc_matvec()  # a race only checks twice: same answer
+    return _csc_matvec
 
 
-def _write_shard(out, i, postings, bounds):
-    out.add(f"postings_data_{i}", postings.data)
-    out.add(f"postings_rows_{i}", postings.indices)
-    out.add(f"postings_indptr_{i}", postings.indptr)
-    out.add(f"bounds_{i}", bounds)
+def _save_forward(folder, matrix, ids):
+    np.save(folder / "shape.npy", np.asarray(matrix.shape, dtype=np.int64))
+    np.save(folder / "data.npy", matrix.data)
+    np.save(folder / "indices.npy", matrix.indices)
+    np.save(folder / "indptr.npy", matrix.indptr)
+    np.save(folder / "ids.npy", np.asarray(ids, dtype=str))
+
+
+def _save_shard(folder, i, postings, bounds):
+    np.save(folder / f"postings_data_{i}.npy", postings.data)
+    np.save(folder / f"postings_rows_{i}.npy", postings.indices)
+    np.save(folder / f"postings_indptr_{i}.npy", postings.indptr)
+    np.save(folder / f"bounds_{i}.npy", bounds)
+
+
+def _save_chunks(path, chunks, dtype, length):
+    """Write a 1-d .npy of *length* items from an iterable of chunks, never holding it whole."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(length,))
+    start = 0
+    for chunk in chunks:
+        out[start:start + len(chunk)] = chunk
+        start += len(chunk)
+    out.flush()
+    del out  # unmaps the file
 
 
 class IndexWriter:
     """Build an index file from row blocks without holding the corpus twice in memory.
 
-    Rows go to scratch files beside *path* as they come; `close` builds each shard's
+    Rows go to scratch files beside *folder* as they come; `close` builds each shard's
     term-major postings from them, one shard and one block at a time, and writes the
-    same file as `SimilarityIndex.save`. Peak memory is about one shard's postings.
+    same files as `SimilarityIndex.save`. Peak memory is about one shard's postings.
 
     Parameters
     ----------
-    path : path-like
-        The index file to write.
+    folder : path-like
+        The index folder to write (it must not exist yet).
     n_terms : int
         Width of every row block.
     shards : int, optional
@@ -351,8 +377,8 @@ class IndexWriter:
 
     block_entries = 1 << 23  # entries in memory at once while building the postings
 
-    def __init__(self, path, n_terms, shards=None):
-        self.path = Path(path)
+    def __init__(self, folder, n_terms, shards=None):
+        self.path = Path(folder)
         self.n_terms = int(n_terms)
         self.shards = shards
         self._cols = np.int32 if self.n_terms < 2**31 else np.int64
@@ -415,7 +441,7 @@ class IndexWriter:
         return postings, _term_bounds(postings)
 
     def close(self, ids):
-        """Write the index file for rows named *ids*; remove the scratch files."""
+        """Write the index folder for rows named *ids*; remove the scratch files."""
         try:
             self._data.flush()
             self._indices.flush()
@@ -428,15 +454,18 @@ class IndexWriter:
             indptr = np.zeros(n_docs + 1, dtype=idx)
             np.cumsum(lengths, out=indptr[1:])
             starts = shard_starts(n_docs, self.shards)
-            with NpzWriter(self.path) as out:
-                out.add("shape", np.asarray([n_docs, self.n_terms], dtype=np.int64))
-                out.add("data", self._read(self._data, np.float32, 0, nnz), np.float32, (nnz,))
-                out.add("indices", self._read(self._indices, self._cols, 0, nnz), idx, (nnz,))
-                out.add("indptr", indptr)
-                out.add("ids", np.asarray(ids, dtype=str))
-                out.add("shard_starts", starts)
-                for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True)):
-                    _write_shard(out, i, *self._shard(indptr, a, b, idx))
+            folder = self.path
+            folder.mkdir()
+            np.save(folder / "shape.npy", np.asarray([n_docs, self.n_terms], dtype=np.int64))
+            _save_chunks(folder / "data.npy", self._read(self._data, np.float32, 0, nnz),
+                         np.float32, nnz)
+            _save_chunks(folder / "indices.npy", self._read(self._indices, self._cols, 0, nnz),
+                         idx, nnz)
+            np.save(folder / "indptr.npy", indptr)
+            np.save(folder / "ids.npy", np.asarray(ids, dtype=str))
+            np.save(folder / "shard_starts.npy", starts)
+            for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True)):
+                _save_shard(folder, i, *self._shard(indptr, a, b, idx))
         finally:
             for fh in (self._data, self._indices):
                 fh.close()

@@ -1,10 +1,13 @@
 """Model versions on disk: written whole or not at all, verified before they are loaded.
 
-Layout of a home folder::
+Layout of a home folder (every file name is defined here, once)::
 
-    home/versions/<version>/   manifest.json, manifest.sig, model.joblib, index.npz, ...
+    home/versions/<version>/   manifest.json, manifest.sig, model.joblib, index/*.npy,
+                               documents.jsonl, labels.npz, report.md, confusion_*.png,
+                               tradeoff_*.png
     home/current -> versions/<version>   (a symlink, replaced atomically)
     home/.lock                           (held by whoever is writing a version)
+    home/documents.sqlite                (documents added through the API)
 
 ``manifest.json`` lists the sha256 of every other file; ``manifest.sig`` seals the
 manifest itself: an HMAC-SHA256 under ``TAGSIM_ARTIFACT_KEY`` when that is set, a plain
@@ -16,22 +19,40 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import hmac
+import inspect
 import json
 import os
 import shutil
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import joblib
 import sklearn
 
+from model.corpus import CorpusDocuments, label_masks
+from model.documents import DocumentStore
 from model.errors import ArtifactError
+from model.similarity import SimilarityIndex
+from model.tagger import HeadSpec, Tagger
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
-MODEL_FILE = "model.joblib"
+MODEL_FILE = "model.joblib"          # the fitted `Tagger`
+INDEX_FILE = "index"                 # the `SimilarityIndex`: a folder, one .npy per array
+DOCUMENTS_FILE = "documents.jsonl"   # id, title and labels of each index row (`CorpusDocuments`)
+LABELS_FILE = "labels.npz"           # the same labels as columns, for the search filters
+REPORT_FILE = "report.md"            # the training report
+CONFUSION_PLOT = "confusion_{head}.png"  # its confusion matrix of each single-label head
+TRADEOFF_PLOT = "tradeoff_{head}.png"    # its precision/recall by threshold of each multi-label head
+DOCUMENT_STORE = "documents.sqlite"  # in the home, not in a version: the API's documents
+DEFAULT_HOME = "artifacts"
+HOME_VARIABLE = "TAGSIM_HOME"
 KEY_VARIABLE = "TAGSIM_ARTIFACT_KEY"
 KEEP_VARIABLE = "TAGSIM_KEEP_VERSIONS"
 
@@ -48,6 +69,42 @@ def sha256_of(path: Path) -> str:
 def new_version_id() -> str:
     """A sortable, unique version name: UTC time to the microsecond plus a random suffix."""
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def home_path(value=None) -> Path:
+    """The home folder: *value*, else ``$TAGSIM_HOME``, else ``artifacts/``."""
+    return Path(value or os.environ.get(HOME_VARIABLE) or DEFAULT_HOME)
+
+
+def open_documents(home) -> DocumentStore:
+    """The store of the documents added through the API to *home*."""
+    return DocumentStore(Path(home) / DOCUMENT_STORE)
+
+
+def holding_lock(func):
+    """Run *func*, a function with a ``home`` argument, holding that home's write lock.
+
+    ``train`` and ``index`` hold it from their first step, so a second run fails at
+    once rather than after its work, and write their version with `ArtifactStore.new_version`.
+    """
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def locked(*args, **kwargs):
+        home = signature.bind(*args, **kwargs).arguments["home"]
+        with ArtifactStore(home).lock():
+            return func(*args, **kwargs)
+
+    return locked
+
+
+@dataclass
+class StagedVersion:
+    """A version being written: its id, its staging folder, and the manifest to publish."""
+
+    folder: Path
+    version: str
+    manifest: dict | None = None
 
 
 def _fsync_dir(path: Path) -> None:
@@ -114,6 +171,24 @@ class ArtifactStore:
         path.mkdir()
         return path
 
+    @contextlib.contextmanager
+    def new_version(self):
+        """Yield a `StagedVersion` to write into; publish it when the block ends, remove it on error.
+
+        The block sets ``manifest`` (without ``files``: `publish` adds them). Hold the
+        home's `lock` around it (see `holding_lock`): this does not take the lock, so
+        a run can hold it from its first step and a second run fails at once.
+        """
+        staged = StagedVersion(self.staging(), new_version_id())
+        try:
+            yield staged
+            if staged.manifest is None:
+                raise ArtifactError(f"version {staged.version} was written without a manifest")
+        except BaseException:
+            shutil.rmtree(staged.folder, ignore_errors=True)
+            raise
+        self.publish(staged.folder, dict(staged.manifest, version=staged.version))
+
     def seal(self, manifest_bytes: bytes) -> str:
         """The signature line of a manifest."""
         if self.key:
@@ -129,15 +204,17 @@ class ArtifactStore:
         """
         try:
             names = {MANIFEST, SIGNATURE}
-            files = sorted(p for p in staging.iterdir() if p.is_file() and p.name not in names)
-            manifest = dict(manifest, files={p.name: sha256_of(p) for p in files})
+            files = {p.relative_to(staging).as_posix(): p for p in sorted(staging.rglob("*"))
+                     if p.is_file() and p.relative_to(staging).as_posix() not in names}
+            manifest = dict(manifest, files={name: sha256_of(p) for name, p in files.items()})
             data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
             (staging / MANIFEST).write_bytes(data)
             (staging / SIGNATURE).write_text(self.seal(data) + "\n", encoding="ascii")
-            for p in [*files, staging / MANIFEST, staging / SIGNATURE]:
+            for p in [*files.values(), staging / MANIFEST, staging / SIGNATURE]:
                 with open(p, "rb") as fh:
                     os.fsync(fh.fileno())
-            _fsync_dir(staging)
+            for folder in [p for p in staging.rglob("*") if p.is_dir()] + [staging]:
+                _fsync_dir(folder)
             final = self.versions / manifest["version"]
             os.rename(staging, final)
             _fsync_dir(self.versions)
@@ -229,6 +306,9 @@ class ArtifactStore:
         if not isinstance(files, dict) or MODEL_FILE not in files:
             raise ArtifactError(f"{folder / MANIFEST} lists no {MODEL_FILE}; retrain")
         for name, expected in files.items():
+            if Path(name).is_absolute() or ".." in Path(name).parts:
+                raise ArtifactError(f"{folder / MANIFEST} lists a file outside its folder "
+                                    f"({name!r}); refusing to load it")
             path = folder / name
             if not path.is_file():
                 raise ArtifactError(f"{path} is missing; retrain")
@@ -242,3 +322,74 @@ class ArtifactStore:
                 f"{sklearn.__version__}: retrain with 'make train'"
             )
         return manifest
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """Everything one model version answers with; immutable, swapped as a whole.
+
+    ``heads`` are the manifest's: every field, filter and answer key that names a head
+    is derived from them.
+    """
+
+    version: str
+    manifest: dict
+    tagger: Tagger
+    folder: Path
+    heads: tuple[HeadSpec, ...]
+    index: SimilarityIndex | None = None
+    corpus: Sequence = ()  # each row's metadata (a `CorpusDocuments`)
+    masks: dict = field(default_factory=dict)  # (head, label) -> bool array over rows
+
+    @property
+    def text_fields(self) -> tuple[str, ...]:
+        """The text fields the model was trained on, body last."""
+        return tuple(self.manifest.get("text_fields", ("title", "text")))
+
+    def head(self, name: str) -> HeadSpec:
+        """The head called *name*; `KeyError` if the model has none."""
+        for head in self.heads:
+            if head.name == name:
+                return head
+        raise KeyError(name)
+
+
+def load_verified(home, with_index=True) -> LoadedModel:
+    """Verify the current version in *home*, then load its tagger (and its index and corpus).
+
+    Nothing is read from the version, let alone unpickled, before the manifest's seal
+    and every file's hash check out. The index and the documents' metadata are
+    memory-mapped, not parsed. Raises `ArtifactError` with one line saying what to do.
+    """
+    store = ArtifactStore(home)
+    folder = store.current_dir()
+    manifest = store.verify(folder)
+    tagger = joblib.load(folder / MODEL_FILE)
+    if not isinstance(tagger, Tagger):
+        raise ArtifactError(f"{folder / MODEL_FILE} does not hold a tagsim tagger; retrain")
+    heads = _manifest_heads(manifest, tagger, folder)
+    if not with_index:
+        return LoadedModel(manifest["version"], manifest, tagger, folder, heads)
+    try:
+        index = SimilarityIndex.load(folder / INDEX_FILE)
+        corpus = CorpusDocuments(folder / DOCUMENTS_FILE)
+        if len(corpus) != len(index):
+            raise ValueError(f"{len(index)} index rows but {len(corpus)} documents")
+        masks = label_masks(folder / LABELS_FILE, [h.name for h in heads], len(corpus))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ArtifactError(f"cannot read the index or documents of {folder}: {exc}; "
+                            "retrain") from None
+    return LoadedModel(manifest["version"], manifest, tagger, folder, heads, index, corpus, masks)
+
+
+def _manifest_heads(manifest, tagger, folder) -> tuple[HeadSpec, ...]:
+    """The heads the manifest records, checked against the tagger's."""
+    try:
+        heads = tuple(HeadSpec.from_manifest(entry) for entry in manifest["heads"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{folder / MANIFEST} has no valid 'heads' ({exc!r}); retrain") \
+            from None
+    if heads != tuple(replace(s, labels=tagger.labels_of(s)) for s in tagger.specs):
+        raise ArtifactError(f"the heads in {folder / MANIFEST} are not those of "
+                            f"{folder / MODEL_FILE}; retrain")
+    return heads

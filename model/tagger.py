@@ -11,22 +11,43 @@ from model.features import TextFeatures, document_text, require_words
 from model.heads import CalibratedLinearHead
 from model.views import short_views
 
-# The answer keys of the default heads, as the HTTP API names them.
-SCORE_KEYS = {"sectors": "sector_scores", "agreement_type": "agreement_scores"}
-
-
-def scores_key(head_name: str) -> str:
-    """The answer key that carries every label's probability for *head_name*."""
-    return SCORE_KEYS.get(head_name, f"{head_name}_scores")
+_KINDS = {"multi-label": True, "single-label": False}
 
 
 @dataclass(frozen=True)
 class HeadSpec:
-    """What a head predicts: its field name, whether it is multi-label, and its labels."""
+    """What a head predicts, and the names the API gives it.
+
+    ``name`` is the label field (in datasets, documents and answers); ``filter_field``
+    the `/v1/similar` field that keeps documents carrying one label (default: the
+    name); ``scores_field`` the answer key of every label's probability (default:
+    ``<name>_scores``).
+    """
 
     name: str
     multilabel: bool
     labels: tuple[str, ...]
+    filter_field: str = ""
+    scores_field: str = ""
+
+    def __post_init__(self):
+        if not self.filter_field:
+            object.__setattr__(self, "filter_field", self.name)
+        if not self.scores_field:
+            object.__setattr__(self, "scores_field", f"{self.name}_scores")
+
+    @classmethod
+    def from_manifest(cls, entry: dict) -> HeadSpec:
+        """The head a manifest's ``heads`` entry describes (see `Tagger.manifest_heads`)."""
+        return cls(str(entry["name"]), _KINDS[entry["kind"]], tuple(map(str, entry["labels"])),
+                   str(entry["filter_field"]), str(entry["scores_field"]))
+
+    def accepts(self, value) -> bool:
+        """Whether *value* is a valid labelling: a list of this head's labels, or one label."""
+        if self.multilabel:
+            return isinstance(value, list) and all(isinstance(v, str) and v in self.labels
+                                                   for v in value)
+        return isinstance(value, str) and value in self.labels
 
 
 class Tagger:
@@ -78,6 +99,55 @@ class Tagger:
         """Feature matrix for (title, text) pairs."""
         return self.features.transform([document_text(t, x) for t, x in docs])
 
+    def given_or_predicted(self, X, given):
+        """Each row's labels: per head, its own where they are valid, else the predicted ones.
+
+        The one rule for documents that come with labels or without (the API's and an
+        index's): a head that is missing, None, or holds labels the head does not know
+        is predicted.
+
+        Parameters
+        ----------
+        X : sparse matrix
+            Feature rows (from `vectorize`, or ``features.transform`` of joined texts).
+        given : list of dict
+            Per row, head name -> the labels it came with: a list for a multi-label
+            head, a string otherwise.
+
+        Returns
+        -------
+        list of (dict, list of str)
+            Per row, head name -> labels (multi-label: a sorted list without repeats),
+            and the names of the heads whose labels were predicted.
+        """
+        guesses = self.predict_labels(X)
+        rows = []
+        for i, own in enumerate(given):
+            labels, predicted = {}, []
+            for spec in self.specs:
+                value = own.get(spec.name)
+                if spec.accepts(value):
+                    labels[spec.name] = sorted(set(value)) if spec.multilabel else value
+                else:
+                    labels[spec.name] = guesses[spec.name][i]
+                    predicted.append(spec.name)
+            rows.append((labels, predicted))
+        return rows
+
+    def manifest_heads(self) -> list[dict]:
+        """The heads as a manifest records them: kind, labels, API names, thresholds."""
+        entries = []
+        for spec in self.specs:
+            entry = {"name": spec.name, "kind": "multi-label" if spec.multilabel else "single-label",
+                     "labels": list(self.labels_of(spec)), "filter_field": spec.filter_field,
+                     "scores_field": spec.scores_field}
+            if spec.multilabel:
+                entry["thresholds"] = dict(zip(spec.labels, map(float,
+                                                                self.heads[spec.name].thresholds_),
+                                               strict=True))
+            entries.append(entry)
+        return entries
+
     def predict_labels(self, X):
         """Per head, the predicted label list (multi-label) or label, for each row of X."""
         out = {}
@@ -122,7 +192,7 @@ class Tagger:
         else:
             j = int(np.argmax(p))
             chosen = {"label": labels[j], "score": scores[labels[j]]}
-        return {spec.name: chosen, scores_key(spec.name): scores}
+        return {spec.name: chosen, spec.scores_field: scores}
 
     def explain(self, x, answer, top_terms=8):
         """Top terms behind each predicted label: coefficient times feature value."""

@@ -7,10 +7,6 @@ import os
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from service import auth, errors
-from service.metrics import Metrics
-from service.state import Runtime
-
 DEFAULTS = {
     "TAGSIM_HOME": "artifacts",
     "MAX_CONTENT_LENGTH": 1 << 20,   # bytes of request body
@@ -52,6 +48,13 @@ def config_from_environment(environ=None):
 
 def create_app(config=None):
     """Build the app: defaults, then the environment, then *config* (tests pass a dict)."""
+    # Imported here, as flaskr does: importing the package (for its CLI commands) must not
+    # load prometheus_client before `tagsim serve` has set PROMETHEUS_MULTIPROC_DIR.
+    from service import auth, errors
+    from service.api import bp
+    from service.current import CurrentModel
+    from service.metrics import Metrics
+
     app = Flask(__name__)
     app.config.from_mapping(DEFAULTS)
     app.config.update(config_from_environment())
@@ -63,14 +66,12 @@ def create_app(config=None):
     metrics = Metrics()
     metrics.install(app)
     auth.install(app)
-    runtime = Runtime(app.config["TAGSIM_HOME"], app.config["RELOAD_SECONDS"])
+    current = CurrentModel(app.config["TAGSIM_HOME"], app.config["RELOAD_SECONDS"])
     if app.config["TAGSIM_LOAD_MODEL"]:
-        if not runtime.load():
-            app.logger.error("model not loaded: %s", runtime.problem)
-    app.before_request(runtime.ensure_watcher)
-    app.extensions["tagsim"] = runtime
+        if not current.load():
+            app.logger.error("model not loaded: %s", current.problem)
+    app.before_request(current.ensure_watcher)
+    app.extensions["tagsim"] = current
     app.extensions["tagsim.metrics"] = metrics
-    from service.api import bp
-
     app.register_blueprint(bp)
     return app

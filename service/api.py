@@ -15,17 +15,17 @@ from service.schemas import (
     MAX_BATCH,
     MAX_K,
     MAX_TERMS,
-    DocumentIn,
-    SimilarRequest,
     TagBatchRequest,
     TagRequest,
+    head_requests,
     openapi_spec,
 )
 
 bp = Blueprint("api", __name__)
 
 
-def runtime():
+def current_model():
+    """The `CurrentModel` of this app."""
     return current_app.extensions["tagsim"]
 
 
@@ -72,29 +72,31 @@ def check_text(text, field="text"):
 
 @bp.post("/v1/tag")
 def tag():
+    """Tag one article: every head's labels and scores."""
     req = validated(TagRequest, parse_json())
     check_text(req.text)
-    searcher = runtime().ready(sync=False)
-    answer = searcher.model.tagger.tag([(req.title, req.text)], explain=req.explain)[0]
-    current_app.extensions["tagsim.metrics"].count_labels(answer, searcher.heads)
-    return {"model_version": searcher.model.version, **answer}
+    model = current_model().ready_model()
+    answer = model.tagger.tag([(req.title, req.text)], explain=req.explain)[0]
+    current_app.extensions["tagsim.metrics"].count_labels(answer, model.heads)
+    return {"model_version": model.version, **answer}
 
 
 @bp.post("/v1/tag/batch")
 def tag_batch():
+    """Tag up to 1,000 articles; results in input order, ids echoed."""
     data = parse_json()
     if isinstance(data.get("items"), list) and len(data["items"]) > MAX_BATCH:
         raise TooLarge(f"items has {len(data['items'])} entries; the limit is {MAX_BATCH}")
     req = validated(TagBatchRequest, data)
     for i, item in enumerate(req.items):
         check_text(item.text, f"items[{i}].text")
-    searcher = runtime().ready(sync=False)
-    answers = searcher.model.tagger.tag([(i.title, i.text) for i in req.items], req.explain)
+    model = current_model().ready_model()
+    answers = model.tagger.tag([(i.title, i.text) for i in req.items], req.explain)
     for answer in answers:
-        current_app.extensions["tagsim.metrics"].count_labels(answer, searcher.heads)
+        current_app.extensions["tagsim.metrics"].count_labels(answer, model.heads)
     results = [({"id": item.id} if item.id is not None else {}) | answer
                for item, answer in zip(req.items, answers, strict=True)]
-    return {"model_version": searcher.model.version, "results": results}
+    return {"model_version": model.version, "results": results}
 
 
 def int_arg(name, default, low, high):
@@ -107,70 +109,53 @@ def int_arg(name, default, low, high):
 
 @bp.post("/v1/similar")
 def similar():
-    req = validated(SimilarRequest, parse_json())
+    """The documents most similar to a text or to a stored document, filtered by label."""
+    searcher = current_model().ready_searcher()
+    heads = searcher.model.heads
+    req = validated(head_requests(heads).similar, parse_json())
     if (req.text is None) == (req.id is None):
         raise InvalidInput("send exactly one of 'text' or 'id'")
-    searcher = runtime().ready()
     if req.id is not None:
         query, exclude = searcher.vector_of(req.id), req.id
     else:
         check_text(req.text)
         query, exclude = searcher.vectorize(req.title, req.text), None
-    filters = {k: v for k, v in (("sectors", req.sector), ("agreement_type", req.agreement_type))
-               if v is not None}
+    fields = req.model_dump(by_alias=True)
+    filters = {h.name: fields[h.filter_field] for h in heads if fields[h.filter_field] is not None}
     results = searcher.search(query, req.k, filters, req.min_score, exclude, req.terms)
     return {"model_version": searcher.model.version, "results": results}
 
 
 @bp.get("/v1/documents/<doc_id>/similar")
 def document_similar(doc_id):
+    """The documents most similar to a stored one, itself excluded."""
     k, terms = int_arg("k", 10, 1, MAX_K), int_arg("terms", 10, 0, MAX_TERMS)
-    searcher = runtime().ready()
+    searcher = current_model().ready_searcher()
     results = searcher.search(searcher.vector_of(doc_id), k, exclude=doc_id, terms=terms)
     return {"model_version": searcher.model.version, "results": results}
 
 
 @bp.post("/v1/documents")
 def add_document():
-    doc = validated(DocumentIn, parse_json())
+    """Store a document with the labels given, the others predicted; searchable at once."""
+    searcher = current_model().ready_searcher()
+    doc = validated(head_requests(searcher.model.heads).document, parse_json())
     check_text(doc.text)
-    rt = runtime()
-    searcher = rt.ready()
     doc_id = doc.id or uuid.uuid4().hex
     if searcher.exists(doc_id):
         raise Conflict(f"a document with id {doc_id!r} exists; delete it first or use another id")
-    given = {"sectors": doc.sectors, "agreement_type": doc.agreement_type}
-    labels, predicted = {}, []
-    answer = None
-    for spec in searcher.model.tagger.specs:
-        value = given.get(spec.name)
-        if value is None:
-            answer = answer or searcher.model.tagger.tag([(doc.title, doc.text)])[0]
-            chosen = answer[spec.name]
-            value = [c["label"] for c in chosen] if spec.multilabel else chosen["label"]
-            predicted.append(spec.name)
-        else:
-            known = searcher.model.tagger.labels_of(spec)
-            for label in value if isinstance(value, list) else [value]:
-                if label not in known:
-                    raise InvalidInput(f"field {spec.name!r}: unknown label {label!r}; "
-                                       f"expected one of {', '.join(known)}")
-        labels[spec.name] = sorted(set(value)) if spec.multilabel else value
-    rt.store.put(doc_id, doc.title, doc.text, labels, labelled=not predicted)
-    searcher.sync()
-    body = {"id": doc_id, "title": doc.title or "", **labels, "predicted": predicted,
-            "model_version": searcher.model.version}
-    response = jsonify(body)
-    response.status_code = 201
-    response.headers["Location"] = f"/v1/documents/{doc_id}"
-    return response
+    labels, predicted = searcher.add(doc_id, doc.title, doc.text, doc.model_dump(by_alias=True))
+    body = jsonify({"id": doc_id, "title": doc.title or "", **labels, "predicted": predicted,
+                    "model_version": searcher.model.version})
+    return body, 201, {"Location": f"/v1/documents/{doc_id}"}
 
 
 @bp.get("/v1/documents/<doc_id>")
 def get_document(doc_id):
-    searcher = runtime().ready()
-    doc = searcher.document(doc_id)
-    stored = runtime().store.get(doc_id) if doc["source"] == "api" else None
+    """A document with its labels; an added one also with its text and when it was added."""
+    served = current_model()
+    doc = served.ready_searcher().document(doc_id)
+    stored = served.documents.get(doc_id) if doc["source"] == "api" else None
     if stored is not None:
         doc = doc | {"text": stored["text"], "labelled": stored["labelled"],
                      "created_at": stored["created_at"]}
@@ -179,49 +164,51 @@ def get_document(doc_id):
 
 @bp.delete("/v1/documents/<doc_id>")
 def delete_document(doc_id):
-    rt = runtime()
-    searcher = rt.ready()
-    source = searcher.document(doc_id)["source"]  # 404 when it is not there
-    rt.store.delete(doc_id, must_exist=source == "api")
-    searcher.sync()
+    """Delete an added document, or hide a corpus one until the next index build."""
+    current_model().ready_searcher().delete(doc_id)
     return Response(status=204)
 
 
 @bp.post("/v1/admin/reload")
 def admin_reload():
-    rt = runtime()
-    if not rt.load():
-        version = rt.searcher.model.version if rt.searcher else None
-        raise ArtifactError(f"reload failed, still serving {version}: {rt.problem}")
-    return {"model_version": rt.searcher.model.version, "reloaded": True}
+    """Load the current version now, in this worker; keep the old one if it fails."""
+    served = current_model()
+    if not served.load():
+        version = served.searcher.model.version if served.searcher else None
+        raise ArtifactError(f"reload failed, still serving {version}: {served.problem}")
+    return {"model_version": served.searcher.model.version, "reloaded": True}
 
 
 @bp.get("/v1/model")
 def model_info():
-    return runtime().ready(sync=False).model.manifest
+    """The served version's manifest."""
+    return current_model().ready_model().manifest
 
 
 @bp.get("/healthz")
 def healthz():
+    """Liveness: the process answers."""
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
 def readyz():
-    searcher = runtime().ready()
+    """Readiness: a model and its index are loaded."""
+    searcher = current_model().ready_searcher()
     return {"status": "ready", "model_version": searcher.model.version,
             "documents": len(searcher.model.index) + len(searcher.live)}
 
 
 @bp.get("/metrics")
 def metrics():
+    """Prometheus metrics of every worker."""
     body, content_type = current_app.extensions["tagsim.metrics"].exposition()
     return Response(body, content_type=content_type)
 
 
 @bp.get("/openapi.json")
 def openapi():
-    searcher = runtime().searcher
-    labels = {} if searcher is None else {
-        spec.name: searcher.model.tagger.labels_of(spec) for spec in searcher.model.tagger.specs}
-    return openapi_spec(current_app.config.get("API_VERSION", "1"), labels)
+    """The OpenAPI 3 document, with the served model's heads and labels."""
+    searcher = current_model().searcher
+    heads = () if searcher is None else searcher.model.heads
+    return openapi_spec(current_app.config.get("API_VERSION", "1"), heads)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import jsonify
 from werkzeug.exceptions import HTTPException
 
-from model.errors import ArtifactError, EmptyText, InvalidInput, NotFound, TagsimError
+from model.errors import InvalidInput, TagsimError
 
 
 class BadJson(InvalidInput):
@@ -18,35 +18,36 @@ class Unauthorized(TagsimError):
     """A token is required and was missing or wrong."""
 
     code = "unauthorized"
+    http_status = 401
 
 
 class NotReady(TagsimError):
     """No model is loaded yet."""
 
     code = "not_ready"
+    http_status = 503
 
 
 class Conflict(TagsimError):
     """A document with that id already exists."""
 
     code = "conflict"
+    http_status = 409
 
 
 class TooLarge(TagsimError):
     """The request or one of its fields is larger than allowed."""
 
     code = "too_large"
+    http_status = 413
 
 
 class UnsupportedMediaType(TagsimError):
     """The body is not JSON."""
 
     code = "unsupported_media_type"
+    http_status = 415
 
-
-STATUS = [(EmptyText, 422), (InvalidInput, 400), (Unauthorized, 401), (NotFound, 404),
-          (Conflict, 409), (TooLarge, 413), (UnsupportedMediaType, 415), (NotReady, 503),
-          (ArtifactError, 503)]
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found",
               405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
@@ -64,9 +65,8 @@ def register(app):
 
     @app.errorhandler(TagsimError)
     def tagsim_error(exc):
-        status = next((s for kind, s in STATUS if isinstance(exc, kind)), 400)
-        response = error_response(status, exc.code, str(exc))
-        if status == 401:
+        response = error_response(exc.http_status, exc.code, str(exc))
+        if exc.http_status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="tagsim"'
         return response
 

@@ -31,12 +31,12 @@ class Metrics:
                                    registry=self.registry)
 
     def count_labels(self, answer, heads):
-        """Count the labels of one tag answer."""
+        """Count the labels of one tag answer of a model with these heads."""
         for head in heads:
-            chosen = answer.get(head)
+            chosen = answer.get(head.name)
             for item in chosen if isinstance(chosen, list) else [chosen]:
                 if item:
-                    self.predictions.labels(head, item["label"]).inc()
+                    self.predictions.labels(head.name, item["label"]).inc()
 
     def exposition(self):
         """(body, content type) of the /metrics answer."""

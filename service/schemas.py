@@ -1,10 +1,19 @@
-"""Request bodies as pydantic models: validation and the OpenAPI document come from here."""
+"""Request bodies as pydantic models: validation and the OpenAPI document come from here.
+
+The fields that name a head (the filters of /v1/similar, the labels of /v1/documents)
+are those of the served model: `head_requests` adds them to the base models, one per
+head of its manifest, restricted to that head's labels.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+from typing import Annotated, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, create_model
+
+from model.errors import ArtifactError
+from model.tagger import HeadSpec
 
 MAX_K = 100
 MAX_BATCH = 1000
@@ -44,7 +53,10 @@ class TagBatchRequest(_Strict):
 
 
 class SimilarRequest(_Strict):
-    """Find similar documents to a text or to a stored document (exactly one of the two)."""
+    """Find similar documents to a text or to a stored document (exactly one of the two).
+
+    The served model adds a filter per head (`head_requests`).
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
         "oneOf": [{"required": [f], "properties": {f: {"type": "string"}}} for f in ("text", "id")]})
@@ -53,8 +65,6 @@ class SimilarRequest(_Strict):
     title: StrictStr | None = None
     id: DocId | None = None
     k: StrictInt = Field(10, ge=1, le=MAX_K, description="how many results")
-    sector: StrictStr | None = Field(None, description="only documents with this sector")
-    agreement_type: StrictStr | None = Field(None, description="only this agreement type")
     min_score: float = Field(0.0, ge=0.0, le=1.0, description="drop results scoring less")
     terms: StrictInt = Field(10, ge=0, le=MAX_TERMS, description=(
         "shared terms listed per result, largest first; with enough of them their "
@@ -62,13 +72,56 @@ class SimilarRequest(_Strict):
 
 
 class DocumentIn(_Strict):
-    """A document to store; labels not given are predicted."""
+    """A document to store; labels not given are predicted.
+
+    The served model adds a label field per head (`head_requests`).
+    """
 
     id: DocId | None = None
     title: StrictStr | None = None
     text: Text
-    sectors: list[StrictStr] | None = None
-    agreement_type: StrictStr | None = None
+
+
+class HeadRequests(NamedTuple):
+    """The request models of a model with given heads."""
+
+    similar: type[SimilarRequest]
+    document: type[DocumentIn]
+
+
+@functools.lru_cache(maxsize=16)
+def head_requests(heads: tuple[HeadSpec, ...]) -> HeadRequests:
+    """`SimilarRequest` and `DocumentIn` with a field per head of a model.
+
+    /v1/similar gets each head's ``filter_field`` (one of its labels), /v1/documents
+    each head's ``name`` (its labels: a list for a multi-label head). Read them with
+    ``model_dump(by_alias=True)``. Raises `ArtifactError` when a head's field would
+    clash with another field, so such a model is not served.
+    """
+    similar = _with_heads(SimilarRequest, heads, lambda h: h.filter_field, lambda h: (
+        _label(h), f"only documents whose {h.name} include this label"))
+    document = _with_heads(DocumentIn, heads, lambda h: h.name, lambda h: (
+        list[_label(h)] if h.multilabel else _label(h),
+        f"the {h.name} labels (predicted when left out)"))
+    return HeadRequests(similar, document)
+
+
+def _label(head):
+    return Literal[head.labels] if head.labels else StrictStr
+
+
+def _with_heads(base, heads, field_of, type_of):
+    taken = {field.alias or name for name, field in base.model_fields.items()}
+    fields = {}
+    for i, head in enumerate(heads):
+        name = field_of(head)
+        if name in taken:
+            raise ArtifactError(f"head {head.name!r} would add the field {name!r} to "
+                                f"{base.__name__}, which has one; retrain with another label field")
+        taken.add(name)
+        annotation, description = type_of(head)
+        fields[f"head_{i}"] = (annotation | None, Field(None, alias=name, description=description))
+    return create_model(base.__name__, __base__=base, __doc__=base.__doc__, **fields)
 
 
 def _error_schema():
@@ -77,32 +130,18 @@ def _error_schema():
         "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
 
 
-def _restrict_labels(schemas, labels):
-    """Name the served model's labels in the fields that must use them."""
-    sectors, types = labels.get("sectors"), labels.get("agreement_type")
-    targets = [("DocumentIn", "sectors", sectors, True), ("DocumentIn", "agreement_type", types, False),
-               ("SimilarRequest", "sector", sectors, False),
-               ("SimilarRequest", "agreement_type", types, False)]
-    for model, field, allowed, is_list in targets:
-        if allowed:
-            enum = {"type": "string", "enum": list(allowed)}
-            prop = schemas[model]["properties"][field]
-            prop["anyOf"] = [{"type": "array", "items": enum} if is_list else enum,
-                             {"type": "null"}]
-
-
-def openapi_spec(version: str, labels: dict | None = None) -> dict:
+def openapi_spec(version: str, heads: tuple[HeadSpec, ...] = ()) -> dict:
     """The OpenAPI 3 document of the HTTP API, built from the models above.
 
-    *labels* (head name -> labels of the served model) narrows the label fields.
+    *heads* (the served model's) add their filter and label fields, with their labels.
     """
-    models = [TagRequest, TagItem, TagBatchRequest, SimilarRequest, DocumentIn]
+    similar, document = head_requests(tuple(heads))
+    models = [TagRequest, TagItem, TagBatchRequest, similar, document]
     schemas = {}
     for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
-    _restrict_labels(schemas, labels or {})
     schemas["Error"] = _error_schema()
 
     def body(name):

@@ -58,7 +58,7 @@ def serve(home, host="127.0.0.1", port=8000, workers=2, timeout=60, threads=None
     if threads > 1:
         options.update(worker_class="gthread", threads=threads, keepalive=5)
     app = create_app({"TAGSIM_HOME": str(home), "TAGSIM_LOAD_MODEL": False})
-    runtime = app.extensions["tagsim"]
-    if not runtime.load():
-        raise ArtifactError(runtime.problem)
+    current = app.extensions["tagsim"]
+    if not current.load():
+        raise ArtifactError(current.problem)
     TagsimServer(app, options).run()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from model.runtime import load_tagger
+from model.store import load_verified
 from training.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,4 +47,4 @@ def trained_home(tmp_path_factory, small_corpus):
 @pytest.fixture(scope="session")
 def loaded(trained_home):
     """The verified, loaded model of `trained_home`."""
-    return load_tagger(trained_home)
+    return load_verified(trained_home, with_index=False)

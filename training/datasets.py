@@ -8,21 +8,27 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.documents import DocumentStore
 from model.errors import InvalidInput
-from model.runtime import STORE_FILE
-from model.store import sha256_of
+from model.features import document_text
+from model.store import DOCUMENT_STORE, open_documents, sha256_of
 from model.tagger import HeadSpec
 
 DEFAULT_TEXT_FIELDS = ("title", "text")
-DEFAULT_LABEL_FIELDS = ("sectors", "agreement_type")
-# The product taxonomy (data/LABELS.md); enforced when the default heads are trained.
-TAXONOMY = {
-    "sectors": ("biomed", "clean_energy", "digital", "fintech", "policy"),
-    "agreement_type": ("acquisition", "investment", "joint_venture", "letter_of_intent",
-                       "licensing", "memorandum_of_understanding", "none",
-                       "strategic_partnership"),
-}
+# The product's heads: the taxonomy of data/LABELS.md, enforced when they are trained by
+# default, and the names the HTTP API has always given them. Every other head is named
+# after its label field.
+DEFAULT_HEADS = (
+    HeadSpec("sectors", True, ("biomed", "clean_energy", "digital", "fintech", "policy"),
+             filter_field="sector", scores_field="sector_scores"),
+    HeadSpec("agreement_type", False, ("acquisition", "investment", "joint_venture",
+                                       "letter_of_intent", "licensing",
+                                       "memorandum_of_understanding", "none",
+                                       "strategic_partnership"),
+             scores_field="agreement_scores"),
+)
+DEFAULT_LABEL_FIELDS = tuple(head.name for head in DEFAULT_HEADS)
+TAXONOMY = {head.name: head.labels for head in DEFAULT_HEADS}
+_PRODUCT_NAMES = {head.name: head for head in DEFAULT_HEADS}
 
 
 @dataclass
@@ -136,13 +142,13 @@ def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None, allow_e
             raise InvalidInput(f"{at}, field 'id': {rid!r} already used on line {seen[rid]}")
         seen[rid] = n
         title = parts[0] if len(parts) > 1 and record.get(text_fields[0]) == parts[0] else ""
-        yield n, rid, title, "\n".join(parts), record
+        yield n, rid, title, document_text(*parts), record
     if not seen:
         raise InvalidInput(f"{path}: no records" + (f" with {where}" if keep else ""))
 
 
-def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, require_labels=True,
-                 where=None, allow_empty=False):
+def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=None,
+                 allow_empty=False):
     """Read and validate a dataset.
 
     The last text field is the body and must be a non-empty string; the others are
@@ -165,34 +171,32 @@ def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, requi
     kinds: dict[str, tuple[bool, int]] = {}
     for n, rid, title, text, record in validated_records(path, text_fields, where, allow_empty):
         at = f"{path}, line {n}"
-        if require_labels:
-            for name in label_fields:
-                values[name].append(_label_value(at, name, record.get(name), kinds, n,
-                                                 TAXONOMY.get(name) if defaulted else None))
+        for name in label_fields:
+            values[name].append(_label_value(at, name, record.get(name), kinds, n,
+                                             TAXONOMY.get(name) if defaulted else None))
         ids.append(rid)
         titles.append(title)
         texts.append(text)
         records.append(record)
     specs = []
-    if require_labels:
-        for name in label_fields:
-            multilabel = kinds[name][0]
-            seen_labels = {v for vs in values[name] for v in vs} if multilabel else set(values[name])
-            specs.append(HeadSpec(name, multilabel, tuple(sorted(seen_labels))))
-    targets = values if require_labels else {}
-    return Dataset(path, sha256_of(path), ids, titles, texts, specs, targets, records)
+    for name in label_fields:
+        multilabel = kinds[name][0]
+        seen_labels = {v for vs in values[name] for v in vs} if multilabel else set(values[name])
+        specs.append(_head(name, multilabel, seen_labels))
+    return Dataset(path, sha256_of(path), ids, titles, texts, specs, values, records)
 
 
 def with_labelled_documents(dataset, home, log=print):
-    """*dataset* plus the documents clients added to *home* with both default labels.
+    """*dataset* plus the documents clients added to *home* with labels for each of its heads.
 
-    A stored document replaces a record with the same id. Labels outside the taxonomy
-    (possible only if the taxonomy changed since) are skipped with a note.
+    A stored document replaces a record with the same id. Labels a head cannot take
+    (outside the taxonomy of a product head, possible only if the taxonomy changed
+    since) make the document skipped with a note.
     """
-    path = Path(home) / STORE_FILE
+    path = Path(home) / DOCUMENT_STORE
     if not path.is_file():
         return dataset
-    documents = DocumentStore(path).labelled()
+    documents = open_documents(home).labelled()
     if not documents:
         return dataset
     rows = {doc_id: i for i, doc_id in enumerate(dataset.ids)}
@@ -200,12 +204,14 @@ def with_labelled_documents(dataset, home, log=print):
     extended = dataset.subset(range(len(dataset)))
     for doc in documents:
         labels = doc["labels"]
-        if set(labels.get("sectors", [])) - set(TAXONOMY["sectors"]) or \
-                labels.get("agreement_type") not in TAXONOMY["agreement_type"]:
-            log(f"skipping stored document {doc['id']!r}: labels outside the taxonomy")
+        wrong = [s.name for s in dataset.specs if not _takes(s, labels.get(s.name))]
+        if wrong:
+            log(f"skipping stored document {doc['id']!r}: its {', '.join(wrong)} labels are not "
+                "labels of this training's heads")
             continue
-        values = {"sectors": sorted(labels["sectors"]), "agreement_type": labels["agreement_type"]}
-        text = "\n".join(p for p in (doc["title"], doc["text"]) if p)
+        values = {s.name: sorted(set(labels[s.name])) if s.multilabel else labels[s.name]
+                  for s in dataset.specs}
+        text = document_text(doc["title"], doc["text"])
         i = rows.get(doc["id"])
         if i is None:
             extended.ids.append(doc["id"])
@@ -213,19 +219,38 @@ def with_labelled_documents(dataset, home, log=print):
             extended.texts.append(text)
             extended.records.append({"id": doc["id"], "title": doc["title"], "text": doc["text"],
                                      **values})
-            for name in DEFAULT_LABEL_FIELDS:
-                extended.targets[name].append(values[name])
+            for name, value in values.items():
+                extended.targets[name].append(value)
             added += 1
         else:
             extended.titles[i], extended.texts[i] = doc["title"], text
-            for name in DEFAULT_LABEL_FIELDS:
-                extended.targets[name][i] = values[name]
+            for name, value in values.items():
+                extended.targets[name][i] = value
             replaced += 1
     log(f"added {added} and replaced {replaced} records with labelled documents from {path}")
-    extended.specs = [HeadSpec(s.name, s.multilabel, tuple(sorted(
-        {v for vs in extended.targets[s.name] for v in (vs if s.multilabel else [vs])})))
+    extended.specs = [_head(s.name, s.multilabel, {
+        v for vs in extended.targets[s.name] for v in (vs if s.multilabel else [vs])})
         for s in dataset.specs]
     return extended
+
+
+def _takes(spec, value):
+    """Whether a stored document's *value* can train *spec*: the taxonomy's labels for a
+    product head, any non-empty labels of the right kind for another."""
+    product = _PRODUCT_NAMES.get(spec.name)
+    if product is not None:
+        return product.multilabel == spec.multilabel and product.accepts(value)
+    if spec.multilabel:
+        return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+    return isinstance(value, str) and bool(value)
+
+
+def _head(name, multilabel, labels):
+    """A head over *labels*, with the API names of the product's head of that name, if any."""
+    product = _PRODUCT_NAMES.get(name)
+    names = {} if product is None else {"filter_field": product.filter_field,
+                                        "scores_field": product.scores_field}
+    return HeadSpec(name, multilabel, tuple(sorted(labels)), **names)
 
 
 def _parse_where(where):

@@ -17,10 +17,17 @@ from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 
-from model.corpus import DOCUMENTS_FILE, LABELS_FILE, LabelColumns
-from model.runtime import INDEX_FILE, load_model
+from model.corpus import LabelColumns
 from model.similarity import IndexWriter, SimilarityIndex
-from model.store import ArtifactStore, new_version_id, sha256_of
+from model.store import (
+    DOCUMENTS_FILE,
+    INDEX_FILE,
+    LABELS_FILE,
+    ArtifactStore,
+    holding_lock,
+    load_verified,
+    sha256_of,
+)
 from training.datasets import DEFAULT_TEXT_FIELDS, validated_records
 
 BLOCK = 5_000  # records vectorised together
@@ -30,10 +37,10 @@ def _label_columns(tagger):
     return LabelColumns({spec.name: tagger.labels_of(spec) for spec in tagger.specs})
 
 
-def _document_lines(fh, ids, titles, targets):
-    for i, doc_id in enumerate(ids):
-        row = {"id": doc_id, "title": titles[i], **{k: v[i] for k, v in targets.items()}}
-        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+def _document_lines(fh, ids, titles, labels):
+    """One line per document: its id, title and labels (*labels*: one dict per document)."""
+    for doc_id, title, row in zip(ids, titles, labels, strict=True):
+        fh.write(json.dumps({"id": doc_id, "title": title, **row}, ensure_ascii=False) + "\n")
 
 
 def write_index(folder: Path, tagger, dataset, X=None):
@@ -42,28 +49,12 @@ def write_index(folder: Path, tagger, dataset, X=None):
     words = tagger.features.word_block(X)
     SimilarityIndex(words, dataset.ids).save(folder / INDEX_FILE)
     with open(folder / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
-        _document_lines(fh, dataset.ids, dataset.titles, dataset.targets)
+        _document_lines(fh, dataset.ids, dataset.titles,
+                        [{k: v[i] for k, v in dataset.targets.items()} for i in range(len(dataset))])
     labels = _label_columns(tagger)
     labels.add(len(dataset.ids), dataset.targets)
     labels.save(folder / LABELS_FILE)
     return words
-
-
-def _valid_label(spec, known, value):
-    if spec.multilabel:
-        return isinstance(value, list) and all(isinstance(v, str) and v in known for v in value)
-    return isinstance(value, str) and value in known
-
-
-def _given_or_predicted(tagger, records, predicted):
-    """Per head, each record's own valid label(s), else the model's prediction."""
-    targets = {}
-    for spec in tagger.specs:
-        known = set(tagger.labels_of(spec))
-        targets[spec.name] = [value if _valid_label(spec, known, value) else guess
-                              for value, guess in zip((r.get(spec.name) for r in records),
-                                                      predicted[spec.name], strict=True)]
-    return targets
 
 
 def read_corpus(path, text_fields=DEFAULT_TEXT_FIELDS, block=BLOCK):
@@ -85,15 +76,25 @@ def read_corpus(path, text_fields=DEFAULT_TEXT_FIELDS, block=BLOCK):
 _worker_tagger = None  # set in the parent before forking, so workers inherit it unpickled
 
 
-def _vectorize_block(texts, tagger=None):
-    """Word rows and predicted labels of a block of texts."""
+def _vectorize_block(texts, given, tagger=None):
+    """Word rows of a block of texts, and each one's labels: given where valid, else predicted."""
     tagger = tagger or _worker_tagger
     X = tagger.features.transform(texts)
-    return tagger.features.word_block(X).tocsr(), tagger.predict_labels(X)
+    return tagger.features.word_block(X).tocsr(), [labels for labels, _ in
+                                                   tagger.given_or_predicted(X, given)]
+
+
+def _given(tagger, block):
+    """The labels each record of a block came with, per head of *tagger*."""
+    return [{spec.name: record.get(spec.name) for spec in tagger.specs}
+            for *_, record in block]
 
 
 def vectorized_blocks(tagger, blocks, n_jobs=None):
-    """Yield (block, word rows, predicted labels) in order, using up to *n_jobs* processes.
+    """Yield (block, word rows, labels) in order, using up to *n_jobs* processes.
+
+    Each block holds (id, title, text, record) tuples (see `read_corpus`); each record
+    keeps its own labels where the model knows them, and the rest are predicted.
 
     Only a second block starts the worker pool, so a small corpus is done in this
     process. At most two blocks per worker are in flight, so memory stays bounded.
@@ -104,7 +105,7 @@ def vectorized_blocks(tagger, blocks, n_jobs=None):
     head = list(itertools.islice(blocks, 2))
     if len(head) < 2 or n_jobs == 1:
         for block in itertools.chain(head, blocks):
-            yield (block, *_vectorize_block([b[2] for b in block], tagger))
+            yield (block, *_vectorize_block([b[2] for b in block], _given(tagger, block), tagger))
         return
     _worker_tagger = tagger
     try:
@@ -112,7 +113,8 @@ def vectorized_blocks(tagger, blocks, n_jobs=None):
             pending = deque()
             for block in itertools.chain(head, blocks):
                 texts = [b[2] for b in block]
-                pending.append((block, pool.apply_async(_vectorize_block, (texts,))))
+                pending.append((block, pool.apply_async(_vectorize_block,
+                                                        (texts, _given(tagger, block)))))
                 if len(pending) >= 2 * n_jobs:
                     done, result = pending.popleft()
                     yield (done, *result.get())
@@ -123,51 +125,42 @@ def vectorized_blocks(tagger, blocks, n_jobs=None):
         _worker_tagger = None
 
 
-def reindex(data, home, *args, **kwargs):
+@holding_lock
+def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None):
     """Publish a new version: the current model with *data* as its similarity corpus.
 
     Records keep their own labels where the model knows them; the rest are predicted.
-    Holds the home's write lock throughout; arguments are those of `_reindex`.
+    Holds the home's write lock throughout, so a second run fails at once.
     """
-    with ArtifactStore(home).lock():
-        return _reindex(data, home, *args, **kwargs)
-
-
-def _reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None):
-    loaded = load_model(home, with_index=False)
+    loaded = load_verified(home, with_index=False)
     tagger = loaded.tagger
     log(f"indexing {data} with model {loaded.version}")
-    store = ArtifactStore(home)
-    staging = store.staging()
-    try:
+    with ArtifactStore(home).new_version() as staged:
         for name in loaded.manifest["files"]:
-            if name not in (INDEX_FILE, DOCUMENTS_FILE, LABELS_FILE):
-                shutil.copy2(loaded.folder / name, staging / name)
+            if Path(name).parts[0] not in (INDEX_FILE, DOCUMENTS_FILE, LABELS_FILE):
+                shutil.copy2(loaded.folder / name, staged.folder / name)
         n_terms = tagger.features.n_word_features_
-        writer = IndexWriter(staging / INDEX_FILE, n_terms)
+        writer = IndexWriter(staged.folder / INDEX_FILE, n_terms)
         ids, labels = [], _label_columns(tagger)
-        with open(staging / DOCUMENTS_FILE, "w", encoding="utf-8") as docs:
+        with open(staged.folder / DOCUMENTS_FILE, "w", encoding="utf-8") as docs:
             blocks = read_corpus(data, text_fields)
-            for block, words, predicted in vectorized_blocks(tagger, blocks, n_jobs):
-                targets = _given_or_predicted(tagger, [b[3] for b in block], predicted)
+            for block, words, block_labels in vectorized_blocks(tagger, blocks, n_jobs):
                 block_ids = [b[0] for b in block]
-                _document_lines(docs, block_ids, [b[1] for b in block], targets)
-                labels.add(len(block), targets)
+                _document_lines(docs, block_ids, [b[1] for b in block], block_labels)
+                labels.add(len(block), {spec.name: [row[spec.name] for row in block_labels]
+                                        for spec in tagger.specs})
                 ids.extend(block_ids)
                 writer.add(words)
                 if len(ids) % 100_000 < len(block):
                     log(f"  {len(ids)} documents vectorised")
         writer.close(ids)
-        labels.save(staging / LABELS_FILE)
+        labels.save(staged.folder / LABELS_FILE)
         manifest = {k: v for k, v in loaded.manifest.items() if k != "files"}
         manifest.update(
-            version=new_version_id(), derived_from=loaded.version,
+            version=staged.version, derived_from=loaded.version,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             index={"documents": len(ids), "terms": int(n_terms),
                    "dataset": {"path": str(data), "sha256": sha256_of(Path(data))}})
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    store.publish(staging, manifest)
+        staged.manifest = manifest
     log(f"published version {manifest['version']} ({len(ids)} documents indexed)")
     return manifest

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
-import matplotlib
 import numpy as np
+from sklearn.metrics import ConfusionMatrixDisplay
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
+from model.store import CONFUSION_PLOT, REPORT_FILE, TRADEOFF_PLOT
+
+
+@functools.cache
+def _pyplot():
+    """pyplot on the Agg backend (files only, no display), chosen on the first plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def metrics_table(results) -> str:
@@ -26,6 +36,7 @@ def metrics_table(results) -> str:
 
 def plot_confusion(result, path: Path) -> None:
     """Save a confusion-matrix PNG of a single-label head."""
+    plt = _pyplot()
     size = max(5.0, 0.7 * len(result.labels) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
     ConfusionMatrixDisplay(confusion_matrix=np.asarray(result.confusion),
@@ -56,6 +67,7 @@ def tradeoff_section(name, labels, table, thresholds):
 
 def plot_tradeoff(name, labels, table, thresholds, path: Path) -> None:
     """Save a PNG of each label's out-of-fold precision and recall against the threshold."""
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for j, label in enumerate(labels):
         for ax, key in zip(axes, ("precision", "recall"), strict=True):
@@ -86,7 +98,7 @@ def write_report(folder: Path, manifest: dict, results, thresholds: dict,
            f"`{manifest['dataset']['sha256'][:12]}…`).", "",
            f"## Cross-validated metrics ({folds}-fold, whole pipeline refitted per fold)", "",
            metrics_table(results), ""]
-    written = ["report.md"]
+    written = [REPORT_FILE]
     for name, res in results.items():
         out += [f"## {name}", "", "| label | precision | recall | F1 | support |"
                 + (" threshold |" if res.multilabel else ""),
@@ -102,14 +114,14 @@ def write_report(folder: Path, manifest: dict, results, thresholds: dict,
         if res.multilabel and name in (tradeoffs or {}):
             labels, table = tradeoffs[name]
             out += tradeoff_section(name, labels, table, thresholds.get(name, {}))
-            png = f"tradeoff_{name}.png"
+            png = TRADEOFF_PLOT.format(head=name)
             plot_tradeoff(name, labels, table, thresholds.get(name, {}), folder / png)
             written.append(png)
             out += [f"![{name} precision and recall by threshold]({png})", ""]
         if not res.multilabel:
-            png = f"confusion_{name}.png"
+            png = CONFUSION_PLOT.format(head=name)
             plot_confusion(res, folder / png)
             written.append(png)
             out += [f"![{name} confusion matrix]({png})", ""]
-    (folder / "report.md").write_text("\n".join(out), encoding="utf-8")
+    (folder / REPORT_FILE).write_text("\n".join(out), encoding="utf-8")
     return written

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import joblib
 from model.errors import InvalidInput
 from model.features import TextFeatures
 from model.heads import CalibratedLinearHead
-from model.store import MODEL_FILE, ArtifactStore, new_version_id
+from model.store import MODEL_FILE, ArtifactStore, holding_lock
 from model.tagger import Tagger
 from training.datasets import DEFAULT_TEXT_FIELDS, load_dataset, with_labelled_documents
 from training.evaluate import cross_validate, metrics_json
@@ -85,24 +84,15 @@ def library_versions():
     return {name: metadata.version(name) for name in LIBRARIES}
 
 
-def train(data, home, *args, **kwargs):
+@holding_lock
+def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=None, folds=5,
+          progress=True, log=print, n_jobs=None, params=None, allow_empty=False):
     """Validate *data*, cross-validate the pipeline, fit it on everything, publish a version.
 
     Holds the home's write lock throughout, so a second run fails at once. With the
     default heads, documents added through the API with both labels join the data.
-    Returns the published version's manifest; ``current`` changes only once the whole
-    version is on disk. Arguments are those of `_train`.
-    """
-    with ArtifactStore(home).lock():
-        return _train(data, home, *args, **kwargs)
-
-
-def _train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=None, folds=5,
-           progress=True, log=print, n_jobs=None, params=None, allow_empty=False):
-    """Validate *data*, cross-validate the pipeline, fit it on everything, publish a version.
-
     *params* (``{"features": {...}, "heads": {...}}``, see `parse_params`) override the
-    defaults. Returns the published version's manifest. ``current`` changes only once
+    defaults. Returns the published version's manifest; ``current`` changes only once
     the whole version is on disk.
     """
     started = time.perf_counter()
@@ -126,25 +116,20 @@ def _train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where
     log("fitting the final model on all records")
     tagger = make_tagger(dataset.specs, feature_params, head_params, n_jobs, training_params)
     tagger.fit(dataset.texts, dataset.targets)
-    store = ArtifactStore(home)
-    staging = store.staging()
-    try:
-        joblib.dump(tagger, staging / MODEL_FILE)
-        words = write_index(staging, tagger, dataset)
+    with ArtifactStore(home).new_version() as staged:
+        joblib.dump(tagger, staged.folder / MODEL_FILE)
+        words = write_index(staged.folder, tagger, dataset)
         thresholds = {s.name: dict(zip(s.labels, map(float, tagger.heads[s.name].thresholds_),
                                        strict=True))
                       for s in dataset.specs if s.multilabel}
-        version = new_version_id()
+        version = staged.version
         manifest = {
             "version": version,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "dataset": {"path": str(data), "sha256": dataset.sha256, "records": len(dataset),
                         "where": where},
             "text_fields": list(text_fields),
-            "heads": [{"name": s.name, "kind": "multi-label" if s.multilabel else "single-label",
-                       "labels": list(tagger.labels_of(s)),
-                       **({"thresholds": thresholds[s.name]} if s.multilabel else {})}
-                      for s in dataset.specs],
+            "heads": tagger.manifest_heads(),
             "parameters": {"features": feature_params, "heads": head_params,
                            "training": training_params},
             "evaluation": {"folds": folds, "metrics": metrics_json(results)},
@@ -159,11 +144,8 @@ def _train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where
             tradeoffs = {s.name: (tagger.labels_of(s), tagger.heads[s.name].tradeoff_)
                          for s in dataset.specs
                          if s.multilabel and hasattr(tagger.heads[s.name], "tradeoff_")}
-            write_report(staging, manifest, results, thresholds, tradeoffs)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    store.publish(staging, manifest)
+            write_report(staged.folder, manifest, results, thresholds, tradeoffs)
+        staged.manifest = manifest
     log(f"published version {version} in {Path(home) / 'versions'} "
         f"({manifest['training_seconds']} s)")
     if results:

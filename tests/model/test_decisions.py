@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from model.heads import TRADEOFF_GRID, CalibratedLinearHead
 from model.tagger import HeadSpec, Tagger

@@ -4,7 +4,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.runtime import Searcher, load_model
+from model.search import Searcher
+from model.store import load_verified
 
 # Few distinct weights, so equal products (ties) are common.
 WEIGHTS = st.sampled_from([0.125, 0.25, 0.5, 0.3, 0.7, 1.0])
@@ -12,7 +13,7 @@ WEIGHTS = st.sampled_from([0.125, 0.25, 0.5, 0.3, 0.7, 1.0])
 
 @pytest.fixture(scope="module")
 def searcher(trained_home):
-    return Searcher(load_model(trained_home))
+    return Searcher(load_verified(trained_home))
 
 
 def reference(searcher, query, vector, limit):

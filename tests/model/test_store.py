@@ -109,3 +109,38 @@ def test_version_ids_sort_in_creation_order_within_a_second():
 
     ids = [new_version_id() for _ in range(50)]
     assert ids == sorted(ids) and len(set(ids)) == 50
+
+
+def test_new_version_publishes_on_success_and_removes_on_error(tmp_path):
+    store = ArtifactStore(tmp_path)
+    with store.new_version() as staged:
+        (staged.folder / "model.joblib").write_bytes(b"weights")
+        staged.manifest = {"libraries": {"scikit-learn": __import__("sklearn").__version__}}
+    assert store.current_version() == staged.version
+    assert store.verify()["files"] == {"model.joblib": __import__("hashlib").sha256(
+        b"weights").hexdigest()}
+    for failure in (OSError("disk full"), None):
+        with pytest.raises(OSError if failure else ArtifactError):
+            with store.new_version() as failed:
+                (failed.folder / "model.joblib").write_bytes(b"half")
+                if failure:
+                    raise failure  # otherwise: no manifest was set
+        assert not failed.folder.exists()
+    assert store.list_versions() == [staged.version]
+    assert store.current_version() == staged.version
+
+
+def test_holding_lock_finds_the_home_argument(tmp_path):
+    from model.store import holding_lock
+
+    @holding_lock
+    def write(data, home, note="x"):
+        with pytest.raises(ArtifactError, match="another train or index run"):
+            with ArtifactStore(home).lock():
+                pass
+        return data, note
+
+    assert write(1, tmp_path) == (1, "x")
+    assert write(2, note="y", home=tmp_path) == (2, "y")
+    with ArtifactStore(tmp_path).lock():  # released
+        pass

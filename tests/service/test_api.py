@@ -259,3 +259,21 @@ def test_openapi_documents_every_route(app, client):
             assert (path, method.lower()) in documented, (path, method)
     tag = spec["components"]["schemas"]["TagRequest"]
     assert tag["required"] == ["text"] and tag["additionalProperties"] is False
+
+
+@pytest.mark.parametrize("error, status", [
+    ("InvalidInput", 400), ("EmptyText", 422), ("NotFound", 404), ("ArtifactError", 503),
+    ("BadJson", 400), ("Unauthorized", 401), ("Conflict", 409), ("TooLarge", 413),
+    ("UnsupportedMediaType", 415), ("NotReady", 503)])
+def test_each_error_answers_with_its_own_status(app, error, status):
+    import model.errors
+    import service.errors
+
+    kind = getattr(model.errors, error, None) or getattr(service.errors, error)
+    assert kind.http_status == status
+
+    @app.get(f"/raise/{error}")
+    def raise_it():
+        raise kind("what happened; what to do")
+
+    error_of(app.test_client().get(f"/raise/{error}"), status, kind.code)

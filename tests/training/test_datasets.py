@@ -4,6 +4,7 @@ import json
 import pytest
 
 from model.errors import InvalidInput
+from model.features import document_text
 from tests.conftest import write_jsonl
 from training.datasets import load_dataset
 
@@ -103,3 +104,16 @@ def test_unreadable_files(tmp_path, name, content, message):
         path.write_bytes(content)
     with pytest.raises(InvalidInput, match=message):
         load_dataset(path)
+
+
+def test_title_and_body_are_joined_the_same_way_everywhere(tmp_path, loaded):
+    path = write_jsonl(tmp_path / "d.jsonl", [dict(GOOD, id="a"), dict(GOOD, id="b", text=""),
+                                              dict(GOOD, id="c", title="", text="")])
+    ds = load_dataset(path, allow_empty=True)
+    # an empty body adds nothing: a title with an empty body reads as the title alone
+    assert ds.texts == ["T\nSolar deal signed.", "T", ""]
+    features = loaded.tagger.features
+    for record, text in zip(ds.records, ds.texts, strict=True):
+        assert document_text(record["title"], record["text"]) == text
+        tagged = loaded.tagger.vectorize([(record["title"], record["text"])])
+        assert (tagged != features.transform([text])).nnz == 0

@@ -9,8 +9,7 @@ import time
 import pytest
 
 from model.errors import ArtifactError
-from model.runtime import load_tagger
-from model.store import ArtifactStore
+from model.store import ArtifactStore, load_verified
 from training.train import train
 
 QUIET = {"folds": 0, "progress": False, "log": lambda *_: None}
@@ -30,11 +29,11 @@ def test_kill_9_during_train_keeps_current(tmp_path, small_corpus, delay):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.stderr.close()
-    current = load_tagger(tmp_path).version
+    current = load_verified(tmp_path, with_index=False).version
     assert current == first or (proc.returncode == 0 and current != first)
     # The next run cleans what the killed one left and publishes normally.
     second = train(small_corpus, tmp_path, **QUIET)["version"]
-    assert load_tagger(tmp_path).version == second
+    assert load_verified(tmp_path, with_index=False).version == second
     assert not [p for p in tmp_path.iterdir() if p.name.startswith((".staging-", ".current-"))]
 
 

@@ -5,9 +5,8 @@ import joblib
 import pytest
 
 from model.errors import ArtifactError
-from model.runtime import load_tagger
 from model.similarity import SimilarityIndex
-from model.store import ArtifactStore, sha256_of
+from model.store import ArtifactStore, load_verified, sha256_of
 from training.train import train
 
 QUIET = {"folds": 2, "progress": False, "log": lambda *_: None}
@@ -16,8 +15,8 @@ QUIET = {"folds": 2, "progress": False, "log": lambda *_: None}
 def test_version_has_every_file_and_a_complete_manifest(trained_home, small_corpus):
     folder = ArtifactStore(trained_home).current_dir()
     manifest = json.loads((folder / "manifest.json").read_text())
-    for name in ("model.joblib", "index.npz", "documents.jsonl", "labels.npz", "report.md",
-                 "confusion_agreement_type.png"):
+    for name in ("model.joblib", "index/data.npy", "index/ids.npy", "documents.jsonl",
+                 "labels.npz", "report.md", "confusion_agreement_type.png"):
         assert manifest["files"][name] == sha256_of(folder / name)
     assert manifest["version"] == folder.name
     assert manifest["dataset"]["sha256"] == sha256_of(small_corpus)
@@ -42,7 +41,7 @@ def test_report_lists_every_label(trained_home):
 
 def test_index_rows_match_documents(trained_home):
     folder = ArtifactStore(trained_home).current_dir()
-    index = SimilarityIndex.load(folder / "index.npz")
+    index = SimilarityIndex.load(folder / "index")
     docs = [json.loads(line) for line in (folder / "documents.jsonl").read_text().splitlines()]
     assert list(index.ids) == [d["id"] for d in docs]
     rows, scores = index.top_k(index.matrix[3], 1)
@@ -66,7 +65,7 @@ def test_a_failed_run_leaves_current_untouched(tmp_path, small_corpus, monkeypat
     monkeypatch.setattr(joblib, "dump", disk_full)
     with pytest.raises(OSError, match="No space"):
         train(small_corpus, tmp_path, **QUIET)
-    assert load_tagger(tmp_path).version == first
+    assert load_verified(tmp_path, with_index=False).version == first
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "current", "versions"]
     assert [p.name for p in (tmp_path / "versions").iterdir()] == [first]
 
@@ -83,7 +82,7 @@ def test_a_failed_publish_leaves_current_untouched(tmp_path, small_corpus, monke
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError):
         train(small_corpus, tmp_path, **QUIET)
-    assert load_tagger(tmp_path).version == first
+    assert load_verified(tmp_path, with_index=False).version == first
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
@@ -99,7 +98,7 @@ def test_damaged_model_file_is_refused(tmp_path, small_corpus, damage):
     else:
         path.unlink()
     with pytest.raises(ArtifactError, match="model.joblib"):
-        load_tagger(tmp_path)
+        load_verified(tmp_path, with_index=False)
 
 
 def test_other_library_version_is_refused(tmp_path, small_corpus):
@@ -111,19 +110,19 @@ def test_other_library_version_is_refused(tmp_path, small_corpus):
     path.write_bytes(data)
     (path.parent / "manifest.sig").write_text(ArtifactStore(tmp_path).seal(data))
     with pytest.raises(ArtifactError, match="scikit-learn 0.1.*retrain"):
-        load_tagger(tmp_path)
+        load_verified(tmp_path, with_index=False)
 
 
 def test_no_model_yet(tmp_path):
     with pytest.raises(ArtifactError, match="make train"):
-        load_tagger(tmp_path)
+        load_verified(tmp_path, with_index=False)
 
 
 def test_labelled_api_documents_join_the_next_training(tmp_path, small_corpus):
-    from model.runtime import open_store
+    from model.store import open_documents
 
     first = train(small_corpus, tmp_path, **QUIET)
-    store = open_store(tmp_path)
+    store = open_documents(tmp_path)
     store.put("api-1", "Fresh", "A fintech lender signed a licence for credit scoring software.",
               {"sectors": ["fintech", "digital"], "agreement_type": "licensing"}, labelled=True)
     store.put("api-2", "", "Predicted labels only.", {"sectors": [], "agreement_type": "none"},

@@ -1,76 +1,16 @@
-"""A loaded, verified model version and the similarity search built on it."""
+"""Cosine search over a version's corpus plus the documents added through the API."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import joblib
 import numpy as np
 import scipy.sparse as sp
 
-from model.corpus import DOCUMENTS_FILE, LABELS_FILE, CorpusDocuments, label_masks, label_masks_of
 from model.documents import DocumentStore
-from model.errors import ArtifactError, InvalidInput, NotFound
-from model.features import document_text, require_words
-from model.similarity import SimilarityIndex
-from model.store import MODEL_FILE, ArtifactStore
-from model.tagger import Tagger
-
-INDEX_FILE = "index.npz"
-STORE_FILE = "documents.sqlite"
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """Everything one model version answers with; immutable, swapped as a whole."""
-
-    version: str
-    manifest: dict
-    tagger: Tagger
-    folder: Path
-    index: SimilarityIndex | None = None
-    corpus: Sequence = ()  # each row's metadata (a `CorpusDocuments`)
-    masks: dict = field(default_factory=dict)  # (head, label) -> bool array over rows
-
-    @property
-    def tagger_text_fields(self):
-        """The text fields the model was trained on."""
-        return tuple(self.manifest.get("text_fields", ("title", "text")))
-
-
-def load_model(home, with_index=True) -> LoadedModel:
-    """Verify the current version in *home*, then load its tagger (and index).
-
-    Nothing is read from the version, let alone unpickled, before every file's hash
-    checks out. The index and the documents' metadata are memory-mapped, not parsed.
-    """
-    store = ArtifactStore(home)
-    folder = store.current_dir()
-    manifest = store.verify(folder)
-    tagger = joblib.load(folder / MODEL_FILE)
-    if not isinstance(tagger, Tagger):
-        raise ArtifactError(f"{folder / MODEL_FILE} does not hold a tagsim tagger; retrain")
-    if not with_index:
-        return LoadedModel(manifest["version"], manifest, tagger, folder)
-    index = SimilarityIndex.load(folder / INDEX_FILE)
-    try:
-        corpus = CorpusDocuments(folder / DOCUMENTS_FILE)
-        if len(corpus) != len(index):
-            raise ValueError(f"{len(index)} index rows but {len(corpus)} documents")
-        heads = [spec.name for spec in tagger.specs]
-        masks = label_masks(folder / LABELS_FILE, heads, len(corpus)) \
-            if LABELS_FILE in manifest["files"] else label_masks_of(corpus, heads)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ArtifactError(f"cannot read the documents of {folder}: {exc}; retrain") from None
-    return LoadedModel(manifest["version"], manifest, tagger, folder, index, corpus, masks)
-
-
-def load_tagger(home) -> LoadedModel:
-    """Verify and load only the tagger of the current version in *home*."""
-    return load_model(home, with_index=False)
+from model.errors import InvalidInput, NotFound
+from model.features import require_words
+from model.store import LoadedModel
 
 
 class Searcher:
@@ -84,7 +24,7 @@ class Searcher:
     def __init__(self, model: LoadedModel, store: DocumentStore | None = None):
         self.model = model
         self.store = store
-        self.heads = [s.name for s in model.tagger.specs]
+        self.heads = [head.name for head in model.heads]
         self.terms = model.tagger.features.feature_names_
         corpus_ids = model.index.ids
         self.corpus_row = {doc_id: i for i, doc_id in enumerate(corpus_ids)}
@@ -106,8 +46,8 @@ class Searcher:
     def vectorize(self, title, text):
         """The word TF-IDF row of a text (raises `EmptyText` when it has no words)."""
         require_words(text)
-        features = self.model.tagger.features
-        return sp.csr_matrix(features.word_block(features.transform([document_text(title, text)])))
+        tagger = self.model.tagger
+        return sp.csr_matrix(tagger.features.word_block(tagger.vectorize([(title, text)])))
 
     def sync(self):
         """Apply every change written to the store since the last sync."""
@@ -123,6 +63,25 @@ class Searcher:
                     self._drop(doc_id)
                     self._hide(doc_id)
                 self.seq = seq
+
+    def add(self, doc_id, title, text, given):
+        """Store a document and make it searchable at once; return its labels and the predicted heads.
+
+        Its labels are those *given* (head name -> labels) where valid, the predicted
+        ones elsewhere (`Tagger.given_or_predicted`); it is training material
+        (``labelled``) only when none had to be predicted.
+        """
+        tagger = self.model.tagger
+        [(labels, predicted)] = tagger.given_or_predicted(tagger.vectorize([(title, text)]), [given])
+        self.store.put(doc_id, title, text, labels, labelled=not predicted)
+        self.sync()
+        return labels, predicted
+
+    def delete(self, doc_id):
+        """Delete an added document, or hide a corpus one until the next index build."""
+        source = self.document(doc_id)["source"]  # NotFound when it is not there
+        self.store.delete(doc_id, must_exist=source == "api")
+        self.sync()
 
     def _put(self, doc):
         vector = self.vectorize(doc["title"], doc["text"])
@@ -145,7 +104,7 @@ class Searcher:
         if self._live_matrix is None:
             self._live_ids = sorted(self.live)
             rows = [self.live[i]["vector"] for i in self._live_ids]
-            n_terms = len(self.model.tagger.features.word_.vocabulary_)
+            n_terms = self.model.tagger.features.n_word_features_
             self._live_matrix = sp.vstack(rows, format="csr") if rows else \
                 sp.csr_matrix((0, n_terms), dtype=np.float32)
         return self._live_ids, self._live_matrix
@@ -188,9 +147,10 @@ class Searcher:
         """
         filters = filters or {}
         for name, label in filters.items():
-            if label not in self.model.tagger.labels_of(self._spec(name)):
+            labels = self._head(name).labels
+            if label not in labels:
                 raise InvalidInput(f"unknown {name} {label!r}; expected one of "
-                                   + ", ".join(self.model.tagger.labels_of(self._spec(name))))
+                                   + ", ".join(labels))
         with self._lock:
             # No per-query pass over the corpus unless a filter asks for one: the mask of
             # visible rows is kept up to date on deletes, and the excluded row is dropped
@@ -215,11 +175,11 @@ class Searcher:
             return [self._result(query, s, where, j, live_ids, terms)
                     for s, where, j in hits[:k] if s >= min_score]
 
-    def _spec(self, name):
-        for spec in self.model.tagger.specs:
-            if spec.name == name:
-                return spec
-        raise InvalidInput(f"this model has no head {name!r}")
+    def _head(self, name):
+        try:
+            return self.model.head(name)
+        except KeyError:
+            raise InvalidInput(f"this model has no head {name!r}") from None
 
     def _result(self, query, score, where, j, live_ids, terms):
         if where == "corpus":
@@ -256,8 +216,3 @@ def _row_arrays(row):
 
 def _has(value, label):
     return label in value if isinstance(value, list) else value == label
-
-
-def open_store(home) -> DocumentStore:
-    """The document store of a home folder."""
-    return DocumentStore(Path(home) / STORE_FILE)

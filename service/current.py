@@ -1,4 +1,4 @@
-"""The loaded model and document search one server process answers with."""
+"""The model one server process answers with: the current version, reloaded when it moves."""
 
 from __future__ import annotations
 
@@ -8,24 +8,26 @@ import threading
 import time
 
 from model.errors import TagsimError
-from model.runtime import Searcher, load_model, open_store
-from model.store import ArtifactStore
+from model.search import Searcher
+from model.store import ArtifactStore, LoadedModel, load_verified, open_documents
 from service.errors import NotReady
+from service.schemas import head_requests
 
 log = logging.getLogger("tagsim")
 
 
-class Runtime:
-    """Holds the current `Searcher`; a reload builds a new one beside it and swaps it in.
+class CurrentModel:
+    """Holds the current `Searcher` (and through it the `LoadedModel`) of a home.
 
-    Requests take ``self.searcher`` once and use that object throughout, so a swap never
-    shows a request half of one model and half of another.
+    A reload builds a new searcher beside the old one and swaps it in; requests take
+    ``self.searcher`` once and use that object throughout, so a swap never shows a
+    request half of one model and half of another.
     """
 
     def __init__(self, home, reload_seconds=0.0):
         self.home = home
         self.artifacts = ArtifactStore(home)
-        self.store = open_store(home)
+        self.documents = open_documents(home)
         self.searcher: Searcher | None = None
         self.problem = "the model has not been loaded yet"
         self.reload_seconds = reload_seconds
@@ -45,7 +47,9 @@ class Runtime:
         with self._lock:
             target = self._target()
             try:
-                searcher = Searcher(load_model(self.home), self.store)
+                model = load_verified(self.home)
+                head_requests(model.heads)  # a head whose fields clash is refused here
+                searcher = Searcher(model, self.documents)
             except TagsimError as exc:
                 self.problem = str(exc)
                 self._failed_target = target
@@ -79,15 +83,22 @@ class Runtime:
             except Exception:  # the watcher must outlive any one bad reload
                 log.exception("reload check failed")
 
-    def ready(self, sync=True) -> Searcher:
-        """The current searcher; `NotReady` if none.
-
-        With *sync* it first applies the document store's new changes: one SQLite query,
-        which requests that never read documents (tagging, the manifest) skip.
-        """
+    def _ready(self) -> Searcher:
         searcher = self.searcher
         if searcher is None:
             raise NotReady(f"not ready: {self.problem}")
-        if sync:
-            searcher.sync()
+        return searcher
+
+    def ready_model(self) -> LoadedModel:
+        """The loaded model, for requests that never read documents; `NotReady` if none."""
+        return self._ready().model
+
+    def ready_searcher(self) -> Searcher:
+        """The searcher, caught up with the document store's changes; `NotReady` if none.
+
+        Catching up is one SQLite query, which requests that only tag or read the
+        manifest skip by asking for `ready_model` instead.
+        """
+        searcher = self._ready()
+        searcher.sync()
         return searcher

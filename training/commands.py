@@ -1,0 +1,119 @@
+"""The training commands of `tagsim`: train, evaluate and index (registered by training/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from model.errors import TagsimError
+from model.store import home_path
+
+
+def _fields(value):
+    fields = tuple(f.strip() for f in value.split(",") if f.strip())
+    if not fields:
+        raise argparse.ArgumentTypeError("give at least one field name, e.g. title,text")
+    return fields
+
+
+def register(sub, home):
+    """Add train, evaluate and index to *sub*; *home* is the parser of the shared --home."""
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--data", required=True, type=Path, help="JSONL, JSONL.gz or CSV dataset")
+    data.add_argument("--label-field", action="append", dest="label_fields", metavar="F",
+                      help="a label field to predict (repeatable; default: sectors and "
+                           "agreement_type)")
+    data.add_argument("--text-fields", type=_fields, default=("title", "text"),
+                      help="comma-separated text fields, body last (default: title,text)")
+    data.add_argument("--where", metavar="FIELD=VALUE", help="use only records with this value")
+    data.add_argument("--allow-empty", action="store_true",
+                      help="accept records with an empty body (public benchmarks have some)")
+    tuning = argparse.ArgumentParser(add_help=False)
+    tuning.add_argument("--param", action="append", dest="params", metavar="GROUP.NAME=VALUE",
+                        help="override a pipeline setting, e.g. heads.C=1.0 or "
+                             "features.word_ngrams=1,1 (repeatable)")
+
+    p = sub.add_parser("train", parents=[data, home, tuning],
+                       help="train and publish a new version")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds for the report "
+                                                          "(0 to skip; default 5)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(run=train)
+
+    p = sub.add_parser("evaluate", parents=[data, home, tuning],
+                       help="score the current model on a dataset, or cross-validate with --cv")
+    p.add_argument("--cv", type=int, metavar="K",
+                   help="cross-validate the whole pipeline on the dataset with K folds instead")
+    p.add_argument("--holdout", type=float, metavar="FRACTION",
+                   help="or train on the rest and score a held-out share (e.g. 0.2) instead")
+    p.add_argument("--seed", type=int, default=0, help="seed of --cv and --holdout (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=evaluate)
+
+    p = sub.add_parser("index", parents=[home],
+                       help="make PATH's documents the similarity corpus of a new version")
+    p.add_argument("--data", required=True, type=Path, help="JSONL, JSONL.gz or CSV dataset")
+    p.add_argument("--text-fields", type=_fields, default=("title", "text"),
+                   help="comma-separated text fields, body last (default: title,text)")
+    p.set_defaults(run=index)
+
+
+def train(args):
+    """tagsim train: fit and publish a version, print its name."""
+    from training.train import parse_params, train
+
+    log = (lambda *_: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    manifest = train(args.data, home_path(args.home), args.text_fields, args.label_fields,
+                     where=args.where, folds=args.folds, progress=not args.quiet, log=log,
+                     params=parse_params(args.params), allow_empty=args.allow_empty)
+    print(manifest["version"])
+    return 0
+
+
+def evaluate(args):
+    """tagsim evaluate: score the current model, or cross-validate / hold out on the data."""
+    from training.datasets import load_dataset
+    from training.evaluate import cross_validate, evaluate_model, hold_out, metrics_json
+    from training.report import metrics_table
+    from training.train import make_tagger, parse_params
+
+    params = parse_params(args.params)
+
+    def fresh(specs):
+        return make_tagger(specs, params["features"], params["heads"],
+                           training_params=params.get("training"))
+
+    if args.cv is not None or args.holdout is not None:
+        if args.cv is not None and args.cv < 2:
+            raise TagsimError(f"--cv needs 2 folds or more, got {args.cv}")
+        if args.holdout is not None and not 0 < args.holdout < 1:
+            raise TagsimError(f"--holdout needs a share between 0 and 1, got {args.holdout}")
+        dataset = load_dataset(args.data, args.text_fields, args.label_fields, where=args.where,
+                               allow_empty=args.allow_empty)
+        if args.cv is not None:
+            results = cross_validate(dataset, fresh, folds=args.cv, seed=args.seed,
+                                     progress=not args.json)
+        else:
+            results = hold_out(dataset, fresh, args.holdout, seed=args.seed)
+    else:
+        from model.store import load_verified
+
+        loaded = load_verified(home_path(args.home), with_index=False)
+        fields = args.label_fields or [head.name for head in loaded.heads]
+        dataset = load_dataset(args.data, loaded.text_fields, fields, where=args.where,
+                               allow_empty=args.allow_empty)
+        results = evaluate_model(loaded.tagger, dataset)
+    print(json.dumps(metrics_json(results)) if args.json else metrics_table(results))
+    return 0
+
+
+def index(args):
+    """tagsim index: publish the current model with the data as its similarity corpus."""
+    from training.index import reindex
+
+    manifest = reindex(args.data, home_path(args.home), args.text_fields,
+                       log=lambda msg: print(msg, file=sys.stderr))
+    print(manifest["version"])
+    return 0
