@@ -76,7 +76,8 @@ def tag():
     req = validated(TagRequest, parse_json())
     check_text(req.text)
     model = current_model().ready_model()
-    answer = model.tagger.tag([(req.title, req.text)], explain=req.explain)[0]
+    answer = model.tagger.tag([(req.title, req.text)], explain=req.explain,
+                              threshold=req.threshold, limit=req.limit)[0]
     current_app.extensions["tagsim.metrics"].count_labels(answer, model.heads)
     return {"model_version": model.version, **answer}
 
@@ -91,7 +92,8 @@ def tag_batch():
     for i, item in enumerate(req.items):
         check_text(item.text, f"items[{i}].text")
     model = current_model().ready_model()
-    answers = model.tagger.tag([(i.title, i.text) for i in req.items], req.explain)
+    answers = model.tagger.tag([(i.title, i.text) for i in req.items], req.explain,
+                               threshold=req.threshold, limit=req.limit)
     for answer in answers:
         current_app.extensions["tagsim.metrics"].count_labels(answer, model.heads)
     results = [({"id": item.id} if item.id is not None else {}) | answer

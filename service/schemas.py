@@ -29,7 +29,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class TagRequest(_Strict):
+Cut = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class OperatingPoint(_Strict):
+    """How many labels a multi-label head gives: by default its tuned thresholds."""
+
+    threshold: Cut | dict[StrictStr, Cut] | None = Field(None, description=(
+        "a label fires at this probability instead of its tuned threshold: one number for "
+        "every label of the multi-label heads, or an object of label -> number"))
+    limit: StrictInt | None = Field(None, ge=1, description=(
+        "at most this many labels per multi-label head, the most probable first"))
+
+
+class TagRequest(OperatingPoint):
     """Tag one article."""
 
     text: Text
@@ -45,7 +58,7 @@ class TagItem(_Strict):
     title: StrictStr | None = None
 
 
-class TagBatchRequest(_Strict):
+class TagBatchRequest(OperatingPoint):
     """Tag up to 1,000 articles; results keep the input order."""
 
     items: list[TagItem] = Field(min_length=1)
