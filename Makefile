@@ -17,22 +17,33 @@ SIZES ?= 10000,100000
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# pip and setuptools' own warnings (a boxed deprecation notice) are not the user's business.
+PIP := PYTHONWARNINGS=ignore $(BIN)/python -m pip --quiet --disable-pip-version-check --no-input
+
+# Two stamps: what serving and training need, and on top of it what the tests need.
 $(BIN)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@
+	@echo "installing tagsim and what it needs to train and serve into $(VENV)/ ..."
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install --upgrade pip 2>/dev/null
+	@$(PIP) install -e . 2> >(grep -v -e '^ *!!' -e '^ *\*\*\*' >&2)
+	@touch $@
+
+$(BIN)/.dev-installed: $(BIN)/.installed
+	@echo "installing the test tools (pytest, hypothesis, ruff, schemathesis) into $(VENV)/ ..."
+	@$(PIP) install -e '.[dev]' 2> >(grep -v -e '^ *!!' -e '^ *\*\*\*' >&2)
+	@touch $@
 
 install: $(BIN)/.installed ## create .venv/ with tagsim installed (editable); idempotent
 
 train: install ## train the default model on data/articles.jsonl into $TAGSIM_HOME (artifacts/)
-	$(BIN)/tagsim train --data $(DATA) --home $(TAGSIM_HOME)
+	@echo "training the default model on $(DATA) into $(TAGSIM_HOME)/ ..."
+	@$(BIN)/tagsim train --data $(DATA) --home $(TAGSIM_HOME)
 
 serve: install ## train if there is no model yet, then serve on 127.0.0.1:$PORT (8000)
 	@test -e $(TAGSIM_HOME)/current || $(MAKE) --no-print-directory train
-	$(BIN)/tagsim serve --home $(TAGSIM_HOME) --host 127.0.0.1 --port $(PORT)
+	@$(BIN)/tagsim serve --home $(TAGSIM_HOME) --host 127.0.0.1 --port $(PORT)
 
-test: install ## run the whole test suite
+test: $(BIN)/.dev-installed ## run the whole test suite
 	$(BIN)/python -m pytest
 
 bench-neighbours: install ## similar-article quality: leave-one-out label agreement vs plain TF-IDF
@@ -43,9 +54,9 @@ bench-load: install ## throughput and latency of the real server under wrk (inst
 	@test -e $(TAGSIM_HOME)/current || $(MAKE) --no-print-directory train
 	$(BIN)/python bench/load.py --datasets $(DATASETS)
 
-$(BIN)/.bench-installed: $(BIN)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	touch $@
+$(BIN)/.bench-installed: $(BIN)/.dev-installed
+	@$(PIP) install -e '.[dev,bench]'
+	@touch $@
 
 bench-similarity: install $(BIN)/.bench-installed ## top-10 similar search vs scikit-learn and gensim (SIZES=10000,100000)
 	$(BIN)/python bench/similarity.py --datasets $(DATASETS) --sizes $(SIZES)
@@ -61,7 +72,7 @@ bench-real: install ## the default model on real labelled wire stories vs plain 
 
 bench: bench-real bench-similarity bench-latency bench-quality ## run the benchmarks and print their tables
 
-lint: install ## check style with ruff
+lint: $(BIN)/.dev-installed ## check style with ruff
 	$(BIN)/ruff check model training service tests bench
 
 clean: ## remove the virtual environment and caches (keeps trained models)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer, strip_accents_unicode
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from model.errors import EmptyText
@@ -93,6 +95,18 @@ class TextFeatures(TransformerMixin, BaseEstimator):
     >>> f.transform(["solar bank"]).shape
     (1, 6)
     """
+
+    # What each parameter takes, in scikit-learn's terms (the order within a range is
+    # checked by training.train.parse_params, which validates --param against these).
+    _parameter_constraints = {
+        "word_ngrams": [tuple, list],
+        "min_df": [Interval(Integral, 1, None, closed="left"), Interval(Real, 0, 1, closed="both")],
+        "max_df": [Interval(Real, 0, 1, closed="right"), Interval(Integral, 1, None, closed="left")],
+        "char_ngrams": [tuple, list, None],
+        "char_weight": [Interval(Real, 0, None, closed="neither")],
+        "max_features": [Interval(Integral, 1, None, closed="left"), None],
+        "wire_shorthand": ["boolean"],
+    }
 
     def __init__(self, word_ngrams=(1, 2), min_df=2, max_df=0.9, char_ngrams=None,
                  char_weight=1.0, max_features=None, wire_shorthand=False):

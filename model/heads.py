@@ -16,6 +16,7 @@ lands between -0.6 and 0.
 from __future__ import annotations
 
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,6 +25,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 from sklearn.svm import LinearSVC
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from model.thresholds import (
@@ -152,6 +154,25 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
     n_jobs : int or None
         Parallel jobs (threads) across labels and folds.
     """
+
+    # What each parameter takes, in scikit-learn's terms (the order within a range is
+    # checked by training.train.parse_params, which validates --param against these).
+    _parameter_constraints = {
+        "multilabel": ["boolean"],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "nb_power": [Interval(Real, 0, None, closed="left")],
+        "cv": [Interval(Integral, 2, None, closed="left")],
+        "tune_thresholds": ["boolean"],
+        "threshold_range": [tuple, list],
+        "min_positives": [Interval(Integral, 0, None, closed="left")],
+        "rare_margin": [Interval(Real, None, None, closed="neither")],
+        "default_threshold": [Interval(Real, 0, 1, closed="both")],
+        "threshold_objective": [str],
+        "fallback": ["boolean"],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+    }
 
     def __init__(self, multilabel=False, C=0.5, class_weight="balanced", nb_power=0.0, cv=5,
                  tune_thresholds=True, threshold_range=(0.1, 0.9), min_positives=12,

@@ -131,6 +131,11 @@ class Searcher:
         except NotFound:
             return False
 
+    def visible_count(self):
+        """How many documents a search can return: the corpus' not hidden, plus the added."""
+        with self._lock:
+            return int(len(self.hidden) - self.hidden.sum()) + len(self.live)
+
     def vector_of(self, doc_id):
         """The stored vector of a visible document."""
         with self._lock:

@@ -143,8 +143,12 @@ class ArtifactStore:
     @contextlib.contextmanager
     def lock(self):
         """Hold the home's write lock; fail at once if another run holds it."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        fh = open(self.home / ".lock", "a+")
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            fh = open(self.home / ".lock", "a+")
+        except OSError as exc:
+            raise ArtifactError(f"cannot write to the home folder {self.home} ({exc.strerror}); "
+                                "choose a folder you can write to (--home or $TAGSIM_HOME)") from None
         try:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -246,10 +250,14 @@ class ArtifactStore:
         """Point ``current`` at *to*, or at the version before the current one."""
         versions = self.list_versions()
         current = self.current_version()
+        if not versions:
+            raise ArtifactError(f"no versions in {self.versions}: nothing to roll back to; "
+                                "train one first, or give the right home (--home)")
         if to is None:
             older = [v for v in versions if current is None or v < current]
             if not older:
-                raise ArtifactError(f"no version older than {current} in {self.versions}")
+                raise ArtifactError(f"no version older than the current one ({current}) in "
+                                    f"{self.versions}: nothing to roll back to")
             to = older[-1]
         if to not in versions:
             raise ArtifactError(f"no version {to!r} in {self.versions}; have: "

@@ -7,10 +7,11 @@ import uuid
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
 
 from model.errors import ArtifactError, InvalidInput
 from model.features import require_words
-from service.errors import BadJson, Conflict, TooLarge, UnsupportedMediaType
+from service.errors import BadJson, Conflict, RequestTimeout, TooLarge, UnsupportedMediaType
 from service.schemas import (
     MAX_BATCH,
     MAX_K,
@@ -19,6 +20,7 @@ from service.schemas import (
     TagRequest,
     head_requests,
     openapi_spec,
+    query_parameters,
 )
 
 bp = Blueprint("api", __name__)
@@ -29,6 +31,21 @@ def current_model():
     return current_app.extensions["tagsim"]
 
 
+@bp.before_request
+def known_query_parameters():
+    """400 for a query parameter the endpoint does not take, rather than ignoring it."""
+    if not request.args or request.url_rule is None:
+        return
+    searcher = current_model().searcher
+    heads = () if searcher is None else searcher.model.heads
+    path = request.url_rule.rule.replace("<", "{").replace(">", "}")
+    allowed = query_parameters(tuple(heads)).get(path)
+    unknown = sorted(set(request.args) - (allowed or set()))
+    if allowed is not None and unknown:
+        takes = ", ".join(sorted(allowed)) or "none"
+        raise InvalidInput(f"unknown query parameter {unknown[0]!r}; this endpoint takes: {takes}")
+
+
 def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
@@ -37,7 +54,15 @@ def parse_json():
     """The request body as a JSON object, or a clear 4xx."""
     if not request.is_json:
         raise UnsupportedMediaType("send a JSON body with 'Content-Type: application/json'")
-    raw = request.get_data(cache=False)
+    try:
+        raw = request.get_data(cache=False)
+    except HTTPException:
+        raise
+    except OSError:  # the client stopped sending; service/worker.py times sockets out
+        raise RequestTimeout("the request body stopped arriving; send it whole, at once") from None
+    except Exception as exc:  # the server could not decode the body's framing
+        raise BadJson(f"the body could not be read ({exc}); check its Content-Length or "
+                      "chunked framing") from None
     try:
         data = json.loads(raw, parse_constant=_reject_constant)
         json.dumps(data, ensure_ascii=False).encode("utf-8")  # no lone surrogates inside
@@ -128,12 +153,27 @@ def similar():
     return {"model_version": searcher.model.version, "results": results}
 
 
+def score_arg(name):
+    """A number in [0, 1] from the query string (0 when absent)."""
+    raw = request.args.get(name, "0")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise InvalidInput(f"{name} must be a number between 0 and 1, got {raw!r}")
+    return value
+
+
 @bp.get("/v1/documents/<doc_id>/similar")
 def document_similar(doc_id):
-    """The documents most similar to a stored one, itself excluded."""
+    """The documents most similar to a stored one, itself excluded, filtered by label."""
     k, terms = int_arg("k", 10, 1, MAX_K), int_arg("terms", 10, 0, MAX_TERMS)
+    min_score = score_arg("min_score")
     searcher = current_model().ready_searcher()
-    results = searcher.search(searcher.vector_of(doc_id), k, exclude=doc_id, terms=terms)
+    filters = {h.name: request.args[h.filter_field] for h in searcher.model.heads
+               if h.filter_field in request.args}
+    results = searcher.search(searcher.vector_of(doc_id), k, filters, min_score, doc_id, terms)
     return {"model_version": searcher.model.version, "results": results}
 
 
@@ -198,7 +238,7 @@ def readyz():
     """Readiness: a model and its index are loaded."""
     searcher = current_model().ready_searcher()
     return {"status": "ready", "model_version": searcher.model.version,
-            "documents": len(searcher.model.index) + len(searcher.live)}
+            "documents": searcher.visible_count()}
 
 
 @bp.get("/metrics")

@@ -24,15 +24,15 @@ def register(sub, home):
     p.add_argument("--threshold", type=threshold_arg, metavar="P|LABEL=P,...",
                    help="fire multi-label labels at probability P instead of their tuned "
                         "thresholds: one number for all, or LABEL=P pairs for some")
-    p.add_argument("--limit", type=int, metavar="N",
+    p.add_argument("--limit", type=_whole(1, 10_000), metavar="N",
                    help="at most N labels per multi-label head, the most probable first")
     p.set_defaults(run=tag)
 
     p = sub.add_parser("similar", parents=[home], help="documents most similar to one article")
     p.add_argument("file", help="a file, or - for standard input")
-    p.add_argument("-k", type=int, default=10, help="how many (1-100, default 10)")
-    p.add_argument("--terms", type=int, default=10,
-                   help="shared terms listed per result (default 10)")
+    p.add_argument("-k", type=_whole(1, 100), default=10, help="how many (1-100, default 10)")
+    p.add_argument("--terms", type=_whole(0, 10_000), default=10,
+                   help="shared terms listed per result, largest first (default 10)")
     p.set_defaults(run=similar)
 
     p = sub.add_parser("rollback", parents=[home],
@@ -44,10 +44,25 @@ def register(sub, home):
     p.set_defaults(run=versions)
 
     p = sub.add_parser("serve", parents=[home], help="serve the HTTP API with gunicorn")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 "
+                        "is every network: set TAGSIM_API_TOKEN first)")
+    p.add_argument("--port", type=_whole(0, 65535), default=os.environ.get("PORT", "8000"),
+                   help="port to listen on (default $PORT or 8000)")
+    p.add_argument("--workers", type=_whole(1, 64), default=2,
+                   help="worker processes, each with $TAGSIM_THREADS threads (default 2; "
+                        "about one per core)")
     p.set_defaults(run=serve)
+
+
+def _whole(low, high):
+    """An argparse type: a whole number within [low, high]."""
+    def parse(value):
+        if not (str(value).isascii() and str(value).isdigit()) or not low <= int(value) <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, "
+                                             f"got {value!r}")
+        return int(value)
+    return parse
 
 
 def threshold_arg(value):
@@ -64,20 +79,22 @@ def threshold_arg(value):
 
 def _read_article(name):
     """(title, text) of a file or stdin holding plain text or a JSON object with text."""
+    where = "standard input" if name == "-" else name
     try:
         raw = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise TagsimError(f"{name}: cannot read ({exc})") from None
-    if raw.lstrip().startswith("{"):
+        raise TagsimError(f"{where}: cannot read ({exc})") from None
+    if raw.lstrip().startswith("{") or name.lower().endswith(".json"):
         try:
             doc = json.loads(raw)
-        except json.JSONDecodeError:
-            return None, raw
-        if not isinstance(doc.get("text"), str):
-            raise TagsimError(f"{name}: a JSON article needs a string field 'text'")
+        except json.JSONDecodeError as exc:
+            raise TagsimError(f"{where}, line {exc.lineno}, column {exc.colno}: not valid JSON "
+                              f"({exc.msg}); fix it, or give the article as plain text") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("text"), str):
+            raise TagsimError(f"{where}, field 'text': a JSON article needs a string field 'text'")
         title = doc.get("title")
         if title is not None and not isinstance(title, str):
-            raise TagsimError(f"{name}: field 'title' must be a string")
+            raise TagsimError(f"{where}, field 'title': must be a string")
         return title, doc["text"]
     return None, raw
 
@@ -99,12 +116,10 @@ def similar(args):
     from model.search import Searcher
     from model.store import load_verified, open_documents
 
-    if not 1 <= args.k <= 100:
-        raise TagsimError(f"-k must be between 1 and 100, got {args.k}")
     home = home_path(args.home)
     searcher = Searcher(load_verified(home), open_documents(home))
     title, text = _read_article(args.file)
-    results = searcher.search(searcher.vectorize(title, text), args.k, terms=max(args.terms, 0))
+    results = searcher.search(searcher.vectorize(title, text), args.k, terms=args.terms)
     print(json.dumps({"model_version": searcher.model.version, "results": results},
                      ensure_ascii=False, indent=2))
     return 0
@@ -127,9 +142,25 @@ def versions(args):
 
     store = ArtifactStore(home_path(args.home))
     current = store.current_version()
-    for name in store.list_versions():
+    names = store.list_versions()
+    if not names:
+        raise TagsimError(f"no versions in {store.home}: train one with 'tagsim train --data PATH "
+                          f"--home {store.home}', or give the right --home")
+    for name in names:
         print(("* " if name == current else "  ") + name)
     return 0
+
+
+def _loopback(host):
+    """Whether *host* names this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def serve(args):
@@ -141,5 +172,9 @@ def serve(args):
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tagsim-metrics-"))
     from service.server import serve
 
+    if not _loopback(args.host) and not os.environ.get("TAGSIM_API_TOKEN"):
+        print(f"tagsim serve: warning: listening on {args.host} with no TAGSIM_API_TOKEN: anyone "
+              "who can reach this port can add and delete documents and reload the model; set "
+              "TAGSIM_API_TOKEN (and TAGSIM_READ_TOKEN)", file=sys.stderr)
     serve(home_path(args.home), args.host, args.port, args.workers)  # one line if no model loads
     return 0

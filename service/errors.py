@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from model.errors import InvalidInput, TagsimError
@@ -40,6 +40,13 @@ class TooLarge(TagsimError):
 
     code = "too_large"
     http_status = 413
+
+
+class RequestTimeout(TagsimError):
+    """The body stopped arriving before it was whole."""
+
+    code = "timeout"
+    http_status = 408
 
 
 class UnsupportedMediaType(TagsimError):
@@ -83,3 +90,13 @@ def register(app):
     def unexpected(exc):  # a bug; never an HTML page, never the details
         app.logger.exception("unexpected error")
         return error_response(500, "internal_error", "unexpected server error; it was logged")
+
+    @app.after_request
+    def no_html(response):
+        # Flask answers OPTIONS itself with an empty text/html page, and a 204 has no
+        # body to describe: both go out as 204 with no Content-Type.
+        if response.status_code == 204 or (request.method == "OPTIONS"
+                                            and response.mimetype == "text/html"):
+            response.status_code = 204
+            response.headers.pop("Content-Type", None)
+        return response

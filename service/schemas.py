@@ -10,7 +10,16 @@ from __future__ import annotations
 import functools
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    create_model,
+)
 
 from model.errors import ArtifactError
 from model.tagger import HeadSpec
@@ -21,8 +30,20 @@ MAX_TERMS = 10_000
 # Texts need a letter or digit (else 422); the pattern documents it without enforcing it here.
 Text = Annotated[StrictStr, Field(json_schema_extra={"pattern": r"\w"},
                                   description="at least one letter or digit")]
-DocId = Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f/]+$",
-                                   description="1-200 characters, no '/' or control characters")]
+
+
+def _addressable(doc_id: str) -> str:
+    # '.', '..' and blanks would be stored, but no URL could fetch or delete them again.
+    if doc_id in (".", "..") or not doc_id.strip():
+        raise ValueError("an id cannot be '.', '..' or only spaces: no URL could reach it")
+    return doc_id
+
+
+DocId = Annotated[StrictStr, Field(
+    min_length=1, max_length=200, pattern=r"^[^\x00-\x1f/]+$",
+    json_schema_extra={"pattern": r"^(?!\.{1,2}$)(?=.*\S)[^\x00-\x1f/]+$"},
+    description="1-200 characters, no '/' or control characters, not '.', '..' or only spaces"),
+    AfterValidator(_addressable)]
 
 
 class _Strict(BaseModel):
@@ -137,6 +158,14 @@ def _with_heads(base, heads, field_of, type_of):
     return create_model(base.__name__, __base__=base, __doc__=base.__doc__, **fields)
 
 
+@functools.lru_cache(maxsize=16)
+def query_parameters(heads: tuple[HeadSpec, ...]) -> dict[str, frozenset[str]]:
+    """The query parameters each path of the OpenAPI document takes (path -> names)."""
+    return {path: frozenset(p["name"] for op in ops.values() for p in op.get("parameters", ())
+                            if p["in"] == "query")
+            for path, ops in openapi_spec("1", heads)["paths"].items()}
+
+
 def _error_schema():
     return {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"],
@@ -172,7 +201,13 @@ def openapi_spec(version: str, heads: tuple[HeadSpec, ...] = ()) -> dict:
                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}},
                {"name": "terms", "in": "query", "required": False,
                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_TERMS,
-                           "default": 10}}]
+                           "default": 10}},
+               {"name": "min_score", "in": "query", "required": False,
+                "schema": {"type": "number", "minimum": 0, "maximum": 1, "default": 0}}]
+    k_param += [{"name": h.filter_field, "in": "query", "required": False,
+                 "description": f"only documents whose {h.name} include this label",
+                 "schema": {"type": "string", **({"enum": list(h.labels)} if h.labels else {})}}
+                for h in heads]
     paths = {
         "/v1/tag": {"post": {"summary": "Tag one article", "requestBody": body("TagRequest"),
                              "responses": answer("sectors and agreement type")}},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,12 @@ def trained_home(tmp_path_factory, small_corpus):
 def loaded(trained_home):
     """The verified, loaded model of `trained_home`."""
     return load_verified(trained_home, with_index=False)
+
+
+@pytest.fixture
+def home_copy(tmp_path, trained_home):
+    """A private copy of `trained_home` (its one version current), to change or train into."""
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home, symlinks=True,
+                    ignore=shutil.ignore_patterns("documents.sqlite*", ".lock"))
+    return home

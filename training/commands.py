@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
 
-from model.errors import TagsimError
+from model.errors import InvalidInput
 from model.store import home_path
 
 
@@ -16,6 +17,53 @@ def _fields(value):
     if not fields:
         raise argparse.ArgumentTypeError("give at least one field name, e.g. title,text")
     return fields
+
+
+def _folds(value):
+    """``--folds``: 0 (no cross-validation) or 2 or more."""
+    if not (value.isascii() and value.isdigit()) or int(value) == 1:
+        raise argparse.ArgumentTypeError(f"expected 0 (no cross-validation) or a whole number of "
+                                         f"2 or more, got {value!r}")
+    return int(value)
+
+
+def _cv_folds(value):
+    """``--cv``: 2 folds or more."""
+    if not (value.isascii() and value.isdigit()) or int(value) < 2:
+        raise argparse.ArgumentTypeError(f"expected a whole number of folds, 2 or more, "
+                                         f"got {value!r}")
+    return int(value)
+
+
+def _share(value):
+    """``--holdout``: a share strictly between 0 and 1."""
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not 0 < share < 1:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1 such as 0.2, "
+                                         f"got {value!r}")
+    return share
+
+
+def _where(value):
+    """``--where``: FIELD=VALUE."""
+    name, sep, _ = value.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE such as split=train, got {value!r}")
+    return value
+
+
+def _param(value):
+    """``--param``: GROUP.NAME=VALUE, with a known name and a value that setting takes."""
+    from training.train import parse_params
+
+    try:
+        parse_params([value])
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--param ")) from None
+    return value
 
 
 def _objective(value):
@@ -37,18 +85,21 @@ def register(sub, home):
                            "agreement_type)")
     data.add_argument("--text-fields", type=_fields, default=("title", "text"),
                       help="comma-separated text fields, body last (default: title,text)")
-    data.add_argument("--where", metavar="FIELD=VALUE", help="use only records with this value")
+    data.add_argument("--where", metavar="FIELD=VALUE", type=_where,
+                      help="use only records with this value")
     data.add_argument("--allow-empty", action="store_true",
-                      help="accept records with an empty body (public benchmarks have some)")
+                      help="accept records with no text in any text field (public benchmarks "
+                           "have some)")
     tuning = argparse.ArgumentParser(add_help=False)
     tuning.add_argument("--param", action="append", dest="params", metavar="GROUP.NAME=VALUE",
+                        type=_param,
                         help="override a pipeline setting, e.g. heads.C=1.0 or "
                              "features.word_ngrams=1,1 (repeatable)")
 
     p = sub.add_parser("train", parents=[data, home, tuning],
                        help="train and publish a new version")
-    p.add_argument("--folds", type=int, default=5, help="cross-validation folds for the report "
-                                                          "(0 to skip; default 5)")
+    p.add_argument("--folds", type=_folds, default=5,
+                   help="cross-validation folds for the report (0 to skip; default 5)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--threshold-objective", type=_objective, metavar="f1|precision:P|recall:R",
                    help="what each multi-label threshold is tuned for: F1 (default), the most "
@@ -57,10 +108,11 @@ def register(sub, home):
 
     p = sub.add_parser("evaluate", parents=[data, home, tuning],
                        help="score the current model on a dataset, or cross-validate with --cv")
-    p.add_argument("--cv", type=int, metavar="K",
-                   help="cross-validate the whole pipeline on the dataset with K folds instead")
-    p.add_argument("--holdout", type=float, metavar="FRACTION",
-                   help="or train on the rest and score a held-out share (e.g. 0.2) instead")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--cv", type=_cv_folds, metavar="K",
+                     help="cross-validate the whole pipeline on the dataset with K folds instead")
+    how.add_argument("--holdout", type=_share, metavar="FRACTION",
+                     help="or train on the rest and score a held-out share (e.g. 0.2) instead")
     p.add_argument("--seed", type=int, default=0, help="seed of --cv and --holdout (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=evaluate)
@@ -81,9 +133,10 @@ def train(args):
     params = parse_params(args.params)
     if args.threshold_objective:
         params["heads"]["threshold_objective"] = args.threshold_objective
-    manifest = train(args.data, home_path(args.home), args.text_fields, args.label_fields,
-                     where=args.where, folds=args.folds, progress=not args.quiet, log=log,
-                     params=params, allow_empty=args.allow_empty)
+    with fitting(args.data):
+        manifest = train(args.data, home_path(args.home), args.text_fields, args.label_fields,
+                         where=args.where, folds=args.folds, progress=not args.quiet, log=log,
+                         params=params, allow_empty=args.allow_empty)
     print(manifest["version"])
     return 0
 
@@ -91,7 +144,13 @@ def train(args):
 def evaluate(args):
     """tagsim evaluate: score the current model, or cross-validate / hold out on the data."""
     from training.datasets import load_dataset
-    from training.evaluate import cross_validate, evaluate_model, hold_out, metrics_json
+    from training.evaluate import (
+        check_trainable,
+        cross_validate,
+        evaluate_model,
+        hold_out,
+        metrics_json,
+    )
     from training.report import metrics_table
     from training.train import make_tagger, parse_params
 
@@ -102,27 +161,44 @@ def evaluate(args):
                            training_params=params.get("training"))
 
     if args.cv is not None or args.holdout is not None:
-        if args.cv is not None and args.cv < 2:
-            raise TagsimError(f"--cv needs 2 folds or more, got {args.cv}")
-        if args.holdout is not None and not 0 < args.holdout < 1:
-            raise TagsimError(f"--holdout needs a share between 0 and 1, got {args.holdout}")
         dataset = load_dataset(args.data, args.text_fields, args.label_fields, where=args.where,
                                allow_empty=args.allow_empty)
-        if args.cv is not None:
-            results = cross_validate(dataset, fresh, folds=args.cv, seed=args.seed,
-                                     progress=not args.json)
-        else:
-            results = hold_out(dataset, fresh, args.holdout, seed=args.seed)
+        check_trainable(dataset, args.cv or 0, "--cv")
+        with fitting(args.data):
+            if args.cv is not None:
+                results = cross_validate(dataset, fresh, folds=args.cv, seed=args.seed,
+                                         progress=not args.json)
+            else:
+                results = hold_out(dataset, fresh, args.holdout, seed=args.seed)
     else:
         from model.store import load_verified
 
         loaded = load_verified(home_path(args.home), with_index=False)
-        fields = args.label_fields or [head.name for head in loaded.heads]
-        dataset = load_dataset(args.data, loaded.text_fields, fields, where=args.where,
-                               allow_empty=args.allow_empty)
+        heads = {head.name: head.labels for head in loaded.heads}
+        unknown = [f for f in args.label_fields or () if f not in heads]
+        if unknown:
+            raise InvalidInput(f"--label-field {unknown[0]}: the model in {loaded.folder.parent.parent} "
+                               f"has no such head; its heads are {', '.join(heads)}")
+        dataset = load_dataset(args.data, loaded.text_fields, args.label_fields or list(heads),
+                               where=args.where, allow_empty=args.allow_empty, labels=heads)
+        if dataset.sha256 == loaded.manifest.get("dataset", {}).get("sha256"):
+            print(f"tagsim evaluate: warning: {args.data} is the data version {loaded.version} was "
+                  "trained on, so these scores are optimistic; score held-out data, or use --cv "
+                  "K or --holdout F", file=sys.stderr)
         results = evaluate_model(loaded.tagger, dataset)
     print(json.dumps(metrics_json(results)) if args.json else metrics_table(results))
     return 0
+
+
+@contextlib.contextmanager
+def fitting(data):
+    """Report what the estimators refuse in *data* (no terms left, one class...) in one line."""
+    try:
+        yield
+    except InvalidInput:
+        raise
+    except ValueError as exc:
+        raise InvalidInput(f"{data}: cannot fit the model on this data: {exc}") from None
 
 
 def index(args):

@@ -79,7 +79,8 @@ def _jsonl_records(path, fh):
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
+            raise InvalidInput(f"{path}, line {n}, column {exc.colno}: not valid JSON ({exc.msg}); "
+                               "each line must be one JSON object") from None
         if not isinstance(record, dict):
             raise InvalidInput(f"{path}, line {n}: expected a JSON object, got {_kind(record)}")
         yield n, record
@@ -110,10 +111,9 @@ def _kind(value):
 def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None, allow_empty=False):
     """Yield (line, id, title, text, record) for each record, text fields and id checked.
 
-    The last text field is the body and must be a non-empty string (or, with
-    *allow_empty*, any string); the others are optional strings, and the first of
-    several is the title. Ids (default ``line-N``) must be unique. *where*
-    (``"field=value"``) keeps only matching records.
+    Text fields are optional strings (the first of several is the title), but a record
+    needs text in at least one of them unless *allow_empty*. Ids (default ``line-N``)
+    must be unique. *where* (``"field=value"``) keeps only matching records.
     Raises `InvalidInput` naming the file, line and field of the first bad record.
     """
     keep = _parse_where(where)
@@ -123,17 +123,15 @@ def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None, allow_e
             continue
         at = f"{path}, line {n}"
         parts = []
-        for i, name in enumerate(text_fields):
+        for name in text_fields:
             value = record.get(name)
-            is_body = i == len(text_fields) - 1
-            if not is_body and (value is None or value == ""):
-                continue
-            if not isinstance(value, str):
-                problem = "missing" if value is None else f"expected a string, got {_kind(value)}"
-                raise InvalidInput(f"{at}, field {name!r}: {problem}")
-            if is_body and not value.strip() and not allow_empty:
-                raise InvalidInput(f"{at}, field {name!r}: empty; every record needs text")
-            parts.append(value)
+            if value is not None and not isinstance(value, str):
+                raise InvalidInput(f"{at}, field {name!r}: expected a string, got {_kind(value)}")
+            parts.append(value or "")
+        if not allow_empty and not any(part.strip() for part in parts):
+            others = "".join(f", nor in {f!r}" for f in text_fields[:-1])
+            raise InvalidInput(f"{at}, field {text_fields[-1]!r}: no text{others}; give the record "
+                               "some text, or pass --allow-empty to keep records without any")
         rid = record.get("id", f"line-{n}")
         if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "":
             raise InvalidInput(f"{at}, field 'id': expected a non-empty string or integer")
@@ -141,24 +139,25 @@ def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None, allow_e
         if rid in seen:
             raise InvalidInput(f"{at}, field 'id': {rid!r} already used on line {seen[rid]}")
         seen[rid] = n
-        title = parts[0] if len(parts) > 1 and record.get(text_fields[0]) == parts[0] else ""
+        title = parts[0] if len(parts) > 1 else ""
         yield n, rid, title, document_text(*parts), record
     if not seen:
         raise InvalidInput(f"{path}: no records" + (f" with {where}" if keep else ""))
 
 
 def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=None,
-                 allow_empty=False):
+                 allow_empty=False, labels=None):
     """Read and validate a dataset.
 
-    The last text field is the body and must be a non-empty string; the others are
-    optional strings. Each label field is one head: list values make it multi-label,
-    string values single-label, and every record must agree. With no *label_fields*
-    the default heads are used and their labels must come from the taxonomy.
+    Text fields are optional strings, but each record needs text in one of them. Each
+    label field is one head: list values make it multi-label, string values
+    single-label, and every record must agree. With no *label_fields* the default
+    heads are used and their labels must come from the taxonomy; *labels* (field ->
+    allowed labels, e.g. those of a trained model's heads) restricts others.
 
     *where* (``"field=value"``) keeps only the records whose field has that value.
-    *allow_empty* accepts records whose body is empty (public benchmarks have a few;
-    they are scored like any other, from their title or from nothing).
+    *allow_empty* accepts records with no text at all (public benchmarks have a few;
+    they are scored like any other, from nothing).
 
     Raises `InvalidInput` naming the file, line and field of the first bad record.
     """
@@ -166,6 +165,7 @@ def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where
     text_fields = tuple(text_fields)
     defaulted = label_fields is None
     label_fields = tuple(DEFAULT_LABEL_FIELDS if defaulted else label_fields)
+    allowed = TAXONOMY if defaulted else labels or {}
     ids, titles, texts, records = [], [], [], []
     values = {f: [] for f in label_fields}
     kinds: dict[str, tuple[bool, int]] = {}
@@ -173,7 +173,7 @@ def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where
         at = f"{path}, line {n}"
         for name in label_fields:
             values[name].append(_label_value(at, name, record.get(name), kinds, n,
-                                             TAXONOMY.get(name) if defaulted else None))
+                                             allowed.get(name)))
         ids.append(rid)
         titles.append(title)
         texts.append(text)

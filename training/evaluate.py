@@ -14,6 +14,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from tqdm import tqdm
 
+from model.errors import InvalidInput
 from model.tagger import Tagger
 
 
@@ -92,6 +93,33 @@ def _strata(dataset):
     return None
 
 
+def check_trainable(dataset, folds=0, option="--folds"):
+    """Raise `InvalidInput` if *dataset* cannot train a model, or be cross-validated in *folds*.
+
+    A single-label head needs records of two labels or more; K-fold cross-validation,
+    stratified on those labels, needs K records of each label and K records in all.
+    *option* names the setting of *folds* in the message.
+    """
+    fewest = (len(dataset), f"{dataset.path}: {len(dataset)} records")
+    for spec in dataset.specs:
+        if spec.multilabel:
+            continue
+        labels, counts = np.unique(np.asarray(dataset.targets[spec.name], dtype=object),
+                                   return_counts=True)
+        if len(labels) < 2:
+            raise InvalidInput(f"{dataset.path}, field {spec.name!r}: every record has the label "
+                               f"{labels[0]!r}; a single-label head needs two labels or more")
+        j = int(np.argmin(counts))
+        if counts[j] < fewest[0]:
+            fewest = (int(counts[j]), f"{dataset.path}, field {spec.name!r}: label {labels[j]!r} "
+                                      f"has {counts[j]} record{'s' if counts[j] > 1 else ''}")
+    most, what = fewest
+    if folds > most:
+        fix = f"use {option} {most} or fewer, or add records" if most >= 2 else \
+            "add records like it, or remove it"
+        raise InvalidInput(f"{what}, fewer than the {folds} folds of {option}; {fix}")
+
+
 def cross_validate(dataset, make_tagger, folds=5, seed=0, progress=True):
     """K-fold cross-validation of the whole pipeline (features, heads, tuning) on *dataset*.
 
@@ -107,8 +135,9 @@ def cross_validate(dataset, make_tagger, folds=5, seed=0, progress=True):
     else:
         splits = list(KFold(k, shuffle=True, random_state=seed).split(np.arange(n)))
     predicted = {spec.name: [None] * n for spec in dataset.specs}
-    for train, test in tqdm(splits, desc="cross-validation", unit="fold", disable=not progress,
-                            leave=False):
+    # disable=None: no bar when stderr is not a terminal, so logs get no carriage returns
+    for train, test in tqdm(splits, desc="cross-validation", unit="fold",
+                            disable=None if progress else True, leave=False):
         _fit_and_predict(dataset, make_tagger, train, test, predicted)
     return {spec.name: score_head(spec.name, spec.multilabel, dataset.targets[spec.name],
                                   predicted[spec.name], spec.labels)

@@ -12,14 +12,16 @@ from importlib import metadata
 from pathlib import Path
 
 import joblib
+from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
 from model.errors import InvalidInput
 from model.features import TextFeatures
 from model.heads import CalibratedLinearHead
 from model.store import MODEL_FILE, ArtifactStore, holding_lock
 from model.tagger import Tagger
+from model.thresholds import parse_objective
 from training.datasets import DEFAULT_TEXT_FIELDS, load_dataset, with_labelled_documents
-from training.evaluate import cross_validate, metrics_json
+from training.evaluate import check_trainable, cross_validate, metrics_json
 from training.index import write_index
 from training.report import metrics_table, write_report
 
@@ -46,7 +48,8 @@ def parse_params(items):
     """Turn ``["heads.C=1.0", "features.word_ngrams=1,1"]`` into ``{"features": ..., "heads": ...}``.
 
     Values are JSON (``1.0``, ``null``, ``"balanced"``), a comma-separated list of
-    numbers (a tuple), or else a plain string.
+    numbers (a tuple), or else a plain string. Raises `InvalidInput` naming the item
+    when a name is unknown or a value is not one that setting takes.
     """
     params = {"features": {}, "heads": {}}
     for item in items or ():
@@ -55,8 +58,42 @@ def parse_params(items):
         if not sep or group not in TUNABLE or name not in TUNABLE[group]:
             known = ", ".join(f"{g}.{n}" for g in TUNABLE for n in sorted(TUNABLE[g]))
             raise InvalidInput(f"--param expects GROUP.NAME=VALUE with one of {known}; got {item!r}")
-        params.setdefault(group, {})[name] = _param_value(raw.strip())
+        value = _param_value(raw.strip())
+        problem = _param_problem(group, name, value)
+        if problem:
+            raise InvalidInput(f"--param {item}: {problem}")
+        params.setdefault(group, {})[name] = value
     return params
+
+
+def _param_problem(group, name, value):
+    """Why *value* cannot be setting *name* of *group*, or None."""
+    owner = {"features": TextFeatures, "heads": CalibratedLinearHead}.get(group)
+    if owner is not None:
+        try:
+            validate_parameter_constraints({name: owner._parameter_constraints[name]},
+                                           {name: value}, caller_name=owner.__name__)
+        except InvalidParameterError as exc:
+            return str(exc)
+    whole = [v for v in value if isinstance(v, int) and not isinstance(v, bool)] \
+        if isinstance(value, (tuple, list)) else []
+    if name in ("word_ngrams", "char_ngrams") and value is not None and not (
+            len(value) == 2 == len(whole) and 1 <= value[0] <= value[1]):
+        return f"{name} takes two whole numbers LOW,HIGH with 1 <= LOW <= HIGH (e.g. 1,2)"
+    if name == "threshold_range" and not (
+            len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
+            and 0 <= value[0] < value[1] <= 1):
+        return "threshold_range takes two numbers LOW,HIGH with 0 <= LOW < HIGH <= 1 (e.g. 0.1,0.9)"
+    words = [value] if isinstance(value, int) else value
+    if name == "view_words" and not (isinstance(words, (tuple, list)) and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in words)):
+        return "view_words takes whole numbers of words, 1 or more (e.g. 60,120)"
+    if name == "threshold_objective":
+        try:
+            parse_objective(value)
+        except ValueError as exc:
+            return str(exc)
+    return None
 
 
 def _param_value(raw):
@@ -103,6 +140,7 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
     dataset = load_dataset(data, text_fields, label_fields, where=where, allow_empty=allow_empty)
     if label_fields is None:
         dataset = with_labelled_documents(dataset, home, log)
+    check_trainable(dataset, folds if folds >= 2 else 0)
     log(f"read {len(dataset)} records from {data}; heads: "
         + ", ".join(f"{s.name} ({'multi' if s.multilabel else 'single'}-label, "
                     f"{len(s.labels)} labels)" for s in dataset.specs))

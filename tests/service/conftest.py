@@ -4,6 +4,7 @@ import shutil
 import pytest
 
 from service import create_app
+from tests.service.live import Server
 
 
 @pytest.fixture
@@ -30,3 +31,11 @@ def corpus_docs(home):
     """The indexed corpus' metadata, in row order."""
     lines = (home / "current" / "documents.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines]
+
+
+@pytest.fixture
+def server(home):
+    """A real server (gunicorn, two workers) over a private copy of the trained home."""
+    srv = Server(home).start()
+    yield srv
+    srv.stop()

@@ -94,9 +94,46 @@ def test_similar_filters(client, field, value):
 
 
 def test_similar_min_score(client):
+    every = client.post("/v1/similar", json={"text": SOLAR, "k": 50}).get_json()["results"]
     results = client.post("/v1/similar", json={"text": SOLAR, "k": 50,
                                                "min_score": 0.1}).get_json()["results"]
-    assert all(x["score"] >= 0.1 for x in results)
+    assert results == [x for x in every if x["score"] >= 0.1]
+    assert 0 < len(results) < len(every)  # the cut kept some and dropped some
+
+
+@pytest.mark.parametrize("query", ["sector=fintech", "agreement_type=acquisition",
+                                   "sector=policy&agreement_type=memorandum_of_understanding",
+                                   "min_score={tenth}"])
+def test_document_similar_takes_the_filters_of_post_similar(client, corpus_docs, query):
+    doc_id = corpus_docs[0]["id"]
+    unfiltered = client.get(f"/v1/documents/{doc_id}/similar?k=20").get_json()["results"]
+    query = query.format(tenth=unfiltered[9]["score"])
+    params = dict(pair.split("=") for pair in query.split("&"))
+    got = client.get(f"/v1/documents/{doc_id}/similar?k=20&{query}")
+    posted = client.post("/v1/similar", json={"id": doc_id, "k": 20, **{
+        k: float(v) if k == "min_score" else v for k, v in params.items()}})
+    assert got.status_code == 200 and got.get_json() == posted.get_json()
+    assert got.get_json()["results"] and got.get_json()["results"] != unfiltered
+
+
+@pytest.mark.parametrize("method, path", [
+    ("get", "/v1/documents/{id}/similar?sectors=biomed"), ("get", "/v1/documents/{id}?k=3"),
+    ("post", "/v1/similar?k=3"), ("get", "/healthz?verbose=1")])
+def test_unknown_query_parameters_are_refused(client, corpus_docs, method, path):
+    kwargs = {"json": {"text": SOLAR}} if method == "post" else {}
+    message = error_of(getattr(client, method)(path.format(id=corpus_docs[0]["id"]), **kwargs),
+                       400, "invalid_input")
+    assert "unknown query parameter" in message
+
+
+def test_readyz_counts_what_search_can_return(client, corpus_docs):
+    before = client.get("/readyz").get_json()["documents"]
+    assert before == len(corpus_docs)
+    assert client.delete(f"/v1/documents/{corpus_docs[0]['id']}").status_code == 204
+    assert client.get("/readyz").get_json()["documents"] == before - 1
+    client.post("/v1/documents", json={"id": "new-1", "text": "A bank bought a lender."})
+    client.post("/v1/documents", json={"id": corpus_docs[1]["id"], "text": "Replaced."})
+    assert client.get("/readyz").get_json()["documents"] == before - 1 + 1 + 0
 
 
 def test_similar_by_id_excludes_itself(client, corpus_docs):
@@ -168,6 +205,9 @@ def test_given_labels_are_stored_and_marked_labelled(client):
     ({"text": "x", "sectors": "fintech"}, 400, "invalid_input"),
     ({"text": "x", "id": "a/b"}, 400, "invalid_input"),
     ({"text": "x", "id": ""}, 400, "invalid_input"),
+    ({"text": "x", "id": "."}, 400, "invalid_input"),
+    ({"text": "x", "id": ".."}, 400, "invalid_input"),
+    ({"text": "x", "id": "   "}, 400, "invalid_input"),
     ({"text": "x", "colour": "red"}, 400, "invalid_input"),
     ({"text": "   "}, 422, "empty_text"),
     ({"title": "no text"}, 400, "invalid_input"),
@@ -180,12 +220,16 @@ def test_corpus_documents_can_be_read_and_hidden(client, corpus_docs):
     doc = corpus_docs[1]
     got = client.get(f"/v1/documents/{doc['id']}").get_json()
     assert got["source"] == "corpus" and got["agreement_type"] == doc["agreement_type"]
-    neighbour = client.get(f"/v1/documents/{corpus_docs[2]['id']}/similar?k=100").get_json()
+    # A document whose neighbours include doc: doc's own nearest one.
+    near = client.get(f"/v1/documents/{doc['id']}/similar?k=1").get_json()["results"][0]["id"]
+    before = [x["id"] for x in client.get(
+        f"/v1/documents/{near}/similar?k=100").get_json()["results"]]
+    assert doc["id"] in before
     assert client.delete(f"/v1/documents/{doc['id']}").status_code == 204
     error_of(client.get(f"/v1/documents/{doc['id']}"), 404, "not_found")
-    after = client.get(f"/v1/documents/{corpus_docs[2]['id']}/similar?k=100").get_json()
-    assert doc["id"] not in [x["id"] for x in after["results"]]
-    assert len(after["results"]) <= len(neighbour["results"])
+    after = [x["id"] for x in client.get(
+        f"/v1/documents/{near}/similar?k=100").get_json()["results"]]
+    assert after[:99] == [x for x in before if x != doc["id"]]
 
 
 def test_documents_survive_a_new_app(home, client):
@@ -236,8 +280,10 @@ def test_metrics_count_requests_and_labels(client):
      "unsupported_media_type"),
     ("post", "/v1/tag", {"data": b"\xff\xfe", "content_type": "application/json"}, 400,
      "bad_json"),
-    ("post", "/v1/tag", {"data": "x" * (1 << 20 + 1), "content_type": "application/json"},
+    ("post", "/v1/tag", {"data": "x" * ((1 << 20) + 1), "content_type": "application/json"},
      413, "too_large"),
+    ("post", "/v1/tag", {"data": "x" * (1 << 20), "content_type": "application/json"},
+     400, "bad_json"),  # exactly the limit is read (and is not JSON)
     ("post", "/v1/tag", {"json": {"text": "word " * 50_000}}, 413, "too_large"),
     ("put", "/v1/tag", {}, 405, "method_not_allowed"),
     ("get", "/v1/nothing", {}, 404, "not_found"),
@@ -264,6 +310,7 @@ def test_openapi_documents_every_route(app, client):
 @pytest.mark.parametrize("error, status", [
     ("InvalidInput", 400), ("EmptyText", 422), ("NotFound", 404), ("ArtifactError", 503),
     ("BadJson", 400), ("Unauthorized", 401), ("Conflict", 409), ("TooLarge", 413),
+    ("RequestTimeout", 408),
     ("UnsupportedMediaType", 415), ("NotReady", 503)])
 def test_each_error_answers_with_its_own_status(app, error, status):
     import model.errors

@@ -1,69 +1,11 @@
 """The real thing: gunicorn with two workers on a free loopback port."""
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from service.client import ApiError, TagsimClient
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, home):
-        self.home, self.proc, self.port, self.log = home, None, None, None
-
-    def start(self):
-        self.port = free_port()
-        self.log = open(Path(self.home).parent / "server.log", "ab")  # an unread pipe would fill
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "training.cli", "serve", "--home", str(self.home),
-             "--port", str(self.port), "--workers", "2"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        client = self.client(timeout=1.0)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError((Path(self.home).parent / "server.log").read_text())
-            try:
-                client._call("GET", "/readyz")
-                return self
-            except ApiError:
-                time.sleep(0.2)
-        raise RuntimeError("server did not become ready in 60 s")
-
-    def client(self, timeout=10.0):
-        return TagsimClient(f"http://127.0.0.1:{self.port}", timeout=timeout)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        if self.log:
-            self.log.close()
-
-
-@pytest.fixture
-def server(home):
-    srv = Server(home).start()
-    yield srv
-    srv.stop()
+from tests.service.live import Server, free_port
 
 
 def test_every_worker_sees_writes_at_once(server):

@@ -22,8 +22,8 @@ def start_training(corpus, home):
 
 
 @pytest.mark.parametrize("delay", [0.5, 1.5, 3.0])
-def test_kill_9_during_train_keeps_current(tmp_path, small_corpus, delay):
-    first = train(small_corpus, tmp_path, **QUIET)["version"]
+def test_kill_9_during_train_keeps_current(home_copy, small_corpus, delay):
+    tmp_path, first = home_copy, ArtifactStore(home_copy).current_version()
     proc = start_training(small_corpus, tmp_path)
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
@@ -37,8 +37,8 @@ def test_kill_9_during_train_keeps_current(tmp_path, small_corpus, delay):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith((".staging-", ".current-"))]
 
 
-def test_second_training_fails_fast_on_the_lock(tmp_path, small_corpus):
-    train(small_corpus, tmp_path, **QUIET)
+def test_second_training_fails_fast_on_the_lock(home_copy, small_corpus):
+    tmp_path = home_copy
     with ArtifactStore(tmp_path).lock():
         started = time.monotonic()
         proc = start_training(small_corpus, tmp_path)
@@ -52,10 +52,10 @@ def test_second_training_fails_fast_on_the_lock(tmp_path, small_corpus):
     assert os.path.islink(tmp_path / "current")
 
 
-def test_index_also_takes_the_lock(tmp_path, small_corpus):
+def test_index_also_takes_the_lock(home_copy, small_corpus):
     from training.index import reindex
 
-    train(small_corpus, tmp_path, **QUIET)
+    tmp_path = home_copy
     with ArtifactStore(tmp_path).lock():
         with pytest.raises(ArtifactError, match="another train or index run"):
             reindex(small_corpus, tmp_path, log=lambda *_: None)

@@ -9,7 +9,11 @@ from model.similarity import SimilarityIndex
 from model.store import ArtifactStore, load_verified, sha256_of
 from training.train import train
 
-QUIET = {"folds": 2, "progress": False, "log": lambda *_: None}
+QUIET = {"folds": 0, "progress": False, "log": lambda *_: None}
+
+
+def current(home):
+    return ArtifactStore(home).current_version()
 
 
 def test_version_has_every_file_and_a_complete_manifest(trained_home, small_corpus):
@@ -64,16 +68,16 @@ def test_index_rows_match_documents(trained_home):
     assert rows[0] == 3 and scores[0] == pytest.approx(1.0, abs=1e-5)
 
 
-def test_a_second_run_switches_current_and_keeps_the_first(tmp_path, small_corpus):
-    first = train(small_corpus, tmp_path, **QUIET)["version"]
-    second = train(small_corpus, tmp_path, **QUIET)["version"]
+def test_a_second_run_switches_current_and_keeps_the_first(home_copy, small_corpus):
+    first = current(home_copy)
+    second = train(small_corpus, home_copy, **QUIET)["version"]
     assert first != second
-    assert os.readlink(tmp_path / "current") == f"versions/{second}"
-    assert (tmp_path / "versions" / first / "model.joblib").is_file()
+    assert os.readlink(home_copy / "current") == f"versions/{second}"
+    assert (home_copy / "versions" / first / "model.joblib").is_file()
 
 
-def test_a_failed_run_leaves_current_untouched(tmp_path, small_corpus, monkeypatch):
-    first = train(small_corpus, tmp_path, **QUIET)["version"]
+def test_a_failed_run_leaves_current_untouched(home_copy, small_corpus, monkeypatch):
+    tmp_path, first = home_copy, current(home_copy)
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -86,8 +90,8 @@ def test_a_failed_run_leaves_current_untouched(tmp_path, small_corpus, monkeypat
     assert [p.name for p in (tmp_path / "versions").iterdir()] == [first]
 
 
-def test_a_failed_publish_leaves_current_untouched(tmp_path, small_corpus, monkeypatch):
-    first = train(small_corpus, tmp_path, **QUIET)["version"]
+def test_a_failed_publish_leaves_current_untouched(home_copy, small_corpus, monkeypatch):
+    tmp_path, first = home_copy, current(home_copy)
     real_replace = os.replace
 
     def crash(src, dst):
@@ -102,8 +106,8 @@ def test_a_failed_publish_leaves_current_untouched(tmp_path, small_corpus, monke
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
-def test_damaged_model_file_is_refused(tmp_path, small_corpus, damage):
-    train(small_corpus, tmp_path, **QUIET)
+def test_damaged_model_file_is_refused(home_copy, damage):
+    tmp_path = home_copy
     path = ArtifactStore(tmp_path).current_dir() / "model.joblib"
     data = bytearray(path.read_bytes())
     if damage == "flip":
@@ -117,8 +121,8 @@ def test_damaged_model_file_is_refused(tmp_path, small_corpus, damage):
         load_verified(tmp_path, with_index=False)
 
 
-def test_other_library_version_is_refused(tmp_path, small_corpus):
-    train(small_corpus, tmp_path, **QUIET)
+def test_other_library_version_is_refused(home_copy):
+    tmp_path = home_copy
     path = ArtifactStore(tmp_path).current_dir() / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest["libraries"]["scikit-learn"] = "0.1"
@@ -134,10 +138,11 @@ def test_no_model_yet(tmp_path):
         load_verified(tmp_path, with_index=False)
 
 
-def test_labelled_api_documents_join_the_next_training(tmp_path, small_corpus):
+def test_labelled_api_documents_join_the_next_training(home_copy, small_corpus):
     from model.store import open_documents
 
-    first = train(small_corpus, tmp_path, **QUIET)
+    tmp_path = home_copy
+    first = json.loads((tmp_path / "current" / "manifest.json").read_text())
     store = open_documents(tmp_path)
     store.put("api-1", "Fresh", "A fintech lender signed a licence for credit scoring software.",
               {"sectors": ["fintech", "digital"], "agreement_type": "licensing"}, labelled=True)

@@ -1,6 +1,7 @@
 """The knobs that let one pipeline serve several corpora: --param, --holdout, --allow-empty."""
 
 import json
+import re
 
 import pytest
 
@@ -30,6 +31,21 @@ def test_unknown_or_malformed_params_are_refused(item):
         parse_params([item])
 
 
+@pytest.mark.parametrize("item, message", [
+    ("heads.C=abc", "'C' parameter of CalibratedLinearHead must be a float"),
+    ("heads.C=-1", "'C' parameter of CalibratedLinearHead must be a float in the range"),
+    ("heads.cv=1", "'cv' parameter of CalibratedLinearHead must be an int"),
+    ("heads.threshold_range=0.9,0.1", "0 <= LOW < HIGH <= 1"),
+    ("features.word_ngrams=abc", "'word_ngrams' parameter of TextFeatures"),
+    ("features.word_ngrams=3,1", "1 <= LOW <= HIGH"),
+    ("features.min_df=0.5.1", "'min_df' parameter of TextFeatures must be an int"),
+    ("training.view_words=0", "view_words takes whole numbers"),
+])
+def test_param_values_are_checked_before_any_work(item, message):
+    with pytest.raises(InvalidInput, match=re.escape(f"--param {item}: ") + ".*" + re.escape(message)):
+        parse_params([item])
+
+
 def records(n, empty=()):
     labels = ["alpha", "beta"]
     words = {"alpha": "solar wind turbine grid", "beta": "bank loan credit payment"}
@@ -39,7 +55,7 @@ def records(n, empty=()):
 
 def test_empty_bodies_need_allow_empty(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", records(6, empty={3}))
-    with pytest.raises(InvalidInput, match="line 4, field 'text': empty"):
+    with pytest.raises(InvalidInput, match="line 4, field 'text': no text, nor in 'title'.*--allow-empty"):
         load_dataset(path, label_fields=["label"])
     ds = load_dataset(path, label_fields=["label"], allow_empty=True)
     assert ds.texts[3] == "" and len(ds) == 6
