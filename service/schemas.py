@@ -185,6 +185,13 @@ def openapi_spec(version: str, heads: tuple[HeadSpec, ...] = ()) -> dict:
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
     schemas["Error"] = _error_schema()
+    cuttable = sorted({label for h in heads if h.multilabel for label in h.labels})
+    for name in ("TagRequest", "TagBatchRequest") if cuttable else ():
+        for option in schemas[name]["properties"]["threshold"]["anyOf"]:
+            if option.get("type") == "object":  # only the served labels may be keys
+                value = option.pop("additionalProperties")
+                option.update(properties={label: value for label in cuttable},
+                              additionalProperties=False)
 
     def body(name):
         return {"required": True, "content": {"application/json": {
