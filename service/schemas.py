@@ -18,6 +18,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
     create_model,
 )
 
@@ -121,6 +122,8 @@ class HeadRequests(NamedTuple):
 
     similar: type[SimilarRequest]
     document: type[DocumentIn]
+    tag: type[TagRequest]
+    tag_batch: type[TagBatchRequest]
 
 
 @functools.lru_cache(maxsize=16)
@@ -137,7 +140,15 @@ def head_requests(heads: tuple[HeadSpec, ...]) -> HeadRequests:
     document = _with_heads(DocumentIn, heads, lambda h: h.name, lambda h: (
         list[_label(h)] if h.multilabel else _label(h),
         f"the {h.name} labels (predicted when left out)"))
-    return HeadRequests(similar, document)
+    labels = [label for head in heads if head.multilabel for label in head.labels]
+    cut = {"type": "number", "minimum": 0.0, "maximum": 1.0}
+    threshold = (Cut | Annotated[dict[StrictStr, Cut], WithJsonSchema({
+        "type": "object", "properties": {label: cut for label in labels},
+        "additionalProperties": False})] | None,
+        OperatingPoint.model_fields["threshold"])
+    tag, tag_batch = (create_model(base.__name__, __base__=base, __doc__=base.__doc__,
+                                   threshold=threshold) for base in (TagRequest, TagBatchRequest))
+    return HeadRequests(similar, document, tag, tag_batch)
 
 
 def _label(head):
@@ -177,21 +188,14 @@ def openapi_spec(version: str, heads: tuple[HeadSpec, ...] = ()) -> dict:
 
     *heads* (the served model's) add their filter and label fields, with their labels.
     """
-    similar, document = head_requests(tuple(heads))
-    models = [TagRequest, TagItem, TagBatchRequest, similar, document]
+    similar, document, tag, tag_batch = head_requests(tuple(heads))
+    models = [tag, TagItem, tag_batch, similar, document]
     schemas = {}
     for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
     schemas["Error"] = _error_schema()
-    cuttable = sorted({label for h in heads if h.multilabel for label in h.labels})
-    for name in ("TagRequest", "TagBatchRequest") if cuttable else ():
-        for option in schemas[name]["properties"]["threshold"]["anyOf"]:
-            if option.get("type") == "object":  # only the served labels may be keys
-                value = option.pop("additionalProperties")
-                option.update(properties={label: value for label in cuttable},
-                              additionalProperties=False)
 
     def body(name):
         return {"required": True, "content": {"application/json": {
