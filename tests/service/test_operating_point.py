@@ -87,7 +87,7 @@ def test_cli_tag_threshold_and_limit(trained_home, tmp_path, capsys):
     (["--threshold", "biomed=x"], 2, "--threshold"),
     (["--threshold", "banking=0.3"], 1, "'banking'"),
     (["--threshold", "1.2"], 1, "threshold"),
-    (["--limit", "0"], 1, "limit"),
+    (["--limit", "0"], 2, "argument --limit"),  # a bad option value: a usage error
 ])
 def test_cli_tag_bad_operating_point_is_one_line(trained_home, tmp_path, capsys, args, code, words):
     article = tmp_path / "a.txt"

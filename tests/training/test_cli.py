@@ -19,6 +19,7 @@ def test_train_prints_version_and_metrics(tmp_path, small_corpus, capsys):
     assert code == 0
     assert (tmp_path / "versions" / out.strip()).is_dir()
     assert "| sectors | multi-label |" in err and "cross-validating" in err
+    assert "\r" not in err  # no progress bar when stderr is not a terminal (a log)
 
 
 def test_train_bad_record_is_one_line_and_exit_1(tmp_path, capsys):

@@ -18,10 +18,10 @@ def with_(**changes):
 
 
 @pytest.mark.parametrize("bad, message", [
-    ("{not json", r"line 2: not valid JSON"),
+    ("{not json", r"line 2, column 2: not valid JSON"),
     ("[1, 2]", r"line 2: expected a JSON object, got a list"),
-    (with_(text=...), r"line 2, field 'text': missing"),
-    (with_(text="   "), r"line 2, field 'text': empty"),
+    (with_(text=..., title=...), r"line 2, field 'text': no text, nor in 'title'; .*--allow-empty"),
+    (with_(text="   ", title=""), r"line 2, field 'text': no text, nor in 'title'"),
     (with_(text=42), r"line 2, field 'text': expected a string, got a number"),
     (with_(title=["x"]), r"line 2, field 'title': expected a string, got a list"),
     (with_(sectors=["crypto"]), r"line 2, field 'sectors': unknown label 'crypto'"),
@@ -40,6 +40,13 @@ def test_bad_record_names_line_and_field(tmp_path, bad, message):
         load_dataset(path)
     assert str(path) in str(info.value)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text", [..., "", "   "])
+def test_a_title_without_a_body_is_a_record(tmp_path, text):
+    path = write_jsonl(tmp_path / "d.jsonl", [with_(text=text)])
+    ds = load_dataset(path)
+    assert ds.texts[0].strip() == "T" and ds.titles == ["T"]
 
 
 def test_valid_jsonl_loads_heads_and_joins_title(tmp_path):
