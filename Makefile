@@ -20,7 +20,7 @@ help: ## list the targets
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,scale]'
 	touch $@
 
 install: $(BIN)/.installed ## create .venv/ with tagsim installed (editable); idempotent
@@ -44,7 +44,7 @@ bench-load: install ## throughput and latency of the real server under wrk (inst
 	$(BIN)/python bench/load.py --datasets $(DATASETS)
 
 $(BIN)/.bench-installed: $(BIN)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,scale,bench]'
 	touch $@
 
 bench-similarity: install $(BIN)/.bench-installed ## top-10 similar search vs scikit-learn and gensim (SIZES=10000,100000)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from model.errors import InvalidInput
 from model.features import document_text
-from model.store import DOCUMENT_STORE, open_documents, sha256_of
+from model.store import DOCUMENT_STORE, database_url, open_documents, sha256_of
 from model.tagger import HeadSpec
 
 DEFAULT_TEXT_FIELDS = ("title", "text")
@@ -193,10 +193,10 @@ def with_labelled_documents(dataset, home, log=print):
     (outside the taxonomy of a product head, possible only if the taxonomy changed
     since) make the document skipped with a note.
     """
-    path = Path(home) / DOCUMENT_STORE
-    if not path.is_file():
+    if database_url() is None and not (Path(home) / DOCUMENT_STORE).is_file():
         return dataset
-    documents = open_documents(home).labelled()
+    store = open_documents(home)
+    documents = store.labelled()
     if not documents:
         return dataset
     rows = {doc_id: i for i, doc_id in enumerate(dataset.ids)}
@@ -227,7 +227,8 @@ def with_labelled_documents(dataset, home, log=print):
             for name, value in values.items():
                 extended.targets[name][i] = value
             replaced += 1
-    log(f"added {added} and replaced {replaced} records with labelled documents from {path}")
+    log(f"added {added} and replaced {replaced} records with labelled documents from "
+        f"{store.location}")
     extended.specs = [_head(s.name, s.multilabel, {
         v for vs in extended.targets[s.name] for v in (vs if s.multilabel else [vs])})
         for s in dataset.specs]
