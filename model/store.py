@@ -372,15 +372,15 @@ class LoadedModel:
         raise KeyError(name)
 
 
-def load_verified(home, with_index=True) -> LoadedModel:
-    """Verify the current version in *home*, then load its tagger (and its index and corpus).
+def load_verified(home, with_index=True, version=None) -> LoadedModel:
+    """Verify the current version in *home* (or *version*), then load its tagger (and its index and corpus).
 
     Nothing is read from the version, let alone unpickled, before the manifest's seal
     and every file's hash check out. The index and the documents' metadata are
     memory-mapped, not parsed. Raises `ArtifactError` with one line saying what to do.
     """
     store = ArtifactStore(home)
-    folder = store.current_dir()
+    folder = store.current_dir() if version is None else store.versions / version
     manifest = store.verify(folder)
     tagger = joblib.load(folder / MODEL_FILE)
     if not isinstance(tagger, Tagger):

@@ -19,7 +19,7 @@ from model.store import home_path
 def register(sub, home):
     """Add the serving commands to *sub*; *home* is the parser of the shared --home."""
     p = sub.add_parser("tag", parents=[home], help="tag one article (text, or JSON with text)")
-    p.add_argument("file", help="a file, or - for standard input")
+    p.add_argument("file", nargs="?", help="a file, or - for standard input")
     p.add_argument("--explain", action="store_true", help="add the top terms per label")
     p.set_defaults(run=tag)
 
