@@ -65,4 +65,5 @@ def serve(home, host="127.0.0.1", port=8000, workers=2, timeout=60, threads=None
     current = app.extensions["tagsim"]
     if not current.load():
         raise ArtifactError(current.problem)
+    current.documents.close()  # each worker opens its own connections; none may share ours
     TagsimServer(app, options).run()
