@@ -59,11 +59,12 @@ def partition_name(path: Path) -> str:
 
 
 def bulk_tag(data, out, home, fmt="jsonl", explain=False, similar=0, scheduler=None,
-             workers=None, database_url=None, log=None):
+             workers=None, database_url=None, log=None, threshold=None, limit=None):
     """Tag every record of the files *data* names into *out*; return the run's summary.
 
     Runs on the Dask cluster at *scheduler*, else on a local cluster of *workers*
-    processes. Partitions already in *out* are skipped.
+    processes. Partitions already in *out* are skipped. *threshold* and *limit* set
+    the operating point as on ``/v1/tag``.
     """
     if fmt not in FORMATS:
         raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -75,7 +76,9 @@ def bulk_tag(data, out, home, fmt="jsonl", explain=False, similar=0, scheduler=N
             raise InvalidInput(f"{other} and {path} would both write {partition_name(path)}.{fmt}; "
                                "rename one or tag them separately")
     home, out = Path(home).resolve(), Path(out).resolve()
-    version = load_verified(home, with_index=False).version  # checked here, pinned for the run
+    loaded = load_verified(home, with_index=False)  # checked here, its version pinned for the run
+    loaded.tagger.operating_point(threshold, limit)  # a bad value stops the run before it starts
+    version = loaded.version
     (out / PARTIAL_ERRORS).mkdir(parents=True, exist_ok=True)
     jobs = [(str(p.resolve()), str(out / f"{partition_name(p)}.{fmt}")) for p in files]
     done = [Partition(src, dst, skipped=True) for src, dst in jobs if Path(dst).exists()]
@@ -87,7 +90,8 @@ def bulk_tag(data, out, home, fmt="jsonl", explain=False, similar=0, scheduler=N
             from distributed import as_completed
 
             futures = [client.submit(tag_partition, src, dst, str(home), version, fmt, explain,
-                                     similar, database_url, pure=False) for src, dst in todo]
+                                     similar, database_url, threshold, limit, pure=False)
+                       for src, dst in todo]
             for future in as_completed(futures):
                 part = Partition(**future.result())
                 report.partition(part)
@@ -106,7 +110,7 @@ def bulk_tag(data, out, home, fmt="jsonl", explain=False, similar=0, scheduler=N
 
 
 def tag_partition(source, output, home, version, fmt="jsonl", explain=False, similar=0,
-                  database_url=None) -> dict:
+                  database_url=None, threshold=None, limit=None) -> dict:
     """Tag one file into *output* (on a worker); return its `Partition` as a dict."""
     started = time.monotonic()
     part = Partition(source, output)
@@ -123,7 +127,8 @@ def tag_partition(source, output, home, version, fmt="jsonl", explain=False, sim
         searcher = _searcher(home, version, database_url) if similar else None
         with _writer(fmt, tmp, model) as write:
             for block in _blocks(source, model.text_fields, bad):
-                answers = model.tagger.tag([(None, text) for _, _, text in block], explain)
+                answers = model.tagger.tag([(None, text) for _, _, text in block], explain,
+                                           threshold=threshold, limit=limit)
                 rows = []
                 for (_, rid, text), answer in zip(block, answers, strict=True):
                     row = {"id": rid, "model_version": version, **answer}

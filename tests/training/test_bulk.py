@@ -156,3 +156,23 @@ def test_an_index_built_on_the_cluster_is_the_local_one_bit_for_bit(
         assert sorted(a.files) == sorted(b.files)
         assert all(np.array_equal(a[k], b[k]) for k in a.files)
     assert os.path.getsize(local / "documents.jsonl") > 0
+
+
+def test_bulk_tagging_takes_the_operating_point_of_the_api(trained_home, archive, scheduler,
+                                                           tmp_path, capsys):
+    folder, articles = archive
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "tag", "--home", trained_home, "--data", folder / "part-b.csv",
+                       "--out", out, "--scheduler", scheduler, "--threshold", "0.05",
+                       "--limit", "2")
+    assert code == 0, err
+    rows = read_jsonl(out / "part-b.jsonl")
+    api = create_app({"TAGSIM_HOME": str(trained_home), "TESTING": True}).test_client()
+    for article, row in zip(articles[12:22], rows, strict=True):
+        answer = api.post("/v1/tag", json={"title": article["title"], "text": article["text"],
+                                           "threshold": 0.05, "limit": 2}).get_json()
+        assert {k: v for k, v in row.items() if k != "id"} == answer
+    assert any(len(r["sectors"]) == 2 for r in rows)
+    code, out_text, err = run(capsys, "tag", "--home", trained_home, "--data", folder / "part-b.csv",
+                              "--out", tmp_path / "other", "--limit", "0")
+    assert code == 1 and out_text == "" and "field 'limit'" in err and err.count("\n") == 1
