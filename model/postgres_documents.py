@@ -15,7 +15,7 @@ import re
 import threading
 from datetime import timezone
 
-from model.errors import NotFound, StoreUnavailable
+from model.errors import InvalidInput, NotFound, StoreUnavailable
 
 SCHEMA_VERSION = 1
 MIGRATIONS = {  # version -> statements that bring the schema from version - 1 to it
@@ -58,6 +58,8 @@ class PostgresDocumentStore:
     """
 
     def __init__(self, url, timeout=5.0, max_size=4):
+        if not timeout > 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
         self.url = url
         self.location = _redacted(url)
         self.timeout = timeout
@@ -73,10 +75,7 @@ class PostgresDocumentStore:
             with self._lock:
                 if self._pool is None:
                     self._pool = self._open_pool()
-        try:
-            return self._pool.connection(timeout=self.timeout)
-        except Exception as exc:  # PoolTimeout, PoolClosed
-            raise StoreUnavailable(f"database {self.location} unavailable: {exc}") from None
+        return self._pool.connection(timeout=self.timeout)
 
     def _open_pool(self):
         try:
@@ -106,7 +105,7 @@ class PostgresDocumentStore:
                     for statement in MIGRATIONS[version]:
                         conn.execute(statement)
                     conn.execute("INSERT INTO tagsim_schema (version) VALUES (%s)", (version,))
-        except (psycopg.Error, Exception) as exc:
+        except psycopg.Error as exc:  # PoolTimeout is an OperationalError
             pool.close()
             raise StoreUnavailable(f"database {self.location} unavailable: {exc}") from None
 
@@ -117,8 +116,11 @@ class PostgresDocumentStore:
         try:
             with self._connection() as conn, conn.transaction():
                 return work(conn)
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:  # PoolTimeout too
             raise StoreUnavailable(f"database {self.location} unavailable: {exc}") from None
+        except (psycopg.DataError, UnicodeEncodeError) as exc:  # e.g. a NUL, which TEXT cannot hold
+            raise InvalidInput(f"the document database cannot store this value ({exc}); "
+                               "remove NUL characters") from None
 
     def close(self) -> None:
         """Close this process's pool."""

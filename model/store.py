@@ -96,7 +96,11 @@ def open_documents(home, url=None):
         raise InvalidInput(f"{DATABASE_VARIABLE} must be a postgresql:// URL, got {url.split(':')[0]!r}")
     from model.postgres_documents import PostgresDocumentStore
 
-    return PostgresDocumentStore(url, timeout=float(os.environ.get("TAGSIM_DATABASE_TIMEOUT") or 5))
+    timeout = os.environ.get("TAGSIM_DATABASE_TIMEOUT") or "5"
+    try:
+        return PostgresDocumentStore(url, timeout=float(timeout))
+    except ValueError:
+        raise InvalidInput(f"TAGSIM_DATABASE_TIMEOUT must be a number of seconds, got {timeout!r}") from None
 
 
 def holding_lock(func):

@@ -94,3 +94,11 @@ def test_two_servers_share_one_database_and_one_artifacts_folder(home, postgres_
     finally:
         one.stop()
         two.stop()
+
+
+def test_what_postgresql_cannot_hold_is_a_400_not_a_500(home, postgres_db):
+    client = replica(home, postgres_db.url)
+    r = client.post("/v1/documents", json={"id": "nul", "text": "Wind farm\u0000 loan."})
+    assert r.status_code == 400 and "NUL" in r.get_json()["error"]["message"]
+    assert client.get("/v1/documents/nul\u0000").status_code == 404
+    assert client.get("/readyz").status_code == 200
