@@ -293,7 +293,7 @@ class Progress:
         self.done += 1
         self.articles += part.articles
         if self.bar is not None:
-            self.bar.set_description(f"{self.done}/{self.partitions} partitions")
+            self.bar.set_description_str(f"{self.done}/{self.partitions} partitions")
             self.bar.update(part.articles)
             return
         rate = self.articles / max(time.monotonic() - self.started, 1e-9)
