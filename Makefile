@@ -10,9 +10,10 @@ TAGSIM_HOME ?= artifacts
 DATA ?= data/articles.jsonl
 DATASETS ?= ../shared/datasets
 SIZES ?= 10000,100000
+BULK_DOCS ?= 1000000
 
 .PHONY: help install train serve test lint clean bench-neighbours bench-load bench bench-similarity \
-	bench-latency bench-quality bench-real
+	bench-latency bench-quality bench-real bench-bulk
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,8 +30,8 @@ $(BIN)/.installed: pyproject.toml
 	@touch $@
 
 $(BIN)/.dev-installed: $(BIN)/.installed
-	@echo "installing the test tools (pytest, hypothesis, ruff, schemathesis) into $(VENV)/ ..."
-	@$(PIP) install -e '.[dev]' 2> >(grep -v -e '^ *!!' -e '^ *\*\*\*' >&2)
+	@echo "installing the test tools (pytest, hypothesis, ruff, schemathesis) and the scale-out extras (Dask, psycopg) into $(VENV)/ ..."
+	@$(PIP) install -e '.[dev,scale]' 2> >(grep -v -e '^ *!!' -e '^ *\*\*\*' >&2)
 	@touch $@
 
 install: $(BIN)/.installed ## create .venv/ with tagsim installed (editable); idempotent
@@ -55,7 +56,7 @@ bench-load: install ## throughput and latency of the real server under wrk (inst
 	$(BIN)/python bench/load.py --datasets $(DATASETS)
 
 $(BIN)/.bench-installed: $(BIN)/.dev-installed
-	@$(PIP) install -e '.[dev,bench]'
+	@$(PIP) install -e '.[dev,scale,bench]'
 	@touch $@
 
 bench-similarity: install $(BIN)/.bench-installed ## top-10 similar search vs scikit-learn and gensim (SIZES=10000,100000)
@@ -69,6 +70,10 @@ bench-quality: install ## tagging quality on Reuters-21578 and BBC News vs sciki
 
 bench-real: install ## the default model on real labelled wire stories vs plain TF-IDF + LinearSVC
 	$(BIN)/python bench/real.py --data $(DATA) --dev $(DATASETS)/real_deals_dev.jsonl
+
+bench-bulk: install ## bulk tagging on Dask (1 and 2 workers) vs a /v1/tag/batch loop and scikit-learn; PostgreSQL vs SQLite store (BULK_DOCS=1000000)
+	@test -e $(TAGSIM_HOME)/current || $(MAKE) --no-print-directory train
+	$(BIN)/python bench/bulk.py --datasets $(DATASETS) --docs $(BULK_DOCS) --home $(TAGSIM_HOME)
 
 bench: bench-real bench-similarity bench-latency bench-quality ## run the benchmarks and print their tables
 

@@ -46,7 +46,8 @@ def setting(name, environ=None):
     return int(raw)
 
 
-def serve(home, host="127.0.0.1", port=8000, workers=2, timeout=60, access_log=None):
+def serve(home, host="127.0.0.1", port=8000, workers=2, timeout=60, access_log=None,
+          database_url=None):
     """Load the current model, then run gunicorn until it is stopped (SIGTERM or Ctrl-C).
 
     Raises `ArtifactError` at once, before any worker starts, if the model cannot be
@@ -55,11 +56,16 @@ def serve(home, host="127.0.0.1", port=8000, workers=2, timeout=60, access_log=N
     threads (see service/worker.py); a request must arrive within $TAGSIM_READ_TIMEOUT
     seconds, and a worker holds at most $TAGSIM_MAX_CONNECTIONS connections.
     *access_log* false turns the access log off (default: on unless $TAGSIM_ACCESS_LOG is 0).
+    *database_url* (default $TAGSIM_DATABASE_URL) keeps the documents in PostgreSQL
+    instead of the home's SQLite.
     """
     threads, read_timeout, connections = (setting(name) for name in SETTINGS)
     if access_log is None:
         access_log = os.environ.get("TAGSIM_ACCESS_LOG", "1") != "0"
-    app = create_app({"TAGSIM_HOME": str(home), "TAGSIM_LOAD_MODEL": False})
+    config = {"TAGSIM_HOME": str(home), "TAGSIM_LOAD_MODEL": False}
+    if database_url:
+        config["DATABASE_URL"] = database_url
+    app = create_app(config)
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -77,6 +83,7 @@ def serve(home, host="127.0.0.1", port=8000, workers=2, timeout=60, access_log=N
     current = app.extensions["tagsim"]
     if not current.load():
         raise ArtifactError(current.problem)
+    current.documents.close()  # each worker opens its own connections; none may share ours
     print(f"tagsim serve: serving {current.searcher.model.version} on http://{host}:{port} "
           f"({workers} workers x {threads} threads; Ctrl-C stops)", file=sys.stderr, flush=True)
     TagsimServer(app, options).run()

@@ -18,14 +18,15 @@ def free_port():
 
 
 class Server:
-    """`tagsim serve --home HOME` in its own process group; *env* adds variables."""
+    """`tagsim serve --home HOME [ARGS]` in its own process group; *env* adds variables."""
 
-    def __init__(self, home, env=None):
+    def __init__(self, home, args=(), workers=2, env=None):
         self.home, self.env, self.proc, self.port, self.log = home, env or {}, None, None, None
+        self.args, self.workers = list(args), workers
 
     @property
     def log_path(self):
-        return Path(self.home).parent / "server.log"
+        return Path(self.home).parent / f"server-{self.port}.log"
 
     def start(self):
         self.port = free_port()
@@ -34,7 +35,7 @@ class Server:
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "training.cli", "serve", "--home", str(self.home),
-             "--port", str(self.port), "--workers", "2"],
+             "--port", str(self.port), "--workers", str(self.workers), *self.args],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         client = self.client(timeout=1.0)
         deadline = time.monotonic() + 60
