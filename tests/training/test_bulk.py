@@ -34,7 +34,7 @@ def archive(tmp_path_factory, corpus_records):
     write_jsonl(folder / "part-a.jsonl", [
         *articles[:8],
         "{not json",
-        {"id": "no-text", "title": "Only a title"},
+        {"id": "no-text", "title": ""},  # no text in any text field (a title alone would do)
         {"id": "no-words", "text": "  ... !!! "},
         {"id": articles[0]["id"], "text": "The same id again."},
         *articles[8:12]])
@@ -77,7 +77,7 @@ def test_bulk_tagging_answers_as_the_api_and_logs_bad_records(trained_home, arch
     errors = read_jsonl(out / "errors.jsonl")
     assert [(e["file"], e["line"]) for e in errors] == [(str(folder / "part-a.jsonl"), n)
                                                         for n in (9, 10, 11, 12)]
-    assert "not valid JSON" in errors[0]["reason"] and "field 'text': missing" in errors[1]["reason"]
+    assert "not valid JSON" in errors[0]["reason"] and "field 'text': no text" in errors[1]["reason"]
     assert "no words" in errors[2]["reason"] and "already used on line 1" in errors[3]["reason"]
     assert "part-c.jsonl: 8 articles, 0 errors" in err  # a line per partition off a terminal
 
@@ -173,6 +173,8 @@ def test_bulk_tagging_takes_the_operating_point_of_the_api(trained_home, archive
                                            "threshold": 0.05, "limit": 2}).get_json()
         assert {k: v for k, v in row.items() if k != "id"} == answer
     assert any(len(r["sectors"]) == 2 for r in rows)
-    code, out_text, err = run(capsys, "tag", "--home", trained_home, "--data", folder / "part-b.csv",
-                              "--out", tmp_path / "other", "--limit", "0")
-    assert code == 1 and out_text == "" and "field 'limit'" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as info:  # a bad option value is a usage error: exit 2
+        run(capsys, "tag", "--home", trained_home, "--data", folder / "part-b.csv",
+            "--out", tmp_path / "other", "--limit", "0")
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "argument --limit" in err and err.count("\n") == 1
