@@ -28,7 +28,7 @@ def _matches(token, expected):
 
 def is_write():
     """Whether this request changes something."""
-    return request.method in ("POST", "DELETE") and request.path.startswith(WRITES)
+    return request.method in ("POST", "PATCH", "DELETE") and request.path.startswith(WRITES)
 
 
 def install(app):

@@ -18,6 +18,7 @@ from model.tagger import HeadSpec
 MAX_K = 100
 MAX_BATCH = 1000
 MAX_TERMS = 10_000
+MAX_REVIEW = 500
 # Texts need a letter or digit (else 422); the pattern documents it without enforcing it here.
 Text = Annotated[StrictStr, Field(json_schema_extra={"pattern": r"\w"},
                                   description="at least one letter or digit")]
@@ -82,11 +83,24 @@ class DocumentIn(_Strict):
     text: Text
 
 
+class CorrectionIn(_Strict):
+    """A reviewer's correction of a document's labels (at least one head).
+
+    The served model adds a label field per head (`head_requests`); labels are checked
+    against the head's by the view, so an unknown one is named in the error.
+    """
+
+    reviewer: StrictStr | None = Field(None, max_length=200, description=(
+        "who reviewed: a free string kept with the correction, not a checked identity"))
+    note: StrictStr | None = Field(None, max_length=2000)
+
+
 class HeadRequests(NamedTuple):
     """The request models of a model with given heads."""
 
     similar: type[SimilarRequest]
     document: type[DocumentIn]
+    correction: type[CorrectionIn]
 
 
 @functools.lru_cache(maxsize=16)
@@ -103,7 +117,9 @@ def head_requests(heads: tuple[HeadSpec, ...]) -> HeadRequests:
     document = _with_heads(DocumentIn, heads, lambda h: h.name, lambda h: (
         list[_label(h)] if h.multilabel else _label(h),
         f"the {h.name} labels (predicted when left out)"))
-    return HeadRequests(similar, document)
+    correction = _with_heads(CorrectionIn, heads, lambda h: h.name, lambda h: (
+        list[StrictStr] if h.multilabel else StrictStr, f"the reviewed {h.name} labels"))
+    return HeadRequests(similar, document, correction)
 
 
 def _label(head):
@@ -135,8 +151,8 @@ def openapi_spec(version: str, heads: tuple[HeadSpec, ...] = ()) -> dict:
 
     *heads* (the served model's) add their filter and label fields, with their labels.
     """
-    similar, document = head_requests(tuple(heads))
-    models = [TagRequest, TagItem, TagBatchRequest, similar, document]
+    similar, document, correction = head_requests(tuple(heads))
+    models = [TagRequest, TagItem, TagBatchRequest, similar, document, correction]
     schemas = {}
     for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -175,12 +191,23 @@ def openapi_spec(version: str, heads: tuple[HeadSpec, ...] = ()) -> dict:
         "/v1/documents/{doc_id}": {
             "get": {"summary": "A stored document", "parameters": doc_id,
                     "responses": answer("the document")},
+            "patch": {"summary": "Correct a document's labels (kept in its history)",
+                      "parameters": doc_id, "requestBody": body("CorrectionIn"),
+                      "responses": answer("the corrected document")},
             "delete": {"summary": "Delete a document", "parameters": doc_id,
                        "responses": {"204": {"description": "deleted"},
                                      **{k: v for k, v in answer("").items() if k != "200"}}}},
         "/v1/documents/{doc_id}/similar": {"get": {
             "summary": "Documents similar to a stored one", "parameters": doc_id + k_param,
             "responses": answer("best first")}},
+        "/v1/review": {"get": {
+            "summary": "Unreviewed documents, least certain first", "parameters": [
+                {"name": "head", "in": "query", "required": False, "schema": {
+                    "type": "string", "enum": [h.name for h in heads]} if heads else {
+                    "type": "string"}},
+                {"name": "limit", "in": "query", "required": False, "schema": {
+                    "type": "integer", "minimum": 1, "maximum": MAX_REVIEW, "default": 20}}],
+            "responses": answer("the queue")}},
         "/v1/admin/reload": {"post": {"summary": "Load the current version now (this worker)",
                                       "responses": answer("the version now served")}},
         "/v1/model": {"get": {"summary": "The current model's manifest",
