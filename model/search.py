@@ -199,6 +199,18 @@ class Searcher:
             return {"id": doc_id, "title": meta.get("title", ""), "source": "corpus",
                     **{h: meta.get(h) for h in self.heads}}
 
+    def text_of(self, doc_id):
+        """The text of a visible document: an added one's, or the corpus' where the index kept it."""
+        with self._lock:
+            doc = self.live.get(doc_id)
+            if doc is not None and doc["source"] == "api":
+                stored = self.store.get(doc_id)
+                return stored["text"] if stored else ""
+            if doc is not None:
+                return doc.get("text", "")
+            self.document(doc_id)
+            return self.model.corpus[self.corpus_row[doc_id]].get("text", "")
+
     def exists(self, doc_id):
         """Whether a document with this id is visible."""
         try:

@@ -161,6 +161,8 @@ def get_document(doc_id):
     if stored is not None:
         doc = doc | {"text": stored["text"], "labelled": stored["labelled"],
                      "created_at": stored["created_at"]}
+    else:
+        doc = doc | {"text": searcher.text_of(doc_id)}
     return doc | {"label_status": searcher.review_state(doc_id),
                   "history": [{k: v for k, v in c.items() if k not in ("id", "seq")}
                               for c in served.documents.history(doc_id)]}
@@ -208,6 +210,8 @@ def review_queue():
                             "run 'tagsim index' or 'make train' to make one that has")
     limit = int_arg("limit", 20, 1, MAX_REVIEW)
     entries, unreviewed, reviewed = searcher.review_queue(head, limit)
+    if request.args.get("text") == "1":
+        entries = [e | {"text": searcher.text_of(e["id"])} for e in entries]
     return {"model_version": searcher.model.version, "head": head, "unreviewed": unreviewed,
             "reviewed": reviewed, "results": entries}
 

@@ -68,8 +68,10 @@ def write_index(folder: Path, tagger, dataset, X=None):
     words = tagger.features.word_block(X)
     SimilarityIndex(words, dataset.ids).save(folder / INDEX_FILE)
     with open(folder / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
+        # The trained corpus keeps its texts, so reviewers can read what they review.
         _document_lines(fh, dataset.ids, dataset.titles,
-                        [{k: v[i] for k, v in dataset.targets.items()} for i in range(len(dataset))])
+                        [{"text": dataset.texts[i], **{k: v[i] for k, v in dataset.targets.items()}}
+                         for i in range(len(dataset))])
     labels = _label_columns(tagger)
     labels.add(len(dataset.ids), dataset.targets)
     labels.save(folder / LABELS_FILE)
