@@ -12,7 +12,7 @@ DATASETS ?= ../shared/datasets
 SIZES ?= 10000,100000
 
 .PHONY: help install train serve test lint clean bench-neighbours bench-load bench bench-similarity \
-	bench-latency bench-quality bench-real
+	bench-latency bench-quality bench-real browser screenshots bench-review
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,7 +32,11 @@ serve: install ## train if there is no model yet, then serve on 127.0.0.1:$PORT 
 	@test -e $(TAGSIM_HOME)/current || $(MAKE) --no-print-directory train
 	$(BIN)/tagsim serve --home $(TAGSIM_HOME) --host 127.0.0.1 --port $(PORT)
 
-test: install ## run the whole test suite
+browser: ## install Debian's headless chromium and chromium-driver when missing (the page's tests)
+	@test -x /usr/bin/chromedriver && command -v chromium >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
+test: install browser ## run the whole test suite
 	$(BIN)/python -m pytest
 
 bench-neighbours: install ## similar-article quality: leave-one-out label agreement vs plain TF-IDF

@@ -5,7 +5,9 @@ Import reads corrections and checks every record against the served model before
 any is applied, so a file with one bad record changes nothing.
 
 Label Studio: each task's ``data`` holds ``doc_id``, ``title`` and ``text``; its
-``predictions`` carry the model version, a score (the certainty, 1 - uncertainty) and
+``predictions`` carry the model version, a score (the uncertainty measure of
+`model.review`: a margin, so Label Studio's sort by lowest score lists the least sure
+first) and
 one ``choices`` result per head (``from_name`` = the head's name, ``to_name`` =
 ``text``). Completed annotations in that shape come back through import; the latest
 annotation of a task that was not cancelled wins, and ``completed_by`` becomes the
@@ -53,7 +55,7 @@ def export_records(entries, heads, version, fmt):
         tasks.append({"data": {"doc_id": e["id"], "title": e["title"], "text": e["text"],
                                "tagsim_head": e["head"], "tagsim_scores": e["scores"]},
                       "predictions": [{"model_version": e["scored_by"],
-                                       "score": round(1.0 - e["uncertainty"], 6),
+                                       "score": e["uncertainty"],
                                        "result": result}]})
     return tasks
 
