@@ -63,6 +63,13 @@ bench-quality: install ## tagging quality on Reuters-21578 and BBC News vs sciki
 bench-real: install ## the default model on real labelled wire stories vs plain TF-IDF + LinearSVC
 	$(BIN)/python bench/real.py --data $(DATA) --dev $(DATASETS)/real_deals_dev.jsonl
 
+bench-review: install ## review queue latency at 100k documents; queue vs random reviews on BBC and Reuters
+	$(BIN)/python bench/review_queue.py --size 100000
+	$(BIN)/python bench/review.py --datasets $(DATASETS)
+
+screenshots: install browser ## PNGs of the Try and Review pages in docs/ (headless Chromium)
+	$(BIN)/python bench/screenshots.py --out docs
+
 bench: bench-real bench-similarity bench-latency bench-quality ## run the benchmarks and print their tables
 
 lint: install ## check style with ruff
