@@ -118,8 +118,16 @@ def head_requests(heads: tuple[HeadSpec, ...]) -> HeadRequests:
         list[_label(h)] if h.multilabel else _label(h),
         f"the {h.name} labels (predicted when left out)"))
     correction = _with_heads(CorrectionIn, heads, lambda h: h.name, lambda h: (
-        list[StrictStr] if h.multilabel else StrictStr, f"the reviewed {h.name} labels"))
+        list[_documented_label(h)] if h.multilabel else _documented_label(h),
+        f"the reviewed {h.name} labels"))
     return HeadRequests(similar, document, correction)
+
+
+def _documented_label(head):
+    """A string the schema says is one of the head's labels; the view checks it, naming a bad one."""
+    if not head.labels:
+        return StrictStr
+    return Annotated[StrictStr, Field(json_schema_extra={"enum": list(head.labels)})]
 
 
 def _label(head):
@@ -159,6 +167,10 @@ def openapi_spec(version: str, heads: tuple[HeadSpec, ...] = ()) -> dict:
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
     schemas["Error"] = _error_schema()
+    if heads:  # a correction names at least one head (checked by the view)
+        schemas[correction.__name__]["anyOf"] = [
+            {"required": [h.name], "properties": {h.name: {
+                "type": "array" if h.multilabel else "string"}}} for h in heads]
 
     def body(name):
         return {"required": True, "content": {"application/json": {
@@ -206,12 +218,17 @@ def openapi_spec(version: str, heads: tuple[HeadSpec, ...] = ()) -> dict:
                     "type": "string", "enum": [h.name for h in heads]} if heads else {
                     "type": "string"}},
                 {"name": "limit", "in": "query", "required": False, "schema": {
-                    "type": "integer", "minimum": 1, "maximum": MAX_REVIEW, "default": 20}}],
+                    "type": "integer", "minimum": 1, "maximum": MAX_REVIEW, "default": 20}},
+                {"name": "text", "in": "query", "required": False, "description": "1: add texts",
+                 "schema": {"type": "string", "enum": ["0", "1"]}}],
             "responses": answer("the queue")}},
         "/v1/admin/reload": {"post": {"summary": "Load the current version now (this worker)",
                                       "responses": answer("the version now served")}},
         "/v1/model": {"get": {"summary": "The current model's manifest",
                               "responses": answer("manifest")}},
+        "/": {"get": {"summary": "The web page: try the model, review the queue", "responses": {
+            "200": {"description": "HTML", "content": {"text/html": {"schema": {
+                "type": "string"}}}}}}},
         "/healthz": {"get": {"summary": "Liveness", "responses": answer("alive")}},
         "/readyz": {"get": {"summary": "Readiness", "responses": answer("ready")}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {

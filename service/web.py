@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
-bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/static")
+# The app's own static folder (service/static, served at /static) holds the script and styles.
+bp = Blueprint("web", __name__, template_folder="templates")
 
 
 @bp.get("/")
