@@ -20,10 +20,10 @@ def uncertainty(P, thresholds=None):
 
     Examples
     --------
-    >>> uncertainty(np.array([[0.5, 0.9], [0.1, 0.95]]), np.array([0.4, 0.5])).round(2)
-    array([0.1 , 0.3 ])
-    >>> uncertainty(np.array([[0.5, 0.3, 0.2], [0.9, 0.05, 0.05]])).round(2)
-    array([0.2 , 0.85])
+    >>> uncertainty(np.array([[0.5, 0.9], [0.1, 0.95]]), np.array([0.4, 0.5])).round(2).tolist()
+    [0.1, 0.3]
+    >>> uncertainty(np.array([[0.5, 0.3, 0.2], [0.9, 0.05, 0.05]])).round(2).tolist()
+    [0.2, 0.85]
     """
     P = np.atleast_2d(np.asarray(P, dtype=np.float64))
     if thresholds is not None:
