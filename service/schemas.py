@@ -10,7 +10,16 @@ from __future__ import annotations
 import functools
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    create_model,
+)
 
 from model.errors import ArtifactError
 from model.tagger import HeadSpec
@@ -30,7 +39,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class TagRequest(_Strict):
+Cut = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class OperatingPoint(_Strict):
+    """How many labels a multi-label head gives: by default its tuned thresholds."""
+
+    threshold: Cut | dict[StrictStr, Cut] | None = Field(None, description=(
+        "a label fires at this probability instead of its tuned threshold: one number for "
+        "every label of the multi-label heads, or an object of label -> number"))
+    limit: StrictInt | None = Field(None, ge=1, description=(
+        "at most this many labels per multi-label head, the most probable first"))
+
+
+class TagRequest(OperatingPoint):
     """Tag one article."""
 
     text: Text
@@ -46,7 +68,7 @@ class TagItem(_Strict):
     title: StrictStr | None = None
 
 
-class TagBatchRequest(_Strict):
+class TagBatchRequest(OperatingPoint):
     """Tag up to 1,000 articles; results keep the input order."""
 
     items: list[TagItem] = Field(min_length=1)
@@ -100,6 +122,8 @@ class HeadRequests(NamedTuple):
 
     similar: type[SimilarRequest]
     document: type[DocumentIn]
+    tag: type[TagRequest]
+    tag_batch: type[TagBatchRequest]
     correction: type[CorrectionIn]
 
 
@@ -120,7 +144,15 @@ def head_requests(heads: tuple[HeadSpec, ...]) -> HeadRequests:
     correction = _with_heads(CorrectionIn, heads, lambda h: h.name, lambda h: (
         list[_documented_label(h)] if h.multilabel else _documented_label(h),
         f"the reviewed {h.name} labels"))
-    return HeadRequests(similar, document, correction)
+    labels = [label for head in heads if head.multilabel for label in head.labels]
+    cut = {"type": "number", "minimum": 0.0, "maximum": 1.0}
+    threshold = (Cut | Annotated[dict[StrictStr, Cut], WithJsonSchema({
+        "type": "object", "properties": {label: cut for label in labels},
+        "additionalProperties": False})] | None,
+        OperatingPoint.model_fields["threshold"])
+    tag, tag_batch = (create_model(base.__name__, __base__=base, __doc__=base.__doc__,
+                                   threshold=threshold) for base in (TagRequest, TagBatchRequest))
+    return HeadRequests(similar, document, tag, tag_batch, correction)
 
 
 def _documented_label(head):
@@ -159,8 +191,8 @@ def openapi_spec(version: str, heads: tuple[HeadSpec, ...] = ()) -> dict:
 
     *heads* (the served model's) add their filter and label fields, with their labels.
     """
-    similar, document, correction = head_requests(tuple(heads))
-    models = [TagRequest, TagItem, TagBatchRequest, similar, document, correction]
+    similar, document, tag, tag_batch, correction = head_requests(tuple(heads))
+    models = [tag, TagItem, tag_batch, similar, document, correction]
     schemas = {}
     for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
