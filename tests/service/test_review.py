@@ -145,3 +145,18 @@ def test_a_correction_made_during_training_waits_for_the_next_run(home, small_co
     second = train(small_corpus, home, folds=0, progress=False, log=lambda *_: None)
     assert second["corrections"]["documents"] == 1
     assert len(store.history(corpus_docs[2]["id"])) == 1
+
+
+def test_a_reindexed_version_stores_the_scores_of_its_new_corpus(home, tmp_path, corpus_records):
+    from tests.conftest import write_jsonl
+    from training.index import reindex
+
+    data = write_jsonl(tmp_path / "fresh.jsonl", [
+        {"id": f"n{i}", "title": r["title"], "text": r["text"]} for i, r in
+        enumerate(corpus_records[1:40:2])])
+    reindex(data, home, log=lambda *_: None)
+    client = create_app({"TAGSIM_HOME": str(home), "TESTING": True}).test_client()
+    queue = client.get("/v1/review?head=agreement_type&limit=5").get_json()
+    assert queue["unreviewed"] == 20 and len(queue["results"]) == 5
+    assert all(r["id"].startswith("n") and r["scored_by"] == queue["model_version"]
+               for r in queue["results"])
