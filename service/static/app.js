@@ -179,7 +179,9 @@ async function loadQueue(ev) {
   queue.head = $("queue-head").value;
   say("loading the queue…");
   try {
-    const data = await api("GET", `/v1/review?head=${encodeURIComponent(queue.head)}&limit=20&text=1`);
+    const limit = Math.min(500, Math.max(1, Number($("queue-limit").value) || 20));
+    const data = await api("GET",
+      `/v1/review?head=${encodeURIComponent(queue.head)}&limit=${limit}&text=1`);
     Object.assign(queue, {items: data.results, at: 0, done: 0});
     say("");
     showItem();
@@ -200,8 +202,9 @@ async function save(useAnswer) {
     await api("PATCH", `/v1/documents/${encodeURIComponent(item.id)}`, body);
     queue.done += 1;
     queue.at += 1;
-    say(`saved ${item.id}`);
     showItem();
+    const finished = queue.at >= queue.items.length;
+    say(`saved ${item.id}` + (finished ? "; the queue is done: load it again for more" : ""));
   } catch (err) { say("Error: " + err.message); }
 }
 
@@ -217,7 +220,8 @@ document.addEventListener("keydown", (ev) => {
     $(ev.key === "1" ? "tab-try" : "tab-review").click();
     return;
   }
-  const typing = ev.target.matches("input[type=text], input[type=password], textarea, select");
+  const typing = ev.target.matches(
+    "input[type=text], input[type=password], input[type=number], textarea, select");
   if ($("review").hidden || $("item").hidden || typing || ev.ctrlKey || ev.metaKey || ev.altKey) return;
   const key = ev.key.toLowerCase();
   if (key === "a") { ev.preventDefault(); save(true); }
