@@ -21,7 +21,8 @@ class Searcher:
     deleted corpus document stays hidden until the next index build. A reviewed corpus
     document moves to the live documents with its reviewed labels, so the search
     filters honour a correction at once. `sync` applies the store's changes and
-    corrections since the last call; call it before answering.
+    corrections since the last call (the first reads the whole store); call it before
+    answering.
     """
 
     def __init__(self, model: LoadedModel, store: DocumentStore | None = None):
@@ -37,22 +38,11 @@ class Searcher:
         self.live: dict[str, dict] = {}
         self._live_ids: list[str] = []
         self._live_matrix = None
-        self.seq = 0
+        self.seq = None  # nothing read from the store yet: the first sync reads all of it
         self.reviews: dict[str, dict[str, dict]] = {}  # id -> head -> latest review
         self.review_seq = 0
         self._uncertainty: dict[str, np.ndarray] = {}
         self._lock = threading.RLock()
-        if store is not None:
-            self.seq, docs, deleted = store.state()
-            corrections = store.corrections_since(0)
-            self.reviews = reviewed_labels(corrections)
-            self.review_seq = corrections[-1]["seq"] if corrections else 0
-            for doc in docs:
-                self._put(doc)
-            for doc_id in deleted:
-                self._hide(doc_id)
-            for doc_id in self.reviews:
-                self._apply_review(doc_id)
 
     def vectorize(self, title, text):
         """The word TF-IDF row of a text (raises `EmptyText` when it has no words)."""
@@ -61,10 +51,17 @@ class Searcher:
         return sp.csr_matrix(tagger.features.word_block(tagger.vectorize([(title, text)])))
 
     def sync(self):
-        """Apply every change written to the store since the last sync."""
+        """Apply every change and correction written to the store since the last sync."""
         if self.store is None:
             return
         with self._lock:
+            if self.seq is None:
+                seq, docs, deleted = self.store.state()
+                for doc in docs:
+                    self._put(doc)
+                for doc_id in deleted:
+                    self._hide(doc_id)
+                self.seq = seq
             for seq, doc_id, op in self.store.changes_since(self.seq):
                 if op == "put":
                     doc = self.store.get(doc_id)

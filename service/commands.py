@@ -19,7 +19,7 @@ from model.store import home_path
 def register(sub, home):
     """Add the serving commands to *sub*; *home* is the parser of the shared --home."""
     p = sub.add_parser("tag", parents=[home], help="tag one article (text, or JSON with text)")
-    p.add_argument("file", help="a file, or - for standard input")
+    p.add_argument("file", nargs="?", help="a file, or - for standard input")
     p.add_argument("--explain", action="store_true", help="add the top terms per label")
     p.add_argument("--threshold", type=threshold_arg, metavar="P|LABEL=P,...",
                    help="fire multi-label labels at probability P instead of their tuned "
@@ -28,7 +28,13 @@ def register(sub, home):
                    help="at most N labels per multi-label head, the most probable first")
     p.set_defaults(run=tag)
 
-    p = sub.add_parser("similar", parents=[home], help="documents most similar to one article")
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument("--database-url", metavar="URL",
+                          help="postgresql://... document store shared by replicas (default: "
+                               "$TAGSIM_DATABASE_URL, else documents.sqlite in the home)")
+
+    p = sub.add_parser("similar", parents=[home, database],
+                       help="documents most similar to one article")
     p.add_argument("file", help="a file, or - for standard input")
     p.add_argument("-k", type=int, default=10, help="how many (1-100, default 10)")
     p.add_argument("--terms", type=int, default=10,
@@ -45,7 +51,7 @@ def register(sub, home):
 
     p = sub.add_parser("review", help="the review queue in and out of Label Studio or JSONL")
     review = p.add_subparsers(dest="review_command", required=True, metavar="ACTION")
-    p = review.add_parser("export", parents=[home],
+    p = review.add_parser("export", parents=[home, database],
                           help="write the least certain unreviewed documents, with the model's answers")
     p.add_argument("--format", choices=("label-studio", "jsonl"), default="label-studio")
     p.add_argument("--head", help="the head whose uncertainty orders the queue (default: the first)")
@@ -54,12 +60,12 @@ def register(sub, home):
     p.add_argument("--config", type=Path,
                    help="also write the Label Studio labelling interface (XML) for these tasks")
     p.set_defaults(run=review_export)
-    p = review.add_parser("import", parents=[home],
+    p = review.add_parser("import", parents=[home, database],
                           help="apply completed Label Studio annotations or our JSONL as corrections")
     p.add_argument("file", type=Path, help="a Label Studio JSON export, or JSONL")
     p.set_defaults(run=review_import)
 
-    p = sub.add_parser("serve", parents=[home], help="serve the HTTP API with gunicorn")
+    p = sub.add_parser("serve", parents=[home, database], help="serve the HTTP API with gunicorn")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     p.add_argument("--workers", type=int, default=2)
@@ -118,7 +124,8 @@ def similar(args):
     if not 1 <= args.k <= 100:
         raise TagsimError(f"-k must be between 1 and 100, got {args.k}")
     home = home_path(args.home)
-    searcher = Searcher(load_verified(home), open_documents(home))
+    searcher = Searcher(load_verified(home), open_documents(home, args.database_url))
+    searcher.sync()
     title, text = _read_article(args.file)
     results = searcher.search(searcher.vectorize(title, text), args.k, terms=max(args.terms, 0))
     print(json.dumps({"model_version": searcher.model.version, "results": results},
@@ -126,11 +133,14 @@ def similar(args):
     return 0
 
 
-def _searcher(home):
+def _searcher(args):
     from model.search import Searcher
     from model.store import load_verified, open_documents
 
-    return Searcher(load_verified(home), open_documents(home))
+    home = home_path(args.home)
+    searcher = Searcher(load_verified(home), open_documents(home, args.database_url))
+    searcher.sync()
+    return searcher
 
 
 def review_export(args):
@@ -139,7 +149,7 @@ def review_export(args):
 
     if not 1 <= args.limit <= 500:
         raise TagsimError(f"--limit must be between 1 and 500, got {args.limit}")
-    searcher = _searcher(home_path(args.home))
+    searcher = _searcher(args)
     heads = searcher.model.heads
     head = args.head or heads[0].name
     if head not in [h.name for h in heads]:
@@ -165,7 +175,7 @@ def review_import(args):
     """tagsim review import: validate every record, then apply them all as corrections."""
     from service.review_files import read_corrections
 
-    searcher = _searcher(home_path(args.home))
+    searcher = _searcher(args)
     corrections, skipped = read_corrections(args.file, searcher.model.heads, searcher.exists)
     version = searcher.model.version
     searcher.store.correct([c | {"model_version": version} for c in corrections])
@@ -206,5 +216,6 @@ def serve(args):
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tagsim-metrics-"))
     from service.server import serve
 
-    serve(home_path(args.home), args.host, args.port, args.workers)  # one line if no model loads
+    serve(home_path(args.home), args.host, args.port, args.workers,  # one line if no model loads
+          database_url=args.database_url)
     return 0
