@@ -13,7 +13,7 @@ SIZES ?= 10000,100000
 BULK_DOCS ?= 1000000
 
 .PHONY: help install train serve test lint clean bench-neighbours bench-load bench bench-similarity \
-	bench-latency bench-quality bench-real bench-bulk
+	bench-latency bench-quality bench-real bench-bulk browser screenshots bench-review
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,7 +44,11 @@ serve: install ## train if there is no model yet, then serve on 127.0.0.1:$PORT 
 	@test -e $(TAGSIM_HOME)/current || $(MAKE) --no-print-directory train
 	@$(BIN)/tagsim serve --home $(TAGSIM_HOME) --host 127.0.0.1 --port $(PORT)
 
-test: $(BIN)/.dev-installed ## run the whole test suite
+browser: ## install Debian's headless chromium and chromium-driver when missing (the page's tests)
+	@test -x /usr/bin/chromedriver && command -v chromium >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
+test: $(BIN)/.dev-installed browser ## run the whole test suite
 	$(BIN)/python -m pytest
 
 bench-neighbours: install ## similar-article quality: leave-one-out label agreement vs plain TF-IDF
@@ -70,6 +74,13 @@ bench-quality: install ## tagging quality on Reuters-21578 and BBC News vs sciki
 
 bench-real: install ## the default model on real labelled wire stories vs plain TF-IDF + LinearSVC
 	$(BIN)/python bench/real.py --data $(DATA) --dev $(DATASETS)/real_deals_dev.jsonl
+
+bench-review: install ## review queue latency at 100k documents; queue vs random reviews on BBC and Reuters
+	$(BIN)/python bench/review_queue.py --size 100000
+	$(BIN)/python bench/review.py --datasets $(DATASETS)
+
+screenshots: install browser ## PNGs of the Try and Review pages in docs/ (headless Chromium)
+	$(BIN)/python bench/screenshots.py --out docs
 
 bench-bulk: install ## bulk tagging on Dask (1 and 2 workers) vs a /v1/tag/batch loop and scikit-learn; PostgreSQL vs SQLite store (BULK_DOCS=1000000)
 	@test -e $(TAGSIM_HOME)/current || $(MAKE) --no-print-directory train

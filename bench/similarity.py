@@ -59,7 +59,7 @@ def built_index(n, docs_path, features, results, log):
     started = time.perf_counter()
     writer = IndexWriter(path, features.n_word_features_)
     ids = []
-    for block, words, _ in vectorized_blocks(tagger, read_corpus(docs_path)):
+    for block, words, *_ in vectorized_blocks(tagger, read_corpus(docs_path)):
         writer.add(words)
         ids.extend(b[0] for b in block)
     vectorized = time.perf_counter()

@@ -30,6 +30,21 @@ CREATE TABLE IF NOT EXISTS changes (
     id TEXT NOT NULL,
     op TEXT NOT NULL CHECK (op IN ('put', 'delete'))
 );
+CREATE TABLE IF NOT EXISTS corrections (   -- appended to, never updated: the review history
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    labels TEXT NOT NULL,          -- JSON: head name -> the reviewed labels (corrected heads only)
+    reviewer TEXT,                 -- a free string the client sent, not a checked identity
+    note TEXT,
+    model_version TEXT,            -- the version served when the correction was made
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS corrections_by_id ON corrections (id, seq);
+CREATE TABLE IF NOT EXISTS scores (
+    id TEXT PRIMARY KEY,
+    model_version TEXT NOT NULL,
+    scores TEXT NOT NULL           -- JSON: head name -> {label: probability}
+);
 """
 
 
@@ -75,8 +90,7 @@ class DocumentStore:
             conn.execute(
                 "INSERT OR REPLACE INTO documents (id, title, text, labels, labelled, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (doc_id, title or "", text, json.dumps(labels), int(bool(labelled)),
-                 datetime.now(timezone.utc).isoformat(timespec="seconds")))
+                (doc_id, title or "", text, json.dumps(labels), int(bool(labelled)), _now()))
             return conn.execute("INSERT INTO changes (id, op) VALUES (?, 'put')",
                                 (doc_id,)).lastrowid
 
@@ -85,6 +99,7 @@ class DocumentStore:
         conn = self._conn()
         with _transaction(conn):
             gone = conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount
+            conn.execute("DELETE FROM scores WHERE id = ?", (doc_id,))
             if must_exist and not gone:
                 raise NotFound(f"no document with id {doc_id!r}")
             return conn.execute("INSERT INTO changes (id, op) VALUES (?, 'delete')",
@@ -114,6 +129,46 @@ class DocumentStore:
                 "(SELECT MAX(seq) FROM changes WHERE id = c.id)")}
         return last, docs, deleted
 
+    def correct(self, corrections) -> int:
+        """Append corrections, all or none; return the sequence number of the last.
+
+        Each is a dict with ``id``, ``labels`` (head name -> labels) and optionally
+        ``reviewer``, ``note`` and ``model_version``.
+        """
+        conn = self._conn()
+        now = _now()
+        last = 0
+        with _transaction(conn):
+            for c in corrections:
+                last = conn.execute(
+                    "INSERT INTO corrections (id, labels, reviewer, note, model_version, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (c["id"], json.dumps(c["labels"]), c.get("reviewer"), c.get("note"),
+                     c.get("model_version"), now)).lastrowid
+        return last
+
+    def history(self, doc_id) -> list[dict]:
+        """Every correction of a document, oldest first."""
+        return [_as_correction(r) for r in self._conn().execute(
+            f"SELECT {_CORRECTION_COLUMNS} FROM corrections WHERE id = ? ORDER BY seq", (doc_id,))]
+
+    def corrections_since(self, seq: int) -> list[dict]:
+        """Every correction after *seq*, oldest first (all of them from 0)."""
+        return [_as_correction(r) for r in self._conn().execute(
+            f"SELECT {_CORRECTION_COLUMNS} FROM corrections WHERE seq > ? ORDER BY seq", (seq,))]
+
+    def put_scores(self, doc_id, model_version, scores) -> None:
+        """Keep a document's scores (head name -> {label: probability}) from a model version."""
+        self._conn().execute(
+            "INSERT OR REPLACE INTO scores (id, model_version, scores) VALUES (?, ?, ?)",
+            (doc_id, model_version, json.dumps(scores)))
+
+    def scores_of(self, doc_id) -> tuple[str, dict] | None:
+        """(model version, scores) stored for a document, or None."""
+        row = self._conn().execute("SELECT model_version, scores FROM scores WHERE id = ?",
+                                   (doc_id,)).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
+
     def labelled(self) -> list[dict]:
         """Documents whose labels the client gave: material for the next training run."""
         return [d for d in self.state()[1] if d["labelled"]]
@@ -131,6 +186,19 @@ class _transaction:
     def __exit__(self, exc_type, exc, tb):
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
         return False
+
+
+def _now():
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+_CORRECTION_COLUMNS = "seq, id, labels, reviewer, note, model_version, created_at"
+
+
+def _as_correction(row):
+    seq, doc_id, labels, reviewer, note, version, created_at = row
+    return {"seq": seq, "id": doc_id, "labels": json.loads(labels), "reviewer": reviewer,
+            "note": note, "model_version": version, "created_at": created_at}
 
 
 def _as_dict(row):

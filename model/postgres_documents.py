@@ -17,7 +17,7 @@ from datetime import timezone
 
 from model.errors import InvalidInput, NotFound, StoreUnavailable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATIONS = {  # version -> statements that bring the schema from version - 1 to it
     1: [
         """CREATE TABLE IF NOT EXISTS documents (
@@ -32,6 +32,21 @@ MIGRATIONS = {  # version -> statements that bring the schema from version - 1 t
             id TEXT NOT NULL,
             op TEXT NOT NULL CHECK (op IN ('put', 'delete')))""",
         "CREATE INDEX IF NOT EXISTS changes_by_id ON changes (id, seq)",
+    ],
+    2: [  # reviewers' corrections (appended, never updated) and each added document's scores
+        """CREATE TABLE IF NOT EXISTS corrections (
+            seq BIGSERIAL PRIMARY KEY,
+            id TEXT NOT NULL,
+            labels JSONB NOT NULL,
+            reviewer TEXT,
+            note TEXT,
+            model_version TEXT,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now())""",
+        "CREATE INDEX IF NOT EXISTS corrections_by_id ON corrections (id, seq)",
+        """CREATE TABLE IF NOT EXISTS scores (
+            id TEXT PRIMARY KEY,
+            model_version TEXT NOT NULL,
+            scores JSONB NOT NULL)""",
     ],
 }
 _LOCK = 0x7461_6773  # advisory lock key of writers and migrations ("tags")
@@ -151,6 +166,7 @@ class PostgresDocumentStore:
         def work(conn):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
             gone = conn.execute("DELETE FROM documents WHERE id = %s", (doc_id,)).rowcount
+            conn.execute("DELETE FROM scores WHERE id = %s", (doc_id,))
             if must_exist and not gone:
                 raise NotFound(f"no document with id {doc_id!r}")
             return conn.execute("INSERT INTO changes (id, op) VALUES (%s, 'delete') RETURNING seq",
@@ -184,9 +200,68 @@ class PostgresDocumentStore:
 
         return self._run(work)
 
+    def correct(self, corrections) -> int:
+        """Append corrections, all or none; return the sequence number of the last.
+
+        Each is a dict with ``id``, ``labels`` (head name -> labels) and optionally
+        ``reviewer``, ``note`` and ``model_version``. Taken under the writers' lock, so
+        their sequence numbers commit in order, as the change log's do.
+        """
+        from psycopg.types.json import Jsonb
+
+        def work(conn):
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
+            last = 0
+            for c in corrections:
+                last = conn.execute(
+                    "INSERT INTO corrections (id, labels, reviewer, note, model_version)"
+                    " VALUES (%s, %s, %s, %s, %s) RETURNING seq",
+                    (c["id"], Jsonb(c["labels"]), c.get("reviewer"), c.get("note"),
+                     c.get("model_version"))).fetchone()[0]
+            return last
+
+        return self._run(work)
+
+    def history(self, doc_id) -> list[dict]:
+        """Every correction of a document, oldest first."""
+        return [_as_correction(r) for r in self._run(lambda conn: conn.execute(
+            f"SELECT {_CORRECTION_COLUMNS} FROM corrections WHERE id = %s ORDER BY seq",
+            (doc_id,)).fetchall())]
+
+    def corrections_since(self, seq: int) -> list[dict]:
+        """Every correction after *seq*, oldest first (all of them from 0)."""
+        return [_as_correction(r) for r in self._run(lambda conn: conn.execute(
+            f"SELECT {_CORRECTION_COLUMNS} FROM corrections WHERE seq > %s ORDER BY seq",
+            (seq,)).fetchall())]
+
+    def put_scores(self, doc_id, model_version, scores) -> None:
+        """Keep a document's scores (head name -> {label: probability}) from a model version."""
+        from psycopg.types.json import Jsonb
+
+        self._run(lambda conn: conn.execute(
+            "INSERT INTO scores (id, model_version, scores) VALUES (%s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET model_version = excluded.model_version,"
+            " scores = excluded.scores", (doc_id, model_version, Jsonb(scores))))
+
+    def scores_of(self, doc_id) -> tuple[str, dict] | None:
+        """(model version, scores) stored for a document, or None."""
+        row = self._run(lambda conn: conn.execute(
+            "SELECT model_version, scores FROM scores WHERE id = %s", (doc_id,)).fetchone())
+        return (row[0], row[1]) if row else None
+
     def labelled(self) -> list[dict]:
         """Documents whose labels the client gave: material for the next training run."""
         return [d for d in self.state()[1] if d["labelled"]]
+
+
+_CORRECTION_COLUMNS = "seq, id, labels, reviewer, note, model_version, created_at"
+
+
+def _as_correction(row):
+    seq, doc_id, labels, reviewer, note, version, created_at = row
+    return {"seq": seq, "id": doc_id, "labels": labels, "reviewer": reviewer, "note": note,
+            "model_version": version,
+            "created_at": created_at.astimezone(timezone.utc).isoformat(timespec="seconds")}
 
 
 def _as_dict(row):

@@ -3,7 +3,7 @@
 Layout of a home folder (every file name is defined here, once)::
 
     home/versions/<version>/   manifest.json, manifest.sig, model.joblib, index/*.npy,
-                               documents.jsonl, labels.npz, report.md, confusion_*.png,
+                               documents.jsonl, labels.npz, scores.npz, report.md, confusion_*.png,
                                tradeoff_*.png
     home/current -> versions/<version>   (a symlink, replaced atomically)
     home/.lock                           (held by whoever is writing a version)
@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import joblib
+import numpy as np
 import sklearn
 
 from model.corpus import CorpusDocuments, label_masks
@@ -48,6 +49,7 @@ MODEL_FILE = "model.joblib"          # the fitted `Tagger`
 INDEX_FILE = "index"                 # the `SimilarityIndex`: a folder, one .npy per array
 DOCUMENTS_FILE = "documents.jsonl"   # id, title and labels of each index row (`CorpusDocuments`)
 LABELS_FILE = "labels.npz"           # the same labels as columns, for the search filters
+SCORES_FILE = "scores.npz"           # each index row's probabilities per head (the review queue)
 REPORT_FILE = "report.md"            # the training report
 CONFUSION_PLOT = "confusion_{head}.png"  # its confusion matrix of each single-label head
 TRADEOFF_PLOT = "tradeoff_{head}.png"    # its precision/recall by threshold of each multi-label head
@@ -370,6 +372,7 @@ class LoadedModel:
     index: SimilarityIndex | None = None
     corpus: Sequence = ()  # each row's metadata (a `CorpusDocuments`)
     masks: dict = field(default_factory=dict)  # (head, label) -> bool array over rows
+    scores: dict = field(default_factory=dict)  # head -> (rows, labels) probabilities, if stored
 
     @property
     def text_fields(self) -> tuple[str, ...]:
@@ -406,10 +409,24 @@ def load_verified(home, with_index=True, version=None) -> LoadedModel:
         if len(corpus) != len(index):
             raise ValueError(f"{len(index)} index rows but {len(corpus)} documents")
         masks = label_masks(folder / LABELS_FILE, [h.name for h in heads], len(corpus))
+        scores = _stored_scores(folder / SCORES_FILE, heads, len(corpus))
     except (OSError, ValueError, KeyError) as exc:
         raise ArtifactError(f"cannot read the index or documents of {folder}: {exc}; "
                             "retrain") from None
-    return LoadedModel(manifest["version"], manifest, tagger, folder, heads, index, corpus, masks)
+    return LoadedModel(manifest["version"], manifest, tagger, folder, heads, index, corpus, masks,
+                       scores)
+
+
+def _stored_scores(path, heads, n_rows):
+    """Per head, the (rows, labels) probabilities of a version's corpus; {} for older versions."""
+    if not path.is_file():
+        return {}
+    with np.load(path, allow_pickle=False) as z:
+        scores = {h.name: z[h.name] for h in heads}
+    for name, P in scores.items():
+        if P.shape[0] != n_rows:
+            raise ValueError(f"{path} scores {P.shape[0]} rows of {name}, not {n_rows}")
+    return scores
 
 
 def _manifest_heads(manifest, tagger, folder) -> tuple[HeadSpec, ...]:

@@ -57,6 +57,7 @@ def create_app(config=None):
     from service.api import bp
     from service.current import CurrentModel
     from service.metrics import Metrics
+    from service.web import bp as web_bp
 
     app = Flask(__name__)
     app.config.from_mapping(DEFAULTS)
@@ -78,4 +79,5 @@ def create_app(config=None):
     app.extensions["tagsim"] = current
     app.extensions["tagsim.metrics"] = metrics
     app.register_blueprint(bp)
+    app.register_blueprint(web_bp)
     return app

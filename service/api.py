@@ -15,6 +15,7 @@ from service.errors import BadJson, Conflict, RequestTimeout, TooLarge, Unsuppor
 from service.schemas import (
     MAX_BATCH,
     MAX_K,
+    MAX_REVIEW,
     MAX_TERMS,
     head_requests,
     openapi_spec,
@@ -192,14 +193,67 @@ def add_document():
 
 @bp.get("/v1/documents/<doc_id>")
 def get_document(doc_id):
-    """A document with its labels; an added one also with its text and when it was added."""
+    """A document with its labels, how each head got its label, and its review history."""
     served = current_model()
-    doc = served.ready_searcher().document(doc_id)
+    searcher = served.ready_searcher()
+    doc = searcher.document(doc_id)
     stored = served.documents.get(doc_id) if doc["source"] == "api" else None
     if stored is not None:
         doc = doc | {"text": stored["text"], "labelled": stored["labelled"],
                      "created_at": stored["created_at"]}
-    return doc
+    else:
+        doc = doc | {"text": searcher.text_of(doc_id)}
+    return doc | {"label_status": searcher.review_state(doc_id),
+                  "history": [{k: v for k, v in c.items() if k not in ("id", "seq")}
+                              for c in served.documents.history(doc_id)]}
+
+
+@bp.patch("/v1/documents/<doc_id>")
+def correct_document(doc_id):
+    """Correct some heads' labels; appended to the document's history, never overwriting it."""
+    searcher = current_model().ready_searcher()
+    req = validated(head_requests(searcher.model.heads).correction, parse_json())
+    fields = req.model_dump(by_alias=True)
+    labels = checked_labels(searcher.model.heads, fields)
+    searcher.correct(doc_id, labels, req.reviewer, req.note)
+    return get_document(doc_id)
+
+
+def checked_labels(heads, fields):
+    """head name -> labels from a correction's fields; each label must be one of the head's."""
+    labels = {}
+    for head in heads:
+        value = fields.get(head.name)
+        if value is None:
+            continue
+        for label in value if head.multilabel else [value]:
+            if label not in head.labels:
+                raise InvalidInput(f"unknown {head.name} label {label!r}; expected one of "
+                                   + ", ".join(head.labels))
+        labels[head.name] = sorted(set(value)) if head.multilabel else value
+    if not labels:
+        raise InvalidInput("send the labels of at least one head: "
+                           + ", ".join(h.name for h in heads))
+    return labels
+
+
+@bp.get("/v1/review")
+def review_queue():
+    """Unreviewed documents of one head, least certain first, with the model's answer and scores."""
+    searcher = current_model().ready_searcher()
+    names = [h.name for h in searcher.model.heads]
+    head = request.args.get("head", names[0] if names else "")
+    if head not in names:
+        raise InvalidInput(f"head must be one of {', '.join(names)}, got {head!r}")
+    if not searcher.model.scores:
+        raise ArtifactError(f"version {searcher.model.version} has no stored scores; "
+                            "run 'tagsim index' or 'make train' to make one that has")
+    limit = int_arg("limit", 20, 1, MAX_REVIEW)
+    entries, unreviewed, reviewed = searcher.review_queue(head, limit)
+    if request.args.get("text") == "1":
+        entries = [e | {"text": searcher.text_of(e["id"])} for e in entries]
+    return {"model_version": searcher.model.version, "head": head, "unreviewed": unreviewed,
+            "reviewed": reviewed, "results": entries}
 
 
 @bp.delete("/v1/documents/<doc_id>")

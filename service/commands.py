@@ -49,6 +49,22 @@ def register(sub, home):
     p = sub.add_parser("versions", parents=[home], help="list the versions, marking the current one")
     p.set_defaults(run=versions)
 
+    p = sub.add_parser("review", help="the review queue in and out of Label Studio or JSONL")
+    review = p.add_subparsers(dest="review_command", required=True, metavar="ACTION")
+    p = review.add_parser("export", parents=[home, database],
+                          help="write the least certain unreviewed documents, with the model's answers")
+    p.add_argument("--format", choices=("label-studio", "jsonl"), default="label-studio")
+    p.add_argument("--head", help="the head whose uncertainty orders the queue (default: the first)")
+    p.add_argument("--limit", type=int, default=100, help="how many documents (1-500, default 100)")
+    p.add_argument("--out", type=Path, help="write here instead of standard output")
+    p.add_argument("--config", type=Path,
+                   help="also write the Label Studio labelling interface (XML) for these tasks")
+    p.set_defaults(run=review_export)
+    p = review.add_parser("import", parents=[home, database],
+                          help="apply completed Label Studio annotations or our JSONL as corrections")
+    p.add_argument("file", type=Path, help="a Label Studio JSON export, or JSONL")
+    p.set_defaults(run=review_import)
+
     p = sub.add_parser("serve", parents=[home, database], help="serve the HTTP API with gunicorn")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 "
@@ -129,6 +145,58 @@ def similar(args):
     results = searcher.search(searcher.vectorize(title, text), args.k, terms=args.terms)
     print(json.dumps({"model_version": searcher.model.version, "results": results},
                      ensure_ascii=False, indent=2))
+    return 0
+
+
+def _searcher(args):
+    from model.search import Searcher
+    from model.store import load_verified, open_documents
+
+    home = home_path(args.home)
+    searcher = Searcher(load_verified(home), open_documents(home, args.database_url))
+    searcher.sync()
+    return searcher
+
+
+def review_export(args):
+    """tagsim review export: the queue as Label Studio tasks or as our JSONL."""
+    from service.review_files import export_records, label_config, write_export
+
+    if not 1 <= args.limit <= 500:
+        raise TagsimError(f"--limit must be between 1 and 500, got {args.limit}")
+    searcher = _searcher(args)
+    heads = searcher.model.heads
+    head = args.head or heads[0].name
+    if head not in [h.name for h in heads]:
+        raise TagsimError(f"--head must be one of {', '.join(h.name for h in heads)}, got {head!r}")
+    if not searcher.model.scores:
+        raise TagsimError(f"version {searcher.model.version} has no stored scores; run "
+                          "'tagsim index' or 'make train' to make one that has")
+    entries, _, _ = searcher.review_queue(head, args.limit)
+    entries = [e | {"text": searcher.text_of(e["id"]), "head": head} for e in entries]
+    records = export_records(entries, heads, searcher.model.version, args.format)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as out:
+            write_export(records, args.format, out)
+    else:
+        write_export(records, args.format, sys.stdout)
+    if args.config:
+        args.config.write_text(label_config(heads), encoding="utf-8")
+    print(f"exported {len(records)} documents", file=sys.stderr)
+    return 0
+
+
+def review_import(args):
+    """tagsim review import: validate every record, then apply them all as corrections."""
+    from service.review_files import read_corrections
+
+    searcher = _searcher(args)
+    corrections, skipped = read_corrections(args.file, searcher.model.heads, searcher.exists)
+    version = searcher.model.version
+    searcher.store.correct([c | {"model_version": version} for c in corrections])
+    print(f"applied {len(corrections)} corrections"
+          + (f"; skipped {skipped} tasks with no completed annotation" if skipped else ""),
+          file=sys.stderr)
     return 0
 
 

@@ -28,6 +28,7 @@ from model.tagger import HeadSpec
 MAX_K = 100
 MAX_BATCH = 1000
 MAX_TERMS = 10_000
+MAX_REVIEW = 500
 # Texts need a letter or digit (else 422); the pattern documents it without enforcing it here.
 Text = Annotated[StrictStr, Field(json_schema_extra={"pattern": r"\w"},
                                   description="at least one letter or digit")]
@@ -117,6 +118,18 @@ class DocumentIn(_Strict):
     text: Text
 
 
+class CorrectionIn(_Strict):
+    """A reviewer's correction of a document's labels (at least one head).
+
+    The served model adds a label field per head (`head_requests`); labels are checked
+    against the head's by the view, so an unknown one is named in the error.
+    """
+
+    reviewer: StrictStr | None = Field(None, max_length=200, description=(
+        "who reviewed: a free string kept with the correction, not a checked identity"))
+    note: StrictStr | None = Field(None, max_length=2000)
+
+
 class HeadRequests(NamedTuple):
     """The request models of a model with given heads."""
 
@@ -124,6 +137,7 @@ class HeadRequests(NamedTuple):
     document: type[DocumentIn]
     tag: type[TagRequest]
     tag_batch: type[TagBatchRequest]
+    correction: type[CorrectionIn]
 
 
 @functools.lru_cache(maxsize=16)
@@ -140,6 +154,9 @@ def head_requests(heads: tuple[HeadSpec, ...]) -> HeadRequests:
     document = _with_heads(DocumentIn, heads, lambda h: h.name, lambda h: (
         list[_label(h)] if h.multilabel else _label(h),
         f"the {h.name} labels (predicted when left out)"))
+    correction = _with_heads(CorrectionIn, heads, lambda h: h.name, lambda h: (
+        list[_documented_label(h)] if h.multilabel else _documented_label(h),
+        f"the reviewed {h.name} labels"))
     labels = [label for head in heads if head.multilabel for label in head.labels]
     cut = {"type": "number", "minimum": 0.0, "maximum": 1.0}
     threshold = (Cut | Annotated[dict[StrictStr, Cut], WithJsonSchema({
@@ -148,7 +165,14 @@ def head_requests(heads: tuple[HeadSpec, ...]) -> HeadRequests:
         OperatingPoint.model_fields["threshold"])
     tag, tag_batch = (create_model(base.__name__, __base__=base, __doc__=base.__doc__,
                                    threshold=threshold) for base in (TagRequest, TagBatchRequest))
-    return HeadRequests(similar, document, tag, tag_batch)
+    return HeadRequests(similar, document, tag, tag_batch, correction)
+
+
+def _documented_label(head):
+    """A string the schema says is one of the head's labels; the view checks it, naming a bad one."""
+    if not head.labels:
+        return StrictStr
+    return Annotated[StrictStr, Field(json_schema_extra={"enum": list(head.labels)})]
 
 
 def _label(head):
@@ -188,14 +212,18 @@ def openapi_spec(version: str, heads: tuple[HeadSpec, ...] = ()) -> dict:
 
     *heads* (the served model's) add their filter and label fields, with their labels.
     """
-    similar, document, tag, tag_batch = head_requests(tuple(heads))
-    models = [tag, TagItem, tag_batch, similar, document]
+    similar, document, tag, tag_batch, correction = head_requests(tuple(heads))
+    models = [tag, TagItem, tag_batch, similar, document, correction]
     schemas = {}
     for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
     schemas["Error"] = _error_schema()
+    if heads:  # a correction names at least one head (checked by the view)
+        schemas[correction.__name__]["anyOf"] = [
+            {"required": [h.name], "properties": {h.name: {
+                "type": "array" if h.multilabel else "string"}}} for h in heads]
 
     def body(name):
         return {"required": True, "content": {"application/json": {
@@ -234,16 +262,32 @@ def openapi_spec(version: str, heads: tuple[HeadSpec, ...] = ()) -> dict:
         "/v1/documents/{doc_id}": {
             "get": {"summary": "A stored document", "parameters": doc_id,
                     "responses": answer("the document")},
+            "patch": {"summary": "Correct a document's labels (kept in its history)",
+                      "parameters": doc_id, "requestBody": body("CorrectionIn"),
+                      "responses": answer("the corrected document")},
             "delete": {"summary": "Delete a document", "parameters": doc_id,
                        "responses": {"204": {"description": "deleted"},
                                      **{k: v for k, v in answer("").items() if k != "200"}}}},
         "/v1/documents/{doc_id}/similar": {"get": {
             "summary": "Documents similar to a stored one", "parameters": doc_id + k_param,
             "responses": answer("best first")}},
+        "/v1/review": {"get": {
+            "summary": "Unreviewed documents, least certain first", "parameters": [
+                {"name": "head", "in": "query", "required": False, "schema": {
+                    "type": "string", "enum": [h.name for h in heads]} if heads else {
+                    "type": "string"}},
+                {"name": "limit", "in": "query", "required": False, "schema": {
+                    "type": "integer", "minimum": 1, "maximum": MAX_REVIEW, "default": 20}},
+                {"name": "text", "in": "query", "required": False, "description": "1: add texts",
+                 "schema": {"type": "string", "enum": ["0", "1"]}}],
+            "responses": answer("the queue")}},
         "/v1/admin/reload": {"post": {"summary": "Load the current version now (this worker)",
                                       "responses": answer("the version now served")}},
         "/v1/model": {"get": {"summary": "The current model's manifest",
                               "responses": answer("manifest")}},
+        "/": {"get": {"summary": "The web page: try the model, review the queue", "responses": {
+            "200": {"description": "HTML", "content": {"text/html": {"schema": {
+                "type": "string"}}}}}}},
         "/healthz": {"get": {"summary": "Liveness", "responses": answer("alive")}},
         "/readyz": {"get": {"summary": "Readiness", "responses": answer("ready")}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {

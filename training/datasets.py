@@ -10,6 +10,7 @@ from pathlib import Path
 
 from model.errors import InvalidInput
 from model.features import document_text
+from model.review import reviewed_labels
 from model.store import DOCUMENT_STORE, database_url, open_documents, sha256_of
 from model.tagger import HeadSpec
 
@@ -282,6 +283,60 @@ def with_labelled_documents(dataset, home, log=print):
         v for vs in extended.targets[s.name] for v in (vs if s.multilabel else [vs])})
         for s in dataset.specs]
     return extended
+
+
+def with_corrections(dataset, home, log=print):
+    """*dataset* with the reviewers' corrections stored in *home* applied, and a summary.
+
+    A correction wins over the record's label for the heads it corrects (the latest
+    correction of a head wins). A document added through the API without labels joins
+    when every head of this training has been reviewed. The corrections are read in one
+    query, so one made while this runs waits, whole, for the next run. The summary
+    (for the manifest) counts the documents whose labels came from a review, per head
+    and per reviewer, and names the last correction read.
+    """
+    summary = {"documents": 0, "per_head": {}, "per_reviewer": {}, "through_seq": 0}
+    if database_url() is None and not (Path(home) / DOCUMENT_STORE).is_file():
+        return dataset, summary
+    store = open_documents(home)
+    path = getattr(store, "location", None) or getattr(store, "path", home)
+    corrections = store.corrections_since(0)
+    if not corrections:
+        return dataset, summary
+    summary["through_seq"] = corrections[-1]["seq"]
+    out = dataset.subset(range(len(dataset)))
+    rows = {doc_id: i for i, doc_id in enumerate(out.ids)}
+    specs = {s.name: s for s in out.specs}
+    skipped = 0
+    for doc_id, heads in reviewed_labels(corrections).items():
+        usable = {h: r for h, r in heads.items() if h in specs and _takes(specs[h], r["labels"])}
+        i = rows.get(doc_id)
+        if i is None:
+            stored = store.get(doc_id)
+            if stored is None or set(usable) != set(specs):
+                skipped += 1
+                continue
+            i = rows[doc_id] = len(out.ids)
+            out.ids.append(doc_id)
+            out.titles.append(stored["title"])
+            out.texts.append(document_text(stored["title"], stored["text"]))
+            out.records.append({"id": doc_id, "title": stored["title"], "text": stored["text"]})
+            for name in specs:
+                out.targets[name].append(None)
+        for name, review in usable.items():
+            value = review["labels"]
+            out.targets[name][i] = sorted(set(value)) if specs[name].multilabel else value
+            summary["per_head"][name] = summary["per_head"].get(name, 0) + 1
+            who = review["reviewer"] or "(anonymous)"
+            summary["per_reviewer"][who] = summary["per_reviewer"].get(who, 0) + 1
+        summary["documents"] += bool(usable)
+    log(f"applied the corrections of {summary['documents']} documents from {path}"
+        + (f"; {skipped} corrected documents are neither in the data nor fully reviewed"
+           if skipped else ""))
+    out.specs = [_head(s.name, s.multilabel, {
+        v for vs in out.targets[s.name] for v in (vs if s.multilabel else [vs])})
+        for s in dataset.specs]
+    return out, summary
 
 
 def _takes(spec, value):

@@ -18,12 +18,15 @@ from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from model.corpus import LabelColumns
 from model.similarity import IndexWriter, SimilarityIndex
 from model.store import (
     DOCUMENTS_FILE,
     INDEX_FILE,
     LABELS_FILE,
+    SCORES_FILE,
     ArtifactStore,
     holding_lock,
     load_verified,
@@ -45,14 +48,32 @@ def _document_lines(fh, ids, titles, labels):
         fh.write(json.dumps({"id": doc_id, "title": title, **row}, ensure_ascii=False) + "\n")
 
 
+def write_scores(path: Path, tagger, blocks):
+    """Save each head's probabilities for the rows of *blocks* (head -> array, in row order)."""
+    arrays = {spec.name: np.concatenate([b[spec.name] for b in blocks]) if blocks else
+              np.zeros((0, len(tagger.labels_of(spec))), dtype=np.float32)
+              for spec in tagger.specs}
+    with open(path, "wb") as fh:  # a file object: np.savez would append .npz to a path
+        np.savez(fh, **arrays)
+
+
+def head_scores(tagger, X):
+    """Per head, the probabilities of each row of *X* as float32 (stored for the review queue)."""
+    return {spec.name: tagger.heads[spec.name].predict_proba(X).astype(np.float32)
+            for spec in tagger.specs}
+
+
 def write_index(folder: Path, tagger, dataset, X=None):
-    """Write the similarity index and its documents' metadata; return the word matrix."""
+    """Write the similarity index, its documents' metadata and scores; return the word matrix."""
     X = tagger.features.transform(dataset.texts) if X is None else X
+    write_scores(folder / SCORES_FILE, tagger, [head_scores(tagger, X)])
     words = tagger.features.word_block(X)
     SimilarityIndex(words, dataset.ids).save(folder / INDEX_FILE)
     with open(folder / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
+        # The trained corpus keeps its texts, so reviewers can read what they review.
         _document_lines(fh, dataset.ids, dataset.titles,
-                        [{k: v[i] for k, v in dataset.targets.items()} for i in range(len(dataset))])
+                        [{"text": dataset.texts[i], **{k: v[i] for k, v in dataset.targets.items()}}
+                         for i in range(len(dataset))])
     labels = _label_columns(tagger)
     labels.add(len(dataset.ids), dataset.targets)
     labels.save(folder / LABELS_FILE)
@@ -82,8 +103,8 @@ def _vectorize_block(texts, given, tagger=None):
     """Word rows of a block of texts, and each one's labels: given where valid, else predicted."""
     tagger = tagger or _worker_tagger
     X = tagger.features.transform(texts)
-    return tagger.features.word_block(X).tocsr(), [labels for labels, _ in
-                                                   tagger.given_or_predicted(X, given)]
+    return (tagger.features.word_block(X).tocsr(),
+            [labels for labels, _ in tagger.given_or_predicted(X, given)], head_scores(tagger, X))
 
 
 def _given(tagger, block):
@@ -93,7 +114,7 @@ def _given(tagger, block):
 
 
 def vectorized_blocks(tagger, blocks, n_jobs=None):
-    """Yield (block, word rows, labels) in order, using up to *n_jobs* processes.
+    """Yield (block, word rows, labels, scores) in order, using up to *n_jobs* processes.
 
     Each block holds (id, title, text, record) tuples (see `read_corpus`); each record
     keeps its own labels where the model knows them, and the rest are predicted.
@@ -163,11 +184,11 @@ def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None,
     log(f"indexing {data} with model {loaded.version}")
     with ArtifactStore(home).new_version() as staged, contextlib.ExitStack() as cluster:
         for name in loaded.manifest["files"]:
-            if Path(name).parts[0] not in (INDEX_FILE, DOCUMENTS_FILE, LABELS_FILE):
+            if Path(name).parts[0] not in (INDEX_FILE, DOCUMENTS_FILE, LABELS_FILE, SCORES_FILE):
                 shutil.copy2(loaded.folder / name, staged.folder / name)
         n_terms = tagger.features.n_word_features_
         writer = IndexWriter(staged.folder / INDEX_FILE, n_terms)
-        ids, labels = [], _label_columns(tagger)
+        ids, labels, scores = [], _label_columns(tagger), []
         with open(staged.folder / DOCUMENTS_FILE, "w", encoding="utf-8") as docs:
             blocks = read_corpus(data, text_fields, BLOCK)
             if scheduler:
@@ -177,7 +198,8 @@ def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None,
                                                        loaded.version, tagger, blocks)
             else:
                 vectorized = vectorized_blocks(tagger, blocks, n_jobs)
-            for block, words, block_labels in vectorized:
+            for block, words, block_labels, block_scores in vectorized:
+                scores.append(block_scores)
                 block_ids = [b[0] for b in block]
                 _document_lines(docs, block_ids, [b[1] for b in block], block_labels)
                 labels.add(len(block), {spec.name: [row[spec.name] for row in block_labels]
@@ -188,6 +210,7 @@ def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None,
                     log(f"  {len(ids)} documents vectorised")
         writer.close(ids)
         labels.save(staged.folder / LABELS_FILE)
+        write_scores(staged.folder / SCORES_FILE, tagger, scores)
         manifest = {k: v for k, v in loaded.manifest.items() if k != "files"}
         manifest.update(
             version=staged.version, derived_from=loaded.version,

@@ -85,6 +85,20 @@ def plot_tradeoff(name, labels, table, thresholds, path: Path) -> None:
     plt.close(fig)
 
 
+def corrections_section(summary) -> list[str]:
+    """Markdown: how many reviewers' corrections this training used, per head and per reviewer."""
+    out = ["## Reviewers' corrections", ""]
+    if not summary.get("documents"):
+        return out + ["None used: no document had been reviewed.", ""]
+    out += [f"{summary['documents']} documents took labels from a review "
+            f"(corrections up to #{summary['through_seq']}).", "",
+            "| head | corrections used |", "|---|---|"]
+    out += [f"| {head} | {n} |" for head, n in sorted(summary["per_head"].items())]
+    out += ["", "| reviewer | corrections used |", "|---|---|"]
+    out += [f"| {who} | {n} |" for who, n in sorted(summary["per_reviewer"].items())]
+    return out + [""]
+
+
 def write_report(folder: Path, manifest: dict, results, thresholds: dict,
                  tradeoffs: dict | None = None) -> list[str]:
     """Write report.md (and its PNGs) into *folder*; return the file names.
@@ -98,6 +112,7 @@ def write_report(folder: Path, manifest: dict, results, thresholds: dict,
            f"`{manifest['dataset']['sha256'][:12]}…`).", "",
            f"## Cross-validated metrics ({folds}-fold, whole pipeline refitted per fold)", "",
            metrics_table(results), ""]
+    out += corrections_section(manifest.get("corrections") or {})
     written = [REPORT_FILE]
     for name, res in results.items():
         out += [f"## {name}", "", "| label | precision | recall | F1 | support |"

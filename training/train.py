@@ -20,7 +20,12 @@ from model.heads import CalibratedLinearHead
 from model.store import MODEL_FILE, ArtifactStore, holding_lock
 from model.tagger import Tagger
 from model.thresholds import parse_objective
-from training.datasets import DEFAULT_TEXT_FIELDS, load_dataset, with_labelled_documents
+from training.datasets import (
+    DEFAULT_TEXT_FIELDS,
+    load_dataset,
+    with_corrections,
+    with_labelled_documents,
+)
 from training.evaluate import check_trainable, cross_validate, metrics_json
 from training.index import write_index
 from training.report import metrics_table, write_report
@@ -138,8 +143,10 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
     head_params = {**HEAD_PARAMS, **params.get("heads", {})}
     training_params = {**TRAINING_PARAMS, **params.get("training", {})}
     dataset = load_dataset(data, text_fields, label_fields, where=where, allow_empty=allow_empty)
+    corrections = {"documents": 0, "per_head": {}, "per_reviewer": {}, "through_seq": 0}
     if label_fields is None:
         dataset = with_labelled_documents(dataset, home, log)
+        dataset, corrections = with_corrections(dataset, home, log)
     check_trainable(dataset, folds if folds >= 2 else 0)
     log(f"read {len(dataset)} records from {data}; heads: "
         + ", ".join(f"{s.name} ({'multi' if s.multilabel else 'single'}-label, "
@@ -171,6 +178,7 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
             "parameters": {"features": feature_params, "heads": head_params,
                            "training": training_params},
             "evaluation": {"folds": folds, "metrics": metrics_json(results)},
+            "corrections": corrections,
             "index": {"documents": len(dataset), "terms": int(words.shape[1]),
                       "dataset": {"path": str(data), "sha256": dataset.sha256}},
             "libraries": library_versions(),

@@ -7,6 +7,7 @@ import pytest
 
 from model.documents import DocumentStore
 from model.errors import InvalidInput, NotFound, StoreUnavailable
+from model.postgres_documents import SCHEMA_VERSION
 from model.store import open_documents
 
 
@@ -122,7 +123,8 @@ def test_postgres_schema_is_created_once_by_replicas_starting_together(tmp_path,
     for t in threads:
         t.join()
     with psycopg.connect(postgres_db.url) as conn:
-        assert conn.execute("SELECT version FROM tagsim_schema").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM tagsim_schema ORDER BY version").fetchall() \
+            == [(v,) for v in range(1, SCHEMA_VERSION + 1)]  # each migration applied once
     for s in stores:
         s.close()
 
@@ -142,3 +144,25 @@ def test_postgres_down_is_a_clear_error_and_recovers(tmp_path, postgres_db):
     assert store.get("a")["id"] == "a"
     assert store.get("b") is None  # the failed write left nothing behind
     store.close()
+
+
+def test_corrections_are_appended_in_order_and_scores_kept(opener):
+    store, other = opener(), opener()
+    first = store.correct([{"id": "a", "labels": {"agreement_type": "licensing"},
+                            "reviewer": "ann", "note": "n", "model_version": "v1"}])
+    last = other.correct([{"id": "b", "labels": {"sectors": ["biomed"]}},
+                          {"id": "a", "labels": {"sectors": []}}])
+    assert last > first
+    history = store.history("a")
+    assert [(h["labels"], h["reviewer"], h["note"], h["model_version"]) for h in history] == [
+        ({"agreement_type": "licensing"}, "ann", "n", "v1"), ({"sectors": []}, None, None, None)]
+    assert history[0]["created_at"].endswith("+00:00")
+    assert [c["id"] for c in other.corrections_since(0)] == ["a", "b", "a"]
+    assert [c["seq"] for c in store.corrections_since(first)][-1] == last
+    assert store.scores_of("a") is None
+    store.put_scores("a", "v1", {"sectors": {"biomed": 0.25}})
+    other.put_scores("a", "v2", {"sectors": {"biomed": 0.5}})
+    assert store.scores_of("a") == ("v2", {"sectors": {"biomed": 0.5}})
+    store.put("a", "", "text", {}, False)
+    store.delete("a")
+    assert store.scores_of("a") is None and len(store.history("a")) == 2  # history stays

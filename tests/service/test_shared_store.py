@@ -37,6 +37,27 @@ def test_replicas_see_each_others_writes_before_their_next_answer(home, database
     assert "shared-1" not in [h["id"] for h in hits["results"]]
 
 
+def test_replicas_share_corrections_and_the_queue(home, database_url, corpus_docs):
+    one, two = replica(home, database_url), replica(home, database_url)
+    assert one.post("/v1/documents", json={"id": "shared-2", "text": "A bank lends to a "
+                                           "wind farm developer."}).status_code == 201
+    queued = two.get("/v1/review?head=agreement_type&limit=500").get_json()["results"]
+    assert "shared-2" in [r["id"] for r in queued]  # scored when added, through replica one
+    corpus_id = corpus_docs[0]["id"]
+    for doc_id in ("shared-2", corpus_id):
+        assert one.patch(f"/v1/documents/{doc_id}", json={"agreement_type": "licensing",
+                                                         "reviewer": "ann"}).status_code == 200
+    for doc_id in ("shared-2", corpus_id):
+        doc = two.get(f"/v1/documents/{doc_id}").get_json()
+        assert doc["agreement_type"] == "licensing" and doc["history"][0]["reviewer"] == "ann"
+    hits = two.post("/v1/similar", json={"id": "shared-2", "agreement_type": "licensing",
+                                         "k": 100}).get_json()["results"]
+    assert corpus_id in [h["id"] for h in hits]
+    queued = two.get("/v1/review?head=agreement_type&limit=500").get_json()
+    assert queued["reviewed"] == 2
+    assert not {"shared-2", corpus_id} & {r["id"] for r in queued["results"]}
+
+
 def test_a_database_that_goes_down_is_503_and_the_service_recovers(home, postgres_db, monkeypatch):
     monkeypatch.setenv("TAGSIM_DATABASE_TIMEOUT", "1")
     client = replica(home, postgres_db.url)

@@ -1,0 +1,162 @@
+"""Corrections with their history, the review queue, and training on corrections."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from model.review import uncertainty
+from model.store import load_verified, open_documents
+from service import create_app
+from training.train import train
+
+ARTICLE = {"id": "a1", "title": "Bank and solar firm", "text": "A bank lends to a solar farm "
+           "developer and takes a stake in the project company."}
+
+
+@pytest.fixture
+def added(client):
+    assert client.post("/v1/documents", json=ARTICLE).status_code == 201
+    return ARTICLE["id"]
+
+
+def test_a_correction_is_kept_with_its_history_and_wins(client, added):
+    first = client.patch(f"/v1/documents/{added}", json={"agreement_type": "licensing",
+                                                         "reviewer": "ann", "note": "a licence"})
+    assert first.status_code == 200 and first.get_json()["agreement_type"] == "licensing"
+    client.patch(f"/v1/documents/{added}", json={"agreement_type": "investment",
+                                                 "sectors": ["fintech", "clean_energy"]})
+    doc = client.get(f"/v1/documents/{added}").get_json()
+    assert doc["agreement_type"] == "investment" and doc["sectors"] == ["clean_energy", "fintech"]
+    assert [h["labels"] for h in doc["history"]] == [
+        {"agreement_type": "licensing"},
+        {"agreement_type": "investment", "sectors": ["clean_energy", "fintech"]}]
+    assert doc["history"][0]["reviewer"] == "ann" and doc["history"][0]["note"] == "a licence"
+    status = doc["label_status"]["agreement_type"]
+    assert status["status"] == "reviewed" and status["model_version"] == doc_version(client)
+
+
+def doc_version(client):
+    return client.get("/v1/model").get_json()["version"]
+
+
+def test_a_corpus_document_can_be_corrected_and_filters_follow_at_once(client, corpus_docs):
+    doc = next(d for d in corpus_docs if d["agreement_type"] != "licensing")
+    query = {"id": doc["id"], "agreement_type": "licensing", "k": 100}
+    assert client.patch(f"/v1/documents/{doc['id']}",
+                        json={"agreement_type": "licensing"}).status_code == 200
+    got = client.get(f"/v1/documents/{doc['id']}").get_json()
+    assert got["source"] == "corpus" and got["agreement_type"] == "licensing"
+    assert got["label_status"]["sectors"] == {"status": "corpus"}
+    other = next(d for d in corpus_docs if d["id"] != doc["id"])
+    results = client.post("/v1/similar", json={**query, "id": other["id"]}).get_json()["results"]
+    assert doc["id"] in [r["id"] for r in results]
+
+
+@pytest.mark.parametrize(("body", "status", "needle"), [
+    ({"agreement_type": "merger"}, 400, "'merger'"),
+    ({"sectors": ["biomed", "space"]}, 400, "'space'"),
+    ({"sectors": "biomed"}, 400, "sectors"),
+    ({}, 400, "at least one head"),
+    ({"reviewer": "x"}, 400, "at least one head"),
+    ({"agreement_type": "none", "colour": "red"}, 400, "colour"),
+])
+def test_bad_corrections_are_400_naming_the_problem(client, added, body, status, needle):
+    res = client.patch(f"/v1/documents/{added}", json=body)
+    assert res.status_code == status and needle in res.get_json()["error"]["message"]
+    assert client.get(f"/v1/documents/{added}").get_json()["history"] == []
+
+
+def test_unknown_document_is_404(client):
+    res = client.patch("/v1/documents/nope", json={"agreement_type": "none"})
+    assert res.status_code == 404 and res.get_json()["error"]["code"] == "not_found"
+
+
+def test_corrections_need_the_write_token_when_set(home, added):
+    client = create_app({"TAGSIM_HOME": str(home), "TESTING": True,
+                         "API_TOKEN": "t0k"}).test_client()
+    assert client.patch(f"/v1/documents/{added}", json={"agreement_type": "none"}).status_code == 401
+    assert client.patch(f"/v1/documents/{added}", json={"agreement_type": "none"},
+                        headers={"Authorization": "Bearer t0k"}).status_code == 200
+    assert client.get("/").status_code == 200  # the page itself asks for the token
+
+
+def test_queue_is_least_certain_first_and_drops_reviewed(client, added, home):
+    queue = client.get("/v1/review?head=sectors&limit=50").get_json()
+    results = queue["results"]
+    assert len(results) == 50 and queue["reviewed"] == 0
+    model = load_verified(home)
+    thresholds = model.tagger.heads["sectors"].thresholds_
+    labels = model.tagger.labels_of(model.head("sectors"))
+    got = [r["uncertainty"] for r in results]
+    expected = [float(uncertainty(np.array([[r["scores"][k] for k in labels]]), thresholds)[0])
+                for r in results]
+    assert got == sorted(got) and got == pytest.approx(expected, abs=1e-5)
+    # nothing outside the page is less certain than its last entry
+    all_rows = uncertainty(model.scores["sectors"], thresholds)
+    assert np.sum(all_rows < got[-1] - 1e-6) <= len(results)
+    first = results[0]["id"]
+    client.patch(f"/v1/documents/{first}", json={"sectors": ["policy"]})
+    after = client.get("/v1/review?head=sectors&limit=50").get_json()
+    assert first not in [r["id"] for r in after["results"]] and after["reviewed"] == 1
+    assert after["unreviewed"] == queue["unreviewed"] - 1
+    single = client.get("/v1/review?head=agreement_type&limit=5").get_json()["results"]
+    margins = [sorted(r["scores"].values())[-1] - sorted(r["scores"].values())[-2] for r in single]
+    assert [r["uncertainty"] for r in single] == pytest.approx(margins, abs=1e-5)
+    mine = [r for r in client.get("/v1/review?head=agreement_type&limit=500").get_json()["results"]
+            if r["id"] == added]
+    assert mine and mine[0]["source"] == "api" and mine[0]["scored_by"] == doc_version(client)
+
+
+@pytest.mark.parametrize("query", ["head=colour", "head=sectors&limit=0", "limit=abc",
+                                   "head=sectors&limit=501"])
+def test_bad_queue_requests_are_400(client, query):
+    assert client.get(f"/v1/review?{query}").status_code == 400
+
+
+def test_training_uses_corrections_and_counts_them(home, small_corpus, corpus_docs):
+    store = open_documents(home)
+    doc = corpus_docs[0]
+    new = "licensing" if doc["agreement_type"] != "licensing" else "investment"
+    store.correct([{"id": doc["id"], "labels": {"agreement_type": new}, "reviewer": "ann"},
+                   {"id": corpus_docs[1]["id"], "labels": {"sectors": ["biomed"]}}])
+    manifest = train(small_corpus, home, folds=0, progress=False, log=lambda *_: None)
+    assert manifest["corrections"]["per_head"] == {"agreement_type": 1, "sectors": 1}
+    assert manifest["corrections"]["per_reviewer"] == {"ann": 1, "(anonymous)": 1}
+    lines = (home / "current" / "documents.jsonl").read_text(encoding="utf-8").splitlines()
+    trained = {d["id"]: d for d in map(json.loads, lines)}
+    assert trained[doc["id"]]["agreement_type"] == new
+    assert trained[corpus_docs[1]["id"]]["sectors"] == ["biomed"]
+
+
+def test_a_correction_made_during_training_waits_for_the_next_run(home, small_corpus, corpus_docs):
+    store = open_documents(home)
+    logs = []
+
+    def log(message):  # runs inside train, after the corrections were read
+        if message.startswith("read "):
+            store.correct([{"id": corpus_docs[2]["id"], "labels": {"agreement_type": "none"}}])
+        logs.append(message)
+
+    first = train(small_corpus, home, folds=0, progress=False, log=log)
+    assert first["corrections"]["documents"] == 0
+    second = train(small_corpus, home, folds=0, progress=False, log=lambda *_: None)
+    assert second["corrections"]["documents"] == 1
+    assert len(store.history(corpus_docs[2]["id"])) == 1
+
+
+def test_a_reindexed_version_stores_the_scores_of_its_new_corpus(home, tmp_path, corpus_records):
+    from tests.conftest import write_jsonl
+    from training.index import reindex
+
+    data = write_jsonl(tmp_path / "fresh.jsonl", [
+        {"id": f"n{i}", "title": r["title"], "text": r["text"]} for i, r in
+        enumerate(corpus_records[1:40:2])])
+    reindex(data, home, log=lambda *_: None)
+    client = create_app({"TAGSIM_HOME": str(home), "TESTING": True}).test_client()
+    queue = client.get("/v1/review?head=agreement_type&limit=5").get_json()
+    assert queue["unreviewed"] == 20 and len(queue["results"]) == 5
+    assert all(r["id"].startswith("n") and r["scored_by"] == queue["model_version"]
+               for r in queue["results"])
