@@ -18,6 +18,29 @@ def _fields(value):
     return fields
 
 
+def _jobs(value):
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n == 0 or n < -1:
+        raise argparse.ArgumentTypeError(f"expected a number of cores, or -1 for all; got {value!r}")
+    return n
+
+
+def _duration(value):
+    units = {"s": 1, "m": 60, "h": 3600}
+    text = value.strip().lower()
+    unit = units.get(text[-1:], None)
+    try:
+        seconds = float(text[:-1] if unit else text) * (unit or 1)
+    except ValueError:
+        seconds = -1
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a time such as 90s, 10m or 1h; got {value!r}")
+    return seconds
+
+
 def register(sub, home):
     """Add train, evaluate and index to *sub*; *home* is the parser of the shared --home."""
     data = argparse.ArgumentParser(add_help=False)
@@ -34,23 +57,43 @@ def register(sub, home):
     tuning.add_argument("--param", action="append", dest="params", metavar="GROUP.NAME=VALUE",
                         help="override a pipeline setting, e.g. heads.C=1.0 or "
                              "features.word_ngrams=1,1 (repeatable)")
+    tuning.add_argument("--params", dest="params_file", type=Path, metavar="FILE",
+                        help="settings written by `tagsim tune` (--param overrides them)")
+    jobs = argparse.ArgumentParser(add_help=False)
+    jobs.add_argument("--jobs", type=_jobs, default=-1, metavar="N",
+                      help="cores to use (default: all)")
 
-    p = sub.add_parser("train", parents=[data, home, tuning],
+    p = sub.add_parser("train", parents=[data, home, tuning, jobs],
                        help="train and publish a new version")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds for the report "
                                                           "(0 to skip; default 5)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(run=train)
 
-    p = sub.add_parser("evaluate", parents=[data, home, tuning],
+    p = sub.add_parser("evaluate", parents=[data, home, tuning, jobs],
                        help="score the current model on a dataset, or cross-validate with --cv")
     p.add_argument("--cv", type=int, metavar="K",
                    help="cross-validate the whole pipeline on the dataset with K folds instead")
     p.add_argument("--holdout", type=float, metavar="FRACTION",
                    help="or train on the rest and score a held-out share (e.g. 0.2) instead")
     p.add_argument("--seed", type=int, default=0, help="seed of --cv and --holdout (default 0)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true", help="print one JSON object, per-label "
+                                                        "figures included")
+    p.add_argument("--errors", type=int, default=0, metavar="N",
+                   help="also list the N records each head got most wrong")
     p.set_defaults(run=evaluate)
+
+    p = sub.add_parser("tune", parents=[data, home, jobs],
+                       help="search the settings by cross-validation; write the best to a file")
+    p.add_argument("--budget", type=_duration, default=600.0, metavar="TIME",
+                   help="time to search, e.g. 90s, 10m or 1h (default 10m)")
+    p.add_argument("--cv", type=int, default=5, metavar="K",
+                   help="cross-validation folds of each trial (default 5)")
+    p.add_argument("--trials", type=int, metavar="N", help="stop after N trials (default: none)")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="where to write the best settings (default: HOME/tuned-params.json)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the search and the folds")
+    p.set_defaults(run=tune)
 
     p = sub.add_parser("index", parents=[home],
                        help="make PATH's documents the similarity corpus of a new version")
@@ -67,7 +110,8 @@ def train(args):
     log = (lambda *_: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     manifest = train(args.data, home_path(args.home), args.text_fields, args.label_fields,
                      where=args.where, folds=args.folds, progress=not args.quiet, log=log,
-                     params=parse_params(args.params), allow_empty=args.allow_empty)
+                     params=parse_params(args.params), allow_empty=args.allow_empty,
+                     n_jobs=args.jobs, params_file=args.params_file)
     print(manifest["version"])
     return 0
 
@@ -76,37 +120,85 @@ def evaluate(args):
     """tagsim evaluate: score the current model, or cross-validate / hold out on the data."""
     from training.datasets import load_dataset
     from training.evaluate import cross_validate, evaluate_model, hold_out, metrics_json
-    from training.report import metrics_table
-    from training.train import make_tagger, parse_params
+    from training.report import errors_table, metrics_table
+    from training.train import make_tagger, parse_params, read_params_file, resolve_params
 
     params = parse_params(args.params)
-
-    def fresh(specs):
-        return make_tagger(specs, params["features"], params["heads"],
-                           training_params=params.get("training"))
-
+    if args.errors < 0:
+        raise TagsimError(f"--errors needs a number of records, 0 or more; got {args.errors}")
     if args.cv is not None or args.holdout is not None:
         if args.cv is not None and args.cv < 2:
             raise TagsimError(f"--cv needs 2 folds or more, got {args.cv}")
         if args.holdout is not None and not 0 < args.holdout < 1:
             raise TagsimError(f"--holdout needs a share between 0 and 1, got {args.holdout}")
+        file_params = read_params_file(args.params_file)[0] if args.params_file else {}
         dataset = load_dataset(args.data, args.text_fields, args.label_fields, where=args.where,
                                allow_empty=args.allow_empty)
+        settings = resolve_params(dataset.specs, file_params, params)
+
+        def fresh(specs, jobs):
+            return make_tagger(specs, settings["features"], settings["heads"], jobs,
+                               settings["training"])
+
         if args.cv is not None:
-            results = cross_validate(dataset, fresh, folds=args.cv, seed=args.seed,
-                                     progress=not args.json)
+            results, predictions = cross_validate(dataset, fresh, folds=args.cv, seed=args.seed,
+                                                  progress=not args.json, n_jobs=args.jobs,
+                                                  with_predictions=True)
         else:
-            results = hold_out(dataset, fresh, args.holdout, seed=args.seed)
+            results, predictions = hold_out(dataset, fresh, args.holdout, seed=args.seed,
+                                            n_jobs=args.jobs)
+            held = {i for i, row in enumerate(predictions.predicted[dataset.specs[0].name])
+                    if row is not None}
+            dataset = dataset.subset(sorted(held))
+            predictions = predictions.subset(sorted(held))
     else:
         from model.store import load_verified
 
+        if args.params or args.params_file:
+            raise TagsimError("--param and --params only apply with --cv or --holdout; "
+                              "the current model keeps the settings it was trained with")
         loaded = load_verified(home_path(args.home), with_index=False)
         fields = args.label_fields or [head.name for head in loaded.heads]
         dataset = load_dataset(args.data, loaded.text_fields, fields, where=args.where,
                                allow_empty=args.allow_empty)
-        results = evaluate_model(loaded.tagger, dataset)
-    print(json.dumps(metrics_json(results)) if args.json else metrics_table(results))
+        results, predictions = evaluate_model(loaded.tagger, dataset)
+    errors = _errors(dataset, predictions, args.errors) if args.errors else {}
+    if args.json:
+        out = metrics_json(results, per_label=True)
+        for name, rows in errors.items():
+            out[name]["errors"] = rows
+        print(json.dumps(out))
+    else:
+        print(metrics_table(results))
+        for name, rows in errors.items():
+            print(f"\n{errors_table(name, rows)}")
     return 0
+
+
+def _errors(dataset, predictions, n):
+    from training.evaluate import worst_records
+
+    return {name: worst_records(dataset, name, predictions.predicted[name],
+                                predictions.scores[name], predictions.labels[name], n)
+            for name in predictions.predicted if name in dataset.targets}
+
+
+def tune(args):
+    """tagsim tune: search the settings within a time budget; write the best to a file."""
+    from training.datasets import load_dataset
+    from training.tune import tune
+
+    if args.cv < 2:
+        raise TagsimError(f"--cv needs 2 folds or more, got {args.cv}")
+    dataset = load_dataset(args.data, args.text_fields, args.label_fields, where=args.where,
+                           allow_empty=args.allow_empty)
+    out = args.out or home_path(args.home) / "tuned-params.json"
+    result = tune(dataset, out, budget=args.budget, folds=args.cv, trials=args.trials,
+                  seed=args.seed, n_jobs=args.jobs, where=args.where,
+                  log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(result["table"])
+    print(f"\nbest settings written to {out}; use them with: tagsim train --params {out} ...")
+    return 130 if result["interrupted"] else 0
 
 
 def index(args):
