@@ -283,13 +283,14 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
         """Multi-label decisions for probabilities *P*: an int8 indicator matrix.
 
         A label is chosen when it reaches its threshold (*thresholds*, default the
-        tuned ones); a row with none gets its best label if that reaches
-        ``fallback_floor_``; *limit* keeps at most that many, the most probable.
+        tuned ones); with the tuned thresholds, a row with none gets its best label if
+        that reaches ``fallback_floor_`` (thresholds a caller chose are taken as they
+        are); *limit* keeps at most that many, the most probable.
         """
         P = np.atleast_2d(P)
         cut = self.thresholds_ if thresholds is None else thresholds
         chosen = P >= cut
-        floor = getattr(self, "fallback_floor_", np.inf)
+        floor = getattr(self, "fallback_floor_", np.inf) if thresholds is None else np.inf
         if np.isfinite(floor):
             best = np.argmax(P, axis=1)
             empty = ~chosen.any(axis=1) & (P[np.arange(len(P)), best] >= floor)

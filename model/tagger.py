@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from model.errors import InvalidInput
 from model.features import TextFeatures, document_text, require_words
 from model.heads import CalibratedLinearHead
 from model.views import short_views
@@ -160,11 +161,55 @@ class Tagger:
                 out[spec.name] = [str(c) for c in head.predict(X)]
         return out
 
-    def tag(self, docs, explain=False, top_terms=8):
+    def operating_point(self, threshold=None, limit=None):
+        """Per multi-label head, the thresholds a request asks for (None: the tuned ones).
+
+        *threshold* is a number for every label of every multi-label head, or a mapping
+        of label to number (other labels keep their tuned thresholds); numbers lie in
+        [0, 1]. *limit* (1 or more) keeps at most that many labels per head. Raises
+        `InvalidInput` naming the field when a value is out of range or a label unknown.
+
+        Examples
+        --------
+        >>> from model.features import TextFeatures
+        >>> t = Tagger(TextFeatures(), [HeadSpec("tags", True, ("a", "b"))])
+        >>> t.heads["tags"] = type("Head", (), {"thresholds_": np.array([0.5, 0.4])})()
+        >>> t.operating_point({"b": 0.9}, limit=1)
+        ({'tags': array([0.5, 0.9])}, 1)
+        """
+        multi = [spec for spec in self.specs if spec.multilabel]
+        cuts = {spec.name: None for spec in multi}
+        if threshold is not None:
+            if isinstance(threshold, dict):
+                known = {label for spec in multi for label in spec.labels}
+                unknown = sorted(set(threshold) - known)
+                if unknown:
+                    raise InvalidInput(f"field 'threshold': unknown label {unknown[0]!r}; "
+                                       f"expected labels of {', '.join(sorted(known)) or 'no head'}")
+            for spec in multi:
+                tuned = np.asarray(self.heads[spec.name].thresholds_, dtype=np.float64)
+                if isinstance(threshold, dict):
+                    cuts[spec.name] = np.array([threshold.get(label, tuned[j])
+                                                for j, label in enumerate(spec.labels)])
+                else:
+                    cuts[spec.name] = np.full(len(spec.labels), threshold, dtype=np.float64)
+            values = threshold.values() if isinstance(threshold, dict) else [threshold]
+            for v in values:
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                    raise InvalidInput(f"field 'threshold': {v!r} is not a number from 0 to 1")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or limit < 1):
+            raise InvalidInput(f"field 'limit': {limit!r} is not a whole number of 1 or more")
+        return cuts, limit
+
+    def tag(self, docs, explain=False, top_terms=8, threshold=None, limit=None):
         """Answer the /v1/tag question for each (title, text) pair.
 
+        *threshold* and *limit* set the operating point of the multi-label heads (see
+        `operating_point`); by default each label uses its tuned threshold.
         Raises `EmptyText` when a text has no word at all.
         """
+        cuts, limit = self.operating_point(threshold, limit)
         for _, text in docs:
             require_words(text)
         X = self.vectorize(docs)
@@ -172,7 +217,7 @@ class Tagger:
         for spec in self.specs:
             proba = self.heads[spec.name].predict_proba(X)
             for i, p in enumerate(proba):
-                answers[i].update(self._answer(spec, p))
+                answers[i].update(self._answer(spec, p, cuts.get(spec.name), limit))
         if explain:
             for i, answer in enumerate(answers):
                 answer["explanation"] = self.explain(X[i], answer, top_terms)
@@ -182,11 +227,11 @@ class Tagger:
         """The labels a head scores, in column order."""
         return spec.labels if spec.multilabel else tuple(map(str, self.heads[spec.name].classes_))
 
-    def _answer(self, spec, p):
+    def _answer(self, spec, p, thresholds=None, limit=None):
         labels = self.labels_of(spec)
         scores = {label: round(float(s), 6) for label, s in zip(labels, p, strict=True)}
         if spec.multilabel:
-            passed = np.flatnonzero(self.heads[spec.name].decide(p[None, :])[0])
+            passed = np.flatnonzero(self.heads[spec.name].decide(p[None, :], thresholds, limit)[0])
             ranked = sorted(passed, key=lambda j: -p[j])
             chosen = [{"label": labels[j], "score": scores[labels[j]]} for j in ranked]
         else:

@@ -17,22 +17,33 @@ def best_f1_threshold(y_true, scores, low=0.1, high=0.9, default=0.5):
     >>> round(best_f1_threshold([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4]), 2)
     0.25
     """
+    counted = _cut_counts(y_true, scores, low, high)
+    if counted is None:
+        return float(default)
+    cuts, tp, predicted, n_pos = counted
+    f1 = 2 * tp / (predicted + n_pos)
+    winners = cuts[np.isclose(f1, f1.max())]
+    return float(winners[np.argmin(np.abs(winners - default))])
+
+
+def _cut_counts(y_true, scores, low, high):
+    """Candidate cuts in [low, high] with the true positives and predictions of each.
+
+    Cuts lie half-way between consecutive distinct scores (and one below them all),
+    clipped to the range. None when *y_true* has no positive.
+    """
     y_true = np.asarray(y_true, dtype=bool)
     scores = np.asarray(scores, dtype=np.float64)
     n_pos = int(y_true.sum())
     if n_pos == 0:
-        return float(default)
+        return None
     distinct = np.unique(scores)
     cuts = np.clip(np.append((distinct[1:] + distinct[:-1]) / 2, distinct[0] - 1.0), low, high)
     # Clipping moves cuts, so count what each clipped cut really lets through.
     order = np.argsort(scores, kind="stable")
     ascending, pos_before = scores[order], np.concatenate([[0], np.cumsum(y_true[order])])
     first = np.searchsorted(ascending, cuts, side="left")
-    predicted = len(scores) - first
-    tp = n_pos - pos_before[first]
-    f1 = 2 * tp / (predicted + n_pos)
-    winners = cuts[np.isclose(f1, f1.max())]
-    return float(winners[np.argmin(np.abs(winners - default))])
+    return cuts, n_pos - pos_before[first], len(scores) - first, n_pos
 
 
 def parse_objective(objective: str) -> tuple[str, float | None]:
@@ -80,23 +91,17 @@ def objective_threshold(y_true, scores, objective="f1", low=0.1, high=0.9, defau
     kind, target = parse_objective(objective)
     if kind == "f1":
         return best_f1_threshold(y_true, scores, low, high, default)
-    y_true = np.asarray(y_true, dtype=bool)
-    scores = np.asarray(scores, dtype=np.float64)
-    n_pos = int(y_true.sum())
-    if n_pos == 0:
+    counted = _cut_counts(y_true, scores, low, high)
+    if counted is None:
         return float(default)
-    distinct = np.unique(scores)
-    cuts = np.unique(np.clip(np.append((distinct[1:] + distinct[:-1]) / 2, distinct[0] - 1.0),
-                             low, high))
-    passed = scores[None, :] >= cuts[:, None]
-    tp = (passed & y_true).sum(axis=1)
-    precision = tp / np.maximum(passed.sum(axis=1), 1)
+    cuts, tp, predicted, n_pos = counted
+    precision = tp / np.maximum(predicted, 1)
     recall = tp / n_pos
     if kind == "precision":
-        ok = np.flatnonzero(precision >= target)
-        return float(cuts[ok[0]] if len(ok) else cuts[-1])
-    ok = np.flatnonzero(recall >= target)
-    return float(cuts[ok[-1]] if len(ok) else cuts[0])
+        ok = precision >= target
+        return float(cuts[ok].min() if ok.any() else cuts.max())
+    ok = recall >= target
+    return float(cuts[ok].max() if ok.any() else cuts.min())
 
 
 def tradeoff(y_true, scores, grid):

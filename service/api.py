@@ -15,8 +15,6 @@ from service.schemas import (
     MAX_BATCH,
     MAX_K,
     MAX_TERMS,
-    TagBatchRequest,
-    TagRequest,
     head_requests,
     openapi_spec,
 )
@@ -73,10 +71,11 @@ def check_text(text, field="text"):
 @bp.post("/v1/tag")
 def tag():
     """Tag one article: every head's labels and scores."""
-    req = validated(TagRequest, parse_json())
-    check_text(req.text)
     model = current_model().ready_model()
-    answer = model.tagger.tag([(req.title, req.text)], explain=req.explain)[0]
+    req = validated(head_requests(model.heads).tag, parse_json())
+    check_text(req.text)
+    answer = model.tagger.tag([(req.title, req.text)], explain=req.explain,
+                              threshold=req.threshold, limit=req.limit)[0]
     current_app.extensions["tagsim.metrics"].count_labels(answer, model.heads)
     return {"model_version": model.version, **answer}
 
@@ -87,11 +86,12 @@ def tag_batch():
     data = parse_json()
     if isinstance(data.get("items"), list) and len(data["items"]) > MAX_BATCH:
         raise TooLarge(f"items has {len(data['items'])} entries; the limit is {MAX_BATCH}")
-    req = validated(TagBatchRequest, data)
+    model = current_model().ready_model()
+    req = validated(head_requests(model.heads).tag_batch, data)
     for i, item in enumerate(req.items):
         check_text(item.text, f"items[{i}].text")
-    model = current_model().ready_model()
-    answers = model.tagger.tag([(i.title, i.text) for i in req.items], req.explain)
+    answers = model.tagger.tag([(i.title, i.text) for i in req.items], req.explain,
+                               threshold=req.threshold, limit=req.limit)
     for answer in answers:
         current_app.extensions["tagsim.metrics"].count_labels(answer, model.heads)
     results = [({"id": item.id} if item.id is not None else {}) | answer

@@ -6,6 +6,7 @@ the console script, registers them.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -20,6 +21,11 @@ def register(sub, home):
     p = sub.add_parser("tag", parents=[home], help="tag one article (text, or JSON with text)")
     p.add_argument("file", help="a file, or - for standard input")
     p.add_argument("--explain", action="store_true", help="add the top terms per label")
+    p.add_argument("--threshold", type=threshold_arg, metavar="P|LABEL=P,...",
+                   help="fire multi-label labels at probability P instead of their tuned "
+                        "thresholds: one number for all, or LABEL=P pairs for some")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="at most N labels per multi-label head, the most probable first")
     p.set_defaults(run=tag)
 
     p = sub.add_parser("similar", parents=[home], help="documents most similar to one article")
@@ -42,6 +48,18 @@ def register(sub, home):
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(run=serve)
+
+
+def threshold_arg(value):
+    """``--threshold``: ``0.4`` or ``biomed=0.4,policy=0.6``, as the API's ``threshold``."""
+    try:
+        if "=" not in value:
+            return float(value)
+        pairs = [item.split("=", 1) for item in value.split(",")]
+        return {label.strip(): float(number) for label, number in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number or LABEL=NUMBER pairs separated by commas, got {value!r}") from None
 
 
 def _read_article(name):
@@ -70,7 +88,8 @@ def tag(args):
 
     model = load_verified(home_path(args.home), with_index=False)
     title, text = _read_article(args.file)
-    answer = model.tagger.tag([(title, text)], explain=args.explain)[0]
+    answer = model.tagger.tag([(title, text)], explain=args.explain, threshold=args.threshold,
+                              limit=args.limit)[0]
     print(json.dumps({"model_version": model.version, **answer}, ensure_ascii=False, indent=2))
     return 0
 

@@ -10,7 +10,16 @@ from __future__ import annotations
 import functools
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    create_model,
+)
 
 from model.errors import ArtifactError
 from model.tagger import HeadSpec
@@ -29,7 +38,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class TagRequest(_Strict):
+Cut = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class OperatingPoint(_Strict):
+    """How many labels a multi-label head gives: by default its tuned thresholds."""
+
+    threshold: Cut | dict[StrictStr, Cut] | None = Field(None, description=(
+        "a label fires at this probability instead of its tuned threshold: one number for "
+        "every label of the multi-label heads, or an object of label -> number"))
+    limit: StrictInt | None = Field(None, ge=1, description=(
+        "at most this many labels per multi-label head, the most probable first"))
+
+
+class TagRequest(OperatingPoint):
     """Tag one article."""
 
     text: Text
@@ -45,7 +67,7 @@ class TagItem(_Strict):
     title: StrictStr | None = None
 
 
-class TagBatchRequest(_Strict):
+class TagBatchRequest(OperatingPoint):
     """Tag up to 1,000 articles; results keep the input order."""
 
     items: list[TagItem] = Field(min_length=1)
@@ -87,6 +109,8 @@ class HeadRequests(NamedTuple):
 
     similar: type[SimilarRequest]
     document: type[DocumentIn]
+    tag: type[TagRequest]
+    tag_batch: type[TagBatchRequest]
 
 
 @functools.lru_cache(maxsize=16)
@@ -103,7 +127,15 @@ def head_requests(heads: tuple[HeadSpec, ...]) -> HeadRequests:
     document = _with_heads(DocumentIn, heads, lambda h: h.name, lambda h: (
         list[_label(h)] if h.multilabel else _label(h),
         f"the {h.name} labels (predicted when left out)"))
-    return HeadRequests(similar, document)
+    labels = [label for head in heads if head.multilabel for label in head.labels]
+    cut = {"type": "number", "minimum": 0.0, "maximum": 1.0}
+    threshold = (Cut | Annotated[dict[StrictStr, Cut], WithJsonSchema({
+        "type": "object", "properties": {label: cut for label in labels},
+        "additionalProperties": False})] | None,
+        OperatingPoint.model_fields["threshold"])
+    tag, tag_batch = (create_model(base.__name__, __base__=base, __doc__=base.__doc__,
+                                   threshold=threshold) for base in (TagRequest, TagBatchRequest))
+    return HeadRequests(similar, document, tag, tag_batch)
 
 
 def _label(head):
@@ -135,8 +167,8 @@ def openapi_spec(version: str, heads: tuple[HeadSpec, ...] = ()) -> dict:
 
     *heads* (the served model's) add their filter and label fields, with their labels.
     """
-    similar, document = head_requests(tuple(heads))
-    models = [TagRequest, TagItem, TagBatchRequest, similar, document]
+    similar, document, tag, tag_batch = head_requests(tuple(heads))
+    models = [tag, TagItem, tag_batch, similar, document]
     schemas = {}
     for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")

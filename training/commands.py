@@ -41,6 +41,16 @@ def _duration(value):
     return seconds
 
 
+def _objective(value):
+    from model.thresholds import parse_objective
+
+    try:
+        parse_objective(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def register(sub, home):
     """Add train, evaluate and index to *sub*; *home* is the parser of the shared --home."""
     data = argparse.ArgumentParser(add_help=False)
@@ -68,6 +78,9 @@ def register(sub, home):
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds for the report "
                                                           "(0 to skip; default 5)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--threshold-objective", type=_objective, metavar="f1|precision:P|recall:R",
+                   help="what each multi-label threshold is tuned for: F1 (default), the most "
+                        "recall at precision P, or the most precision at recall R")
     p.set_defaults(run=train)
 
     p = sub.add_parser("evaluate", parents=[data, home, tuning, jobs],
@@ -108,9 +121,12 @@ def train(args):
     from training.train import parse_params, train
 
     log = (lambda *_: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    params = parse_params(args.params)
+    if args.threshold_objective:
+        params["heads"]["threshold_objective"] = args.threshold_objective
     manifest = train(args.data, home_path(args.home), args.text_fields, args.label_fields,
                      where=args.where, folds=args.folds, progress=not args.quiet, log=log,
-                     params=parse_params(args.params), allow_empty=args.allow_empty,
+                     params=params, allow_empty=args.allow_empty,
                      n_jobs=args.jobs, params_file=args.params_file)
     print(manifest["version"])
     return 0

@@ -152,3 +152,28 @@ def test_serve_without_a_loadable_model_is_one_line(tmp_path, trained_home, caps
     model.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     code, _, err = run(capsys, "serve", "--home", str(home), "--port", "1")
     assert code == 1 and "does not match the sha256" in err and err.count("\n") == 1
+
+
+def test_train_threshold_objective_moves_the_thresholds(tmp_path, small_corpus, capsys):
+    import json as _json
+    runs = {}
+    for objective in ("f1", "precision:0.97"):
+        home = tmp_path / objective.replace(":", "_")
+        code, out, _ = run(capsys, "train", "--data", str(small_corpus), "--home", str(home),
+                           "--folds", "0", "--quiet", "--threshold-objective", objective)
+        assert code == 0
+        manifest = _json.loads((home / "current" / "manifest.json").read_text())
+        assert manifest["parameters"]["heads"]["threshold_objective"] == objective
+        runs[objective] = manifest["heads"][0]["thresholds"]
+    assert runs["precision:0.97"] != runs["f1"]
+    # The F1 cut of a label with out-of-fold precision under 0.97 must rise to reach it.
+    assert max(runs["precision:0.97"][k] - runs["f1"][k] for k in runs["f1"]) > 0
+
+
+@pytest.mark.parametrize("objective", ["f2", "precision:2", "recall"])
+def test_train_bad_threshold_objective_is_a_usage_error(tmp_path, small_corpus, capsys, objective):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--data", str(small_corpus), "--home", str(tmp_path),
+              "--threshold-objective", objective])
+    assert exc.value.code == 2
+    assert "threshold objective must be" in capsys.readouterr().err.splitlines()[-1]

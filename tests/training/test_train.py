@@ -40,6 +40,22 @@ def test_report_lists_every_label(trained_home):
     assert (folder / "confusion_agreement_type.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_report_shows_the_precision_recall_tradeoff(trained_home):
+    folder = ArtifactStore(trained_home).current_dir()
+    report = (folder / "report.md").read_text()
+    section = report.split("### sectors: precision / recall by threshold")[1].split("![")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    assert {r.split(" | ")[0][2:] for r in rows} == {"biomed", "clean_energy", "digital",
+                                                      "fintech", "policy"}
+    for row in rows:
+        cells = row.strip("| ").split(" | ")[1:-1]
+        precision = [float(c.split(" / ")[0]) for c in cells]
+        recall = [float(c.split(" / ")[1]) for c in cells]
+        assert recall == sorted(recall, reverse=True)  # a higher cut never finds more
+        assert all(0.0 <= v <= 1.0 for v in precision + recall)
+    assert (folder / "tradeoff_sectors.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_index_rows_match_documents(trained_home):
     folder = ArtifactStore(trained_home).current_dir()
     index = SimilarityIndex.load(folder / "index")
