@@ -81,7 +81,9 @@ def tune(dataset, out, budget=600.0, folds=5, trials=None, seed=0, n_jobs=-1, wh
     except ImportError as exc:
         raise TagsimError("tagsim tune needs Optuna: pip install 'tagsim[tune]'") from exc
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Optuna logs every trial, and a traceback for one stopped by Ctrl-C; the progress
+    # lines below say what a user needs.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     splits = fold_splits(dataset, folds, seed)
     started = time.perf_counter()
     deadline = started + budget
@@ -141,7 +143,10 @@ def tune(dataset, out, budget=600.0, folds=5, trials=None, seed=0, n_jobs=-1, wh
         study.optimize(objective, timeout=budget, callbacks=[after], catch=())
     except KeyboardInterrupt:
         interrupted = True
-        log("interrupted: keeping the best settings found so far")
+        log(f"interrupted: the best settings so far are in {out}" if state["best"]
+            else "interrupted before the first trial finished: nothing written")
+    if state["best"] is None and interrupted:
+        raise KeyboardInterrupt  # nothing to keep; the command line says "interrupted"
     if state["best"] is None:
         raise TagsimError("no trial finished within the budget; give a longer --budget "
                           "(e.g. --budget 30m) or fewer --cv folds")

@@ -134,3 +134,18 @@ def test_a_budget_too_short_for_one_trial_is_an_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "no trial finished within the budget" in err
     assert not (tmp_path / "p.json").exists()
+
+
+def test_ctrl_c_before_any_trial_writes_nothing(tmp_path, monkeypatch):
+    dataset = load_dataset(write_jsonl(tmp_path / "d.jsonl", topic_records(20)),
+                           label_fields=["labels"])
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tuning, "fit_and_predict", interrupted)
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        tuning.tune(dataset, tmp_path / "best.json", budget=60, folds=2, log=lines.append)
+    assert not (tmp_path / "best.json").exists()
+    assert lines[-1] == "interrupted before the first trial finished: nothing written"
