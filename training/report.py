@@ -99,7 +99,8 @@ def plot_tradeoff(name, labels, table, thresholds, path: Path) -> None:
         ax.set_title(f"{name}: {key} (dotted: tuned thresholds)")
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8, loc="lower left")
+    if len(labels) <= 12:  # a legend of Reuters' 90 topics would be taller than the figure
+        axes[1].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
