@@ -10,9 +10,10 @@ TAGSIM_HOME ?= artifacts
 DATA ?= data/articles.jsonl
 DATASETS ?= ../shared/datasets
 SIZES ?= 10000,100000
+BULK_DOCS ?= 1000000
 
 .PHONY: help install train serve test lint clean bench-neighbours bench-load bench bench-similarity \
-	bench-latency bench-quality bench-real
+	bench-latency bench-quality bench-real bench-bulk
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,7 +21,7 @@ help: ## list the targets
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,scale]'
 	touch $@
 
 install: $(BIN)/.installed ## create .venv/ with tagsim installed (editable); idempotent
@@ -44,7 +45,7 @@ bench-load: install ## throughput and latency of the real server under wrk (inst
 	$(BIN)/python bench/load.py --datasets $(DATASETS)
 
 $(BIN)/.bench-installed: $(BIN)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,scale,bench]'
 	touch $@
 
 bench-similarity: install $(BIN)/.bench-installed ## top-10 similar search vs scikit-learn and gensim (SIZES=10000,100000)
@@ -58,6 +59,10 @@ bench-quality: install ## tagging quality on Reuters-21578 and BBC News vs sciki
 
 bench-real: install ## the default model on real labelled wire stories vs plain TF-IDF + LinearSVC
 	$(BIN)/python bench/real.py --data $(DATA) --dev $(DATASETS)/real_deals_dev.jsonl
+
+bench-bulk: install ## bulk tagging on Dask (1 and 2 workers) vs a /v1/tag/batch loop and scikit-learn; PostgreSQL vs SQLite store (BULK_DOCS=1000000)
+	@test -e $(TAGSIM_HOME)/current || $(MAKE) --no-print-directory train
+	$(BIN)/python bench/bulk.py --datasets $(DATASETS) --docs $(BULK_DOCS) --home $(TAGSIM_HOME)
 
 bench: bench-real bench-similarity bench-latency bench-quality ## run the benchmarks and print their tables
 

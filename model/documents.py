@@ -42,6 +42,7 @@ class DocumentStore:
 
     def __init__(self, path):
         self.path = Path(path)
+        self.location = str(self.path)
         self._local = threading.local()
         self._pid = None
 

@@ -38,3 +38,10 @@ class NotFound(TagsimError, LookupError):
 
     code = "not_found"
     http_status = 404
+
+
+class StoreUnavailable(TagsimError):
+    """The document store (the database) cannot be reached; retry later."""
+
+    code = "database_unavailable"
+    http_status = 503

@@ -18,7 +18,8 @@ class Searcher:
 
     Documents added through the store shadow corpus documents with the same id, and a
     deleted corpus document stays hidden until the next index build. `sync` applies
-    the store's changes since the last call; call it before answering.
+    the store's changes since the last call (the first reads the whole store); call it
+    before answering.
     """
 
     def __init__(self, model: LoadedModel, store: DocumentStore | None = None):
@@ -34,14 +35,8 @@ class Searcher:
         self.live: dict[str, dict] = {}
         self._live_ids: list[str] = []
         self._live_matrix = None
-        self.seq = 0
+        self.seq = None  # nothing read from the store yet: the first sync reads all of it
         self._lock = threading.RLock()
-        if store is not None:
-            self.seq, docs, deleted = store.state()
-            for doc in docs:
-                self._put(doc)
-            for doc_id in deleted:
-                self._hide(doc_id)
 
     def vectorize(self, title, text):
         """The word TF-IDF row of a text (raises `EmptyText` when it has no words)."""
@@ -54,6 +49,14 @@ class Searcher:
         if self.store is None:
             return
         with self._lock:
+            if self.seq is None:
+                seq, docs, deleted = self.store.state()
+                for doc in docs:
+                    self._put(doc)
+                for doc_id in deleted:
+                    self._hide(doc_id)
+                self.seq = seq
+                return
             for seq, doc_id, op in self.store.changes_since(self.seq):
                 if op == "put":
                     doc = self.store.get(doc_id)

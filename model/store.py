@@ -7,7 +7,8 @@ Layout of a home folder (every file name is defined here, once)::
                                tradeoff_*.png
     home/current -> versions/<version>   (a symlink, replaced atomically)
     home/.lock                           (held by whoever is writing a version)
-    home/documents.sqlite                (documents added through the API)
+    home/documents.sqlite                (documents added through the API, unless
+                                          $TAGSIM_DATABASE_URL names a PostgreSQL database)
 
 ``manifest.json`` lists the sha256 of every other file; ``manifest.sig`` seals the
 manifest itself: an HMAC-SHA256 under ``TAGSIM_ARTIFACT_KEY`` when that is set, a plain
@@ -37,7 +38,7 @@ import sklearn
 
 from model.corpus import CorpusDocuments, label_masks
 from model.documents import DocumentStore
-from model.errors import ArtifactError
+from model.errors import ArtifactError, InvalidInput
 from model.similarity import SimilarityIndex
 from model.tagger import HeadSpec, Tagger
 
@@ -53,6 +54,7 @@ TRADEOFF_PLOT = "tradeoff_{head}.png"    # its precision/recall by threshold of 
 DOCUMENT_STORE = "documents.sqlite"  # in the home, not in a version: the API's documents
 DEFAULT_HOME = "artifacts"
 HOME_VARIABLE = "TAGSIM_HOME"
+DATABASE_VARIABLE = "TAGSIM_DATABASE_URL"
 KEY_VARIABLE = "TAGSIM_ARTIFACT_KEY"
 KEEP_VARIABLE = "TAGSIM_KEEP_VERSIONS"
 
@@ -76,9 +78,29 @@ def home_path(value=None) -> Path:
     return Path(value or os.environ.get(HOME_VARIABLE) or DEFAULT_HOME)
 
 
-def open_documents(home) -> DocumentStore:
-    """The store of the documents added through the API to *home*."""
-    return DocumentStore(Path(home) / DOCUMENT_STORE)
+def database_url(value=None) -> str | None:
+    """The shared document database: *value*, else ``$TAGSIM_DATABASE_URL``, else None (SQLite)."""
+    return value or os.environ.get(DATABASE_VARIABLE) or None
+
+
+def open_documents(home, url=None):
+    """The store of the documents added through the API to *home*.
+
+    SQLite in the home by default; PostgreSQL (`PostgresDocumentStore`, the same
+    interface) when *url* or ``$TAGSIM_DATABASE_URL`` names one, so API replicas share it.
+    """
+    url = database_url(url)
+    if url is None:
+        return DocumentStore(Path(home) / DOCUMENT_STORE)
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise InvalidInput(f"{DATABASE_VARIABLE} must be a postgresql:// URL, got {url.split(':')[0]!r}")
+    from model.postgres_documents import PostgresDocumentStore
+
+    timeout = os.environ.get("TAGSIM_DATABASE_TIMEOUT") or "5"
+    try:
+        return PostgresDocumentStore(url, timeout=float(timeout))
+    except ValueError:
+        raise InvalidInput(f"TAGSIM_DATABASE_TIMEOUT must be a number of seconds, got {timeout!r}") from None
 
 
 def holding_lock(func):
@@ -354,15 +376,15 @@ class LoadedModel:
         raise KeyError(name)
 
 
-def load_verified(home, with_index=True) -> LoadedModel:
-    """Verify the current version in *home*, then load its tagger (and its index and corpus).
+def load_verified(home, with_index=True, version=None) -> LoadedModel:
+    """Verify the current version in *home* (or *version*), then load its tagger (and its index and corpus).
 
     Nothing is read from the version, let alone unpickled, before the manifest's seal
     and every file's hash check out. The index and the documents' metadata are
     memory-mapped, not parsed. Raises `ArtifactError` with one line saying what to do.
     """
     store = ArtifactStore(home)
-    folder = store.current_dir()
+    folder = store.current_dir() if version is None else store.versions / version
     manifest = store.verify(folder)
     tagger = joblib.load(folder / MODEL_FILE)
     if not isinstance(tagger, Tagger):

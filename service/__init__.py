@@ -15,6 +15,7 @@ DEFAULTS = {
     "RELOAD_SECONDS": 2.0,           # how often each worker looks for a new `current`
     "API_TOKEN": "",                 # when set, writes need it as a bearer token
     "READ_TOKEN": "",                # when set, reads need it (or the API token)
+    "DATABASE_URL": "",              # postgresql://... shares documents between replicas
 }
 
 
@@ -43,6 +44,8 @@ def config_from_environment(environ=None):
         out["API_TOKEN"] = environ["TAGSIM_API_TOKEN"]
     if environ.get("TAGSIM_READ_TOKEN"):
         out["READ_TOKEN"] = environ["TAGSIM_READ_TOKEN"]
+    if environ.get("TAGSIM_DATABASE_URL"):
+        out["DATABASE_URL"] = environ["TAGSIM_DATABASE_URL"]
     return out
 
 
@@ -66,7 +69,8 @@ def create_app(config=None):
     metrics = Metrics()
     metrics.install(app)
     auth.install(app)
-    current = CurrentModel(app.config["TAGSIM_HOME"], app.config["RELOAD_SECONDS"])
+    current = CurrentModel(app.config["TAGSIM_HOME"], app.config["RELOAD_SECONDS"],
+                           app.config["DATABASE_URL"] or None)
     if app.config["TAGSIM_LOAD_MODEL"]:
         if not current.load():
             app.logger.error("model not loaded: %s", current.problem)

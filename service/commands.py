@@ -19,7 +19,7 @@ from model.store import home_path
 def register(sub, home):
     """Add the serving commands to *sub*; *home* is the parser of the shared --home."""
     p = sub.add_parser("tag", parents=[home], help="tag one article (text, or JSON with text)")
-    p.add_argument("file", help="a file, or - for standard input")
+    p.add_argument("file", nargs="?", help="a file, or - for standard input")
     p.add_argument("--explain", action="store_true", help="add the top terms per label")
     p.add_argument("--threshold", type=threshold_arg, metavar="P|LABEL=P,...",
                    help="fire multi-label labels at probability P instead of their tuned "
@@ -28,7 +28,13 @@ def register(sub, home):
                    help="at most N labels per multi-label head, the most probable first")
     p.set_defaults(run=tag)
 
-    p = sub.add_parser("similar", parents=[home], help="documents most similar to one article")
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument("--database-url", metavar="URL",
+                          help="postgresql://... document store shared by replicas (default: "
+                               "$TAGSIM_DATABASE_URL, else documents.sqlite in the home)")
+
+    p = sub.add_parser("similar", parents=[home, database],
+                       help="documents most similar to one article")
     p.add_argument("file", help="a file, or - for standard input")
     p.add_argument("-k", type=int, default=10, help="how many (1-100, default 10)")
     p.add_argument("--terms", type=int, default=10,
@@ -43,7 +49,7 @@ def register(sub, home):
     p = sub.add_parser("versions", parents=[home], help="list the versions, marking the current one")
     p.set_defaults(run=versions)
 
-    p = sub.add_parser("serve", parents=[home], help="serve the HTTP API with gunicorn")
+    p = sub.add_parser("serve", parents=[home, database], help="serve the HTTP API with gunicorn")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     p.add_argument("--workers", type=int, default=2)
@@ -102,7 +108,8 @@ def similar(args):
     if not 1 <= args.k <= 100:
         raise TagsimError(f"-k must be between 1 and 100, got {args.k}")
     home = home_path(args.home)
-    searcher = Searcher(load_verified(home), open_documents(home))
+    searcher = Searcher(load_verified(home), open_documents(home, args.database_url))
+    searcher.sync()
     title, text = _read_article(args.file)
     results = searcher.search(searcher.vectorize(title, text), args.k, terms=max(args.terms, 0))
     print(json.dumps({"model_version": searcher.model.version, "results": results},
@@ -141,5 +148,6 @@ def serve(args):
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tagsim-metrics-"))
     from service.server import serve
 
-    serve(home_path(args.home), args.host, args.port, args.workers)  # one line if no model loads
+    serve(home_path(args.home), args.host, args.port, args.workers,  # one line if no model loads
+          database_url=args.database_url)
     return 0

@@ -7,7 +7,7 @@ import os
 import threading
 import time
 
-from model.errors import TagsimError
+from model.errors import StoreUnavailable, TagsimError
 from model.search import Searcher
 from model.store import ArtifactStore, LoadedModel, load_verified, open_documents
 from service.errors import NotReady
@@ -24,10 +24,10 @@ class CurrentModel:
     request half of one model and half of another.
     """
 
-    def __init__(self, home, reload_seconds=0.0):
+    def __init__(self, home, reload_seconds=0.0, database_url=None):
         self.home = home
         self.artifacts = ArtifactStore(home)
-        self.documents = open_documents(home)
+        self.documents = open_documents(home, database_url)
         self.searcher: Searcher | None = None
         self.problem = "the model has not been loaded yet"
         self.reload_seconds = reload_seconds
@@ -57,6 +57,10 @@ class CurrentModel:
                     log.error("not switching to %s, still serving %s: %s", target,
                               self.searcher.model.version, exc)
                 return False
+            try:
+                searcher.sync()
+            except StoreUnavailable as exc:  # serve tagging now; documents once it is back
+                log.error("%s; requests that read documents answer 503 until it is back", exc)
             self.searcher, self.problem = searcher, None
             self._loaded_target, self._failed_target = target, None
             return True
@@ -96,8 +100,9 @@ class CurrentModel:
     def ready_searcher(self) -> Searcher:
         """The searcher, caught up with the document store's changes; `NotReady` if none.
 
-        Catching up is one SQLite query, which requests that only tag or read the
-        manifest skip by asking for `ready_model` instead.
+        Catching up is one query to the document store, which requests that only tag or
+        read the manifest skip by asking for `ready_model` instead. `StoreUnavailable`
+        (503) while the store cannot be reached.
         """
         searcher = self._ready()
         searcher.sync()

@@ -33,14 +33,15 @@ def _worker_exit(server, worker):
 
 
 def serve(home, host="127.0.0.1", port=8000, workers=2, timeout=60, threads=None,
-          access_log=None):
+          access_log=None, database_url=None):
     """Load the current model, then run gunicorn until it is stopped (SIGTERM or Ctrl-C).
 
     Raises `ArtifactError` at once, before any worker starts, if the model cannot be
     loaded. The workers are forked after the load and share its memory. *threads* > 1
     uses gthread workers (keep-alive connections, threads per worker); by default
     $TAGSIM_THREADS or 1, sync workers. *access_log* false turns the access log off
-    (default: on unless $TAGSIM_ACCESS_LOG is 0).
+    (default: on unless $TAGSIM_ACCESS_LOG is 0). *database_url* (default
+    $TAGSIM_DATABASE_URL) keeps the documents in PostgreSQL instead of the home's SQLite.
     """
     threads = threads or int(os.environ.get("TAGSIM_THREADS") or 1)
     if access_log is None:
@@ -57,8 +58,12 @@ def serve(home, host="127.0.0.1", port=8000, workers=2, timeout=60, threads=None
     }
     if threads > 1:
         options.update(worker_class="gthread", threads=threads, keepalive=5)
-    app = create_app({"TAGSIM_HOME": str(home), "TAGSIM_LOAD_MODEL": False})
+    config = {"TAGSIM_HOME": str(home), "TAGSIM_LOAD_MODEL": False}
+    if database_url:
+        config["DATABASE_URL"] = database_url
+    app = create_app(config)
     current = app.extensions["tagsim"]
     if not current.load():
         raise ArtifactError(current.problem)
+    current.documents.close()  # each worker opens its own connections; none may share ours
     TagsimServer(app, options).run()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,57 @@ def trained_home(tmp_path_factory, small_corpus):
 def loaded(trained_home):
     """The verified, loaded model of `trained_home`."""
     return load_verified(trained_home, with_index=False)
+
+
+POSTGRES = os.environ.get("TAGSIM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The URL of a PostgreSQL server's maintenance database, or a skip saying why not.
+
+    Under TAGSIM_REQUIRE_POSTGRES=1 (CI) a missing server fails the tests instead.
+    """
+    try:
+        import psycopg
+
+        psycopg.connect(POSTGRES, connect_timeout=3).close()
+    except Exception as exc:  # ImportError, OperationalError
+        reason = f"PostgreSQL tests did not run: no server at {POSTGRES} ({exc})"
+        if os.environ.get("TAGSIM_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason + "; set TAGSIM_TEST_POSTGRES, or TAGSIM_REQUIRE_POSTGRES=1 to fail")
+    return POSTGRES
+
+
+class Database:
+    """A throwaway database on the test server: its URL, and admin statements about it."""
+
+    def __init__(self, server):
+        import psycopg
+
+        self.server, self.name = server, "tagsim_test_" + uuid.uuid4().hex[:12]
+        self.url = server.rsplit("/", 1)[0] + "/" + self.name
+        self._admin = psycopg.connect(server, autocommit=True)
+        self._admin.execute(f'CREATE DATABASE "{self.name}"')
+
+    def go_down(self):
+        """Refuse new connections and end the open ones, as a database that went away."""
+        self._admin.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS false')
+        self._admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = %s", (self.name,))
+
+    def come_back(self):
+        self._admin.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS true')
+
+    def drop(self):
+        self._admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        self._admin.close()
+
+
+@pytest.fixture
+def postgres_db(postgres_server):
+    """A fresh, empty PostgreSQL database, dropped after the test."""
+    db = Database(postgres_server)
+    yield db
+    db.drop()

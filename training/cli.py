@@ -25,6 +25,7 @@ def build_parser():
                                      "artifacts/)")
     training.register(sub, home)
     serving.register(sub, home)
+    training.add_bulk_tagging(sub.choices["tag"], serving.tag)
     return parser
 
 

@@ -113,7 +113,64 @@ def register(sub, home):
     p.add_argument("--data", required=True, type=Path, help="JSONL, JSONL.gz or CSV dataset")
     p.add_argument("--text-fields", type=_fields, default=("title", "text"),
                    help="comma-separated text fields, body last (default: title,text)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="vectorise on the Dask cluster at ADDRESS (e.g. tcp://host:8786); "
+                        "the index is the same, bit for bit")
     p.set_defaults(run=index)
+
+
+def add_bulk_tagging(parser, one_article):
+    """Give `tagsim tag` (registered by service/commands.py) its file-to-file form.
+
+    *one_article* runs the one-file form; the parser's FILE becomes optional.
+    """
+    bulk = parser.add_argument_group("many files to many files, on Dask (instead of FILE)")
+    bulk.add_argument("--data", metavar="PATH_OR_GLOB",
+                      help="JSONL (.gz), CSV or Parquet files, e.g. 'archive/part-*.jsonl.gz'")
+    bulk.add_argument("--out", type=Path, metavar="DIR",
+                      help="one output per input file, and errors.jsonl")
+    bulk.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl",
+                      help="output format (default jsonl)")
+    bulk.add_argument("--similar", type=int, default=0, metavar="K",
+                      help="add the K most similar documents to each answer (default 0: none)")
+    bulk.add_argument("--scheduler", metavar="ADDRESS",
+                      help="an existing Dask scheduler, e.g. tcp://host:8786 (default: a local "
+                           "cluster)")
+    bulk.add_argument("--workers", type=int, metavar="N",
+                      help="worker processes of the local cluster (default: one per core)")
+    bulk.add_argument("--database-url", metavar="URL",
+                      help="the document store --similar searches too (default: "
+                           "$TAGSIM_DATABASE_URL, else the home's SQLite)")
+
+    def run(args):
+        if args.data is None:
+            if args.file is None:
+                parser.error("give FILE (or - for standard input), or --data and --out")
+            if args.out is not None:
+                parser.error("--out goes with --data")
+            return one_article(args)
+        if args.file is not None:
+            parser.error("give FILE or --data, not both")
+        if args.out is None:
+            parser.error("--data needs --out DIR")
+        if not 0 <= args.similar <= 100:
+            parser.error(f"--similar must be between 0 and 100, got {args.similar}")
+        if args.workers is not None and args.workers < 1:
+            parser.error(f"--workers must be 1 or more, got {args.workers}")
+        return tag_files(args)
+
+    parser.set_defaults(run=run)
+
+
+def tag_files(args):
+    """tagsim tag --data: tag every file into --out on Dask; print the run's summary."""
+    from training.bulk import bulk_tag
+
+    summary = bulk_tag(args.data, args.out, home_path(args.home), args.format, args.explain,
+                       args.similar, args.scheduler, args.workers, args.database_url,
+                       threshold=args.threshold, limit=args.limit)
+    print(json.dumps(summary))
+    return 1 if summary["failed"] else 0
 
 
 def train(args):
@@ -222,6 +279,6 @@ def index(args):
     from training.index import reindex
 
     manifest = reindex(args.data, home_path(args.home), args.text_fields,
-                       log=lambda msg: print(msg, file=sys.stderr))
+                       log=lambda msg: print(msg, file=sys.stderr), scheduler=args.scheduler)
     print(manifest["version"])
     return 0

@@ -1,4 +1,4 @@
-"""Read labelled datasets (JSONL, JSONL.gz, CSV) and validate every record."""
+"""Read labelled datasets (JSONL, JSONL.gz, CSV, Parquet) and validate every record."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from model.errors import InvalidInput
 from model.features import document_text
-from model.store import DOCUMENT_STORE, open_documents, sha256_of
+from model.store import DOCUMENT_STORE, database_url, open_documents, sha256_of
 from model.tagger import HeadSpec
 
 DEFAULT_TEXT_FIELDS = ("title", "text")
@@ -55,51 +55,88 @@ class Dataset:
                        [self.records[i] for i in rows])
 
 
-def read_records(path):
-    """Yield (line number, record) from a .jsonl, .jsonl.gz or .csv file."""
+def _raise(line, error):
+    raise error
+
+
+def read_records(path, on_error=_raise):
+    """Yield (line number, record) from a .jsonl, .jsonl.gz, .csv or .parquet file.
+
+    A line that is not a record is passed to *on_error* with its number and an
+    `InvalidInput` naming the file and line: raised by default, skipped if *on_error*
+    returns (bulk tagging logs it). For Parquet the line is the row number, from 1.
+    """
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file")
     name = path.name.lower()
+    if name.endswith(".parquet"):
+        yield from _parquet_records(path)
+        return
     opener = gzip.open if name.endswith(".gz") else open
     try:
         with opener(path, "rt", encoding="utf-8", newline="") as fh:
             if name.endswith((".csv", ".csv.gz")):
-                yield from _csv_records(path, fh)
+                yield from _csv_records(path, fh, on_error)
             else:
-                yield from _jsonl_records(path, fh)
+                yield from _jsonl_records(path, fh, on_error)
     except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
         raise InvalidInput(f"{path}: cannot be read as UTF-8 text ({exc})") from exc
 
 
-def _jsonl_records(path, fh):
+def _jsonl_records(path, fh, on_error):
     for n, line in enumerate(fh, 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{path}, line {n}: not valid JSON ({exc.msg})") from None
+            on_error(n, InvalidInput(f"{path}, line {n}: not valid JSON ({exc.msg})"))
+            continue
         if not isinstance(record, dict):
-            raise InvalidInput(f"{path}, line {n}: expected a JSON object, got {_kind(record)}")
+            on_error(n, InvalidInput(f"{path}, line {n}: expected a JSON object, got {_kind(record)}"))
+            continue
         yield n, record
 
 
-def _csv_records(path, fh):
+def _csv_records(path, fh, on_error):
     reader = csv.DictReader(fh)
     for row in reader:
-        record = {}
-        for key, value in row.items():
-            if key is None:
-                raise InvalidInput(f"{path}, line {reader.line_num}: more cells than header columns")
-            if value is not None and value.startswith("["):
-                try:
-                    value = json.loads(value)
-                except json.JSONDecodeError:
-                    raise InvalidInput(f"{path}, line {reader.line_num}, field {key!r}: "
-                                       "starts with '[' but is not a JSON list") from None
-            record[key] = value
-        yield reader.line_num, record
+        try:
+            yield reader.line_num, _csv_record(path, reader.line_num, row)
+        except InvalidInput as exc:
+            on_error(reader.line_num, exc)
+
+
+def _csv_record(path, n, row):
+    record = {}
+    for key, value in row.items():
+        if key is None:
+            raise InvalidInput(f"{path}, line {n}: more cells than header columns")
+        if value is not None and value.startswith("["):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise InvalidInput(f"{path}, line {n}, field {key!r}: "
+                                   "starts with '[' but is not a JSON list") from None
+        record[key] = value
+    return record
+
+
+def _parquet_records(path, batch_rows=10_000):
+    try:
+        import pyarrow.parquet as pq
+
+        batches = pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+        n = 0
+        for batch in batches:
+            for record in batch.to_pylist():
+                n += 1
+                yield n, record
+    except ImportError:
+        raise InvalidInput(f"{path}: reading Parquet needs pyarrow: pip install 'tagsim[scale]'") from None
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise InvalidInput(f"{path}: cannot be read as Parquet ({exc})") from None
 
 
 def _kind(value):
@@ -121,30 +158,40 @@ def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None, allow_e
     for n, record in read_records(path):
         if keep and str(record.get(keep[0])) != keep[1]:
             continue
-        at = f"{path}, line {n}"
-        parts = []
-        for i, name in enumerate(text_fields):
-            value = record.get(name)
-            is_body = i == len(text_fields) - 1
-            if not is_body and (value is None or value == ""):
-                continue
-            if not isinstance(value, str):
-                problem = "missing" if value is None else f"expected a string, got {_kind(value)}"
-                raise InvalidInput(f"{at}, field {name!r}: {problem}")
-            if is_body and not value.strip() and not allow_empty:
-                raise InvalidInput(f"{at}, field {name!r}: empty; every record needs text")
-            parts.append(value)
-        rid = record.get("id", f"line-{n}")
-        if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "":
-            raise InvalidInput(f"{at}, field 'id': expected a non-empty string or integer")
-        rid = str(rid)
+        rid, title, text = checked_record(f"{path}, line {n}", n, record, text_fields, allow_empty,
+                                          seen)
+        yield n, rid, title, text, record
+    if not seen:
+        raise InvalidInput(f"{path}: no records" + (f" with {where}" if keep else ""))
+
+
+def checked_record(at, n, record, text_fields=DEFAULT_TEXT_FIELDS, allow_empty=False, seen=None):
+    """(id, title, joined text) of one record, or `InvalidInput` naming *at* and the field.
+
+    *seen* maps the ids met so far to their line; this record's id is added to it.
+    """
+    parts = []
+    for i, name in enumerate(text_fields):
+        value = record.get(name)
+        is_body = i == len(text_fields) - 1
+        if not is_body and (value is None or value == ""):
+            continue
+        if not isinstance(value, str):
+            problem = "missing" if value is None else f"expected a string, got {_kind(value)}"
+            raise InvalidInput(f"{at}, field {name!r}: {problem}")
+        if is_body and not value.strip() and not allow_empty:
+            raise InvalidInput(f"{at}, field {name!r}: empty; every record needs text")
+        parts.append(value)
+    rid = record.get("id", f"line-{n}")
+    if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "":
+        raise InvalidInput(f"{at}, field 'id': expected a non-empty string or integer")
+    rid = str(rid)
+    if seen is not None:
         if rid in seen:
             raise InvalidInput(f"{at}, field 'id': {rid!r} already used on line {seen[rid]}")
         seen[rid] = n
-        title = parts[0] if len(parts) > 1 and record.get(text_fields[0]) == parts[0] else ""
-        yield n, rid, title, document_text(*parts), record
-    if not seen:
-        raise InvalidInput(f"{path}: no records" + (f" with {where}" if keep else ""))
+    title = parts[0] if len(parts) > 1 and record.get(text_fields[0]) == parts[0] else ""
+    return rid, title, document_text(*parts)
 
 
 def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=None,
@@ -193,10 +240,10 @@ def with_labelled_documents(dataset, home, log=print):
     (outside the taxonomy of a product head, possible only if the taxonomy changed
     since) make the document skipped with a note.
     """
-    path = Path(home) / DOCUMENT_STORE
-    if not path.is_file():
+    if database_url() is None and not (Path(home) / DOCUMENT_STORE).is_file():
         return dataset
-    documents = open_documents(home).labelled()
+    store = open_documents(home)
+    documents = store.labelled()
     if not documents:
         return dataset
     rows = {doc_id: i for i, doc_id in enumerate(dataset.ids)}
@@ -227,7 +274,8 @@ def with_labelled_documents(dataset, home, log=print):
             for name, value in values.items():
                 extended.targets[name][i] = value
             replaced += 1
-    log(f"added {added} and replaced {replaced} records with labelled documents from {path}")
+    log(f"added {added} and replaced {replaced} records with labelled documents from "
+        f"{store.location}")
     extended.specs = [_head(s.name, s.multilabel, {
         v for vs in extended.targets[s.name] for v in (vs if s.multilabel else [vs])})
         for s in dataset.specs]

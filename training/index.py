@@ -8,6 +8,7 @@ sits in memory as text, and its matrix only once.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import multiprocessing
@@ -28,6 +29,7 @@ from model.store import (
     load_verified,
     sha256_of,
 )
+from training.cluster import dask_client, worker_count, worker_model
 from training.datasets import DEFAULT_TEXT_FIELDS, validated_records
 
 BLOCK = 5_000  # records vectorised together
@@ -125,17 +127,41 @@ def vectorized_blocks(tagger, blocks, n_jobs=None):
         _worker_tagger = None
 
 
+def _vectorize_on_worker(home, version, texts, given):
+    return _vectorize_block(texts, given, worker_model(home, version).tagger)
+
+
+def cluster_vectorized_blocks(client, home, version, tagger, blocks):
+    """`vectorized_blocks` on a Dask cluster: the same results, in the same order.
+
+    Tasks carry a block's texts and the version's name; each worker loads the model
+    once (`worker_model`). At most two blocks per worker are in flight.
+    """
+    in_flight, pending = 2 * worker_count(client), deque()
+    for block in blocks:
+        pending.append((block, client.submit(_vectorize_on_worker, home, version,
+                                             [b[2] for b in block], _given(tagger, block),
+                                             pure=False)))
+        if len(pending) >= in_flight:
+            done, future = pending.popleft()
+            yield (done, *future.result())
+    while pending:
+        done, future = pending.popleft()
+        yield (done, *future.result())
+
+
 @holding_lock
-def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None):
+def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None, scheduler=None):
     """Publish a new version: the current model with *data* as its similarity corpus.
 
     Records keep their own labels where the model knows them; the rest are predicted.
+    Vectorising runs in local processes, or on the Dask cluster at *scheduler*.
     Holds the home's write lock throughout, so a second run fails at once.
     """
     loaded = load_verified(home, with_index=False)
     tagger = loaded.tagger
     log(f"indexing {data} with model {loaded.version}")
-    with ArtifactStore(home).new_version() as staged:
+    with ArtifactStore(home).new_version() as staged, contextlib.ExitStack() as cluster:
         for name in loaded.manifest["files"]:
             if Path(name).parts[0] not in (INDEX_FILE, DOCUMENTS_FILE, LABELS_FILE):
                 shutil.copy2(loaded.folder / name, staged.folder / name)
@@ -143,8 +169,15 @@ def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None)
         writer = IndexWriter(staged.folder / INDEX_FILE, n_terms)
         ids, labels = [], _label_columns(tagger)
         with open(staged.folder / DOCUMENTS_FILE, "w", encoding="utf-8") as docs:
-            blocks = read_corpus(data, text_fields)
-            for block, words, block_labels in vectorized_blocks(tagger, blocks, n_jobs):
+            blocks = read_corpus(data, text_fields, BLOCK)
+            if scheduler:
+                client = cluster.enter_context(dask_client(scheduler))
+                log(f"vectorising on the Dask cluster at {scheduler}")
+                vectorized = cluster_vectorized_blocks(client, str(Path(home).resolve()),
+                                                       loaded.version, tagger, blocks)
+            else:
+                vectorized = vectorized_blocks(tagger, blocks, n_jobs)
+            for block, words, block_labels in vectorized:
                 block_ids = [b[0] for b in block]
                 _document_lines(docs, block_ids, [b[1] for b in block], block_labels)
                 labels.add(len(block), {spec.name: [row[spec.name] for row in block_labels]

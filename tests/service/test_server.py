@@ -20,23 +20,24 @@ def free_port():
 
 
 class Server:
-    def __init__(self, home):
+    def __init__(self, home, args=(), workers=2):
         self.home, self.proc, self.port, self.log = home, None, None, None
+        self.args, self.workers = list(args), workers
 
     def start(self):
         self.port = free_port()
-        self.log = open(Path(self.home).parent / "server.log", "ab")  # an unread pipe would fill
+        self.log = open(Path(self.home).parent / f"server-{self.port}.log", "ab")  # not a pipe: it would fill
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "training.cli", "serve", "--home", str(self.home),
-             "--port", str(self.port), "--workers", "2"],
+             "--port", str(self.port), "--workers", str(self.workers), *self.args],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         client = self.client(timeout=1.0)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError((Path(self.home).parent / "server.log").read_text())
+                raise RuntimeError((Path(self.home).parent / f"server-{self.port}.log").read_text())
             try:
                 client._call("GET", "/readyz")
                 return self

@@ -1,0 +1,104 @@
+"""API replicas sharing one document store: SQLite on one machine, PostgreSQL beyond it."""
+
+import time
+
+import pytest
+
+from service import create_app
+from service.client import ApiError
+from tests.service.test_server import Server
+from training.train import train
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request):
+    """'' for the home's SQLite file, else the URL of a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return ""
+    return request.getfixturevalue("postgres_db").url
+
+
+def replica(home, database_url):
+    return create_app({"TAGSIM_HOME": str(home), "TESTING": True,
+                       "DATABASE_URL": database_url}).test_client()
+
+
+def test_replicas_see_each_others_writes_before_their_next_answer(home, database_url):
+    one, two = replica(home, database_url), replica(home, database_url)
+    r = one.post("/v1/documents", json={"id": "shared-1", "title": "Harbour cranes",
+                                        "text": "Port authority signs harbour crane venture."})
+    assert r.status_code == 201
+    hits = two.post("/v1/similar", json={"text": "harbour crane venture", "k": 3}).get_json()
+    assert hits["results"][0]["id"] == "shared-1"
+    assert two.get("/v1/documents/shared-1").get_json()["text"].startswith("Port authority")
+    assert two.delete("/v1/documents/shared-1").status_code == 204
+    assert one.get("/v1/documents/shared-1").status_code == 404
+    hits = one.post("/v1/similar", json={"text": "harbour crane venture", "k": 3}).get_json()
+    assert "shared-1" not in [h["id"] for h in hits["results"]]
+
+
+def test_a_database_that_goes_down_is_503_and_the_service_recovers(home, postgres_db, monkeypatch):
+    monkeypatch.setenv("TAGSIM_DATABASE_TIMEOUT", "1")
+    client = replica(home, postgres_db.url)
+    assert client.post("/v1/documents", json={"id": "before", "text": "Wind farm loan."}).status_code == 201
+    postgres_db.go_down()
+    started = time.monotonic()
+    for r in (client.get("/readyz"),
+              client.post("/v1/documents", json={"id": "during", "text": "Solar loan."}),
+              client.delete("/v1/documents/before"),
+              client.post("/v1/similar", json={"text": "wind farm loan"})):
+        assert r.status_code == 503
+        assert r.get_json()["error"]["code"] == "database_unavailable"
+        assert "unavailable" in r.get_json()["error"]["message"]
+    assert time.monotonic() - started < 10
+    assert client.post("/v1/tag", json={"text": "A bank bought a start-up."}).status_code == 200
+    postgres_db.come_back()
+    assert client.get("/readyz").status_code == 200
+    assert client.post("/v1/documents", json={"id": "after", "text": "Solar loan."}).status_code == 201
+    assert client.get("/v1/documents/before").status_code == 200
+
+
+def test_a_server_started_while_the_database_is_down_serves_once_it_is_back(home, postgres_db,
+                                                                            monkeypatch):
+    monkeypatch.setenv("TAGSIM_DATABASE_TIMEOUT", "1")
+    postgres_db.go_down()
+    client = replica(home, postgres_db.url)
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.get_json()["error"]["code"] == "database_unavailable"
+    postgres_db.come_back()
+    assert client.get("/readyz").status_code == 200
+
+
+def test_two_servers_share_one_database_and_one_artifacts_folder(home, postgres_db, small_corpus):
+    args = ["--database-url", postgres_db.url]
+    one = Server(home, args, workers=1).start()
+    two = Server(home, args, workers=1).start()
+    try:
+        one.client().add_document("Port authority signs harbour crane venture.", id="fleet-1")
+        hits = two.client().similar(text="harbour crane venture", k=3)
+        assert hits[0]["id"] == "fleet-1"
+        two.client().delete_document("fleet-1")
+        with pytest.raises(ApiError) as info:
+            one.client().get_document("fleet-1")
+        assert info.value.status == 404
+        before = one.client()._call("GET", "/v1/model")["version"]
+        version = train(small_corpus, home, folds=0, progress=False, log=lambda *_: None)["version"]
+        assert version != before
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            served = {s.client()._call("GET", "/v1/model")["version"] for s in (one, two)}
+            if served == {version}:
+                break
+            time.sleep(0.3)
+        assert served == {version}
+    finally:
+        one.stop()
+        two.stop()
+
+
+def test_what_postgresql_cannot_hold_is_a_400_not_a_500(home, postgres_db):
+    client = replica(home, postgres_db.url)
+    r = client.post("/v1/documents", json={"id": "nul", "text": "Wind farm\u0000 loan."})
+    assert r.status_code == 400 and "NUL" in r.get_json()["error"]["message"]
+    assert client.get("/v1/documents/nul\u0000").status_code == 404
+    assert client.get("/readyz").status_code == 200
