@@ -101,7 +101,10 @@ def _platt(scores, y):
     s = np.concatenate([scores, scores]).reshape(-1, 1)
     labels = np.concatenate([np.ones(len(y)), np.zeros(len(y))])
     weights = np.concatenate([target, 1.0 - target])
-    lr = LogisticRegression(C=1e4, max_iter=1000).fit(s, labels, sample_weight=weights)
+    # Newton-CG solves this two-parameter problem ~8x faster than lbfgs, and to a tighter
+    # optimum: with 90 labels the lbfgs default was a third of a Reuters training run.
+    lr = LogisticRegression(C=1e4, max_iter=1000, solver="newton-cg").fit(
+        s, labels, sample_weight=weights)
     slope = float(lr.coef_[0, 0])
     if slope < _MIN_SLOPE:
         # Scores that do not rise with the label are no evidence; a falling sigmoid would

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from model.errors import InvalidInput
+from model.errors import InvalidInput, TagsimError
 from model.store import home_path
 
 
@@ -66,6 +66,36 @@ def _param(value):
     return value
 
 
+def _count(value):
+    """A whole number, 0 or more."""
+    if not (value.isascii() and value.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {value!r}")
+    return int(value)
+
+
+def _jobs(value):
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n == 0 or n < -1:
+        raise argparse.ArgumentTypeError(f"expected a number of cores, or -1 for all; got {value!r}")
+    return n
+
+
+def _duration(value):
+    units = {"s": 1, "m": 60, "h": 3600}
+    text = value.strip().lower()
+    unit = units.get(text[-1:], None)
+    try:
+        seconds = float(text[:-1] if unit else text) * (unit or 1)
+    except ValueError:
+        seconds = -1
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a time such as 90s, 10m or 1h; got {value!r}")
+    return seconds
+
+
 def _objective(value):
     from model.thresholds import parse_objective
 
@@ -95,8 +125,13 @@ def register(sub, home):
                         type=_param,
                         help="override a pipeline setting, e.g. heads.C=1.0 or "
                              "features.word_ngrams=1,1 (repeatable)")
+    tuning.add_argument("--params", dest="params_file", type=Path, metavar="FILE",
+                        help="settings written by `tagsim tune` (--param overrides them)")
+    jobs = argparse.ArgumentParser(add_help=False)
+    jobs.add_argument("--jobs", type=_jobs, default=-1, metavar="N",
+                      help="cores to use (default: all)")
 
-    p = sub.add_parser("train", parents=[data, home, tuning],
+    p = sub.add_parser("train", parents=[data, home, tuning, jobs],
                        help="train and publish a new version")
     p.add_argument("--folds", type=_folds, default=5,
                    help="cross-validation folds for the report (0 to skip; default 5)")
@@ -106,7 +141,7 @@ def register(sub, home):
                         "recall at precision P, or the most precision at recall R")
     p.set_defaults(run=train)
 
-    p = sub.add_parser("evaluate", parents=[data, home, tuning],
+    p = sub.add_parser("evaluate", parents=[data, home, tuning, jobs],
                        help="score the current model on a dataset, or cross-validate with --cv")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--cv", type=_cv_folds, metavar="K",
@@ -114,8 +149,23 @@ def register(sub, home):
     how.add_argument("--holdout", type=_share, metavar="FRACTION",
                      help="or train on the rest and score a held-out share (e.g. 0.2) instead")
     p.add_argument("--seed", type=int, default=0, help="seed of --cv and --holdout (default 0)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true", help="print one JSON object, per-label "
+                                                        "figures included")
+    p.add_argument("--errors", type=_count, default=0, metavar="N",
+                   help="also list the N records each head got most wrong")
     p.set_defaults(run=evaluate)
+
+    p = sub.add_parser("tune", parents=[data, home, jobs],
+                       help="search the settings by cross-validation; write the best to a file")
+    p.add_argument("--budget", type=_duration, default=600.0, metavar="TIME",
+                   help="time to search, e.g. 90s, 10m or 1h (default 10m)")
+    p.add_argument("--cv", type=_cv_folds, default=5, metavar="K",
+                   help="cross-validation folds of each trial (default 5)")
+    p.add_argument("--trials", type=int, metavar="N", help="stop after N trials (default: none)")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="where to write the best settings (default: HOME/tuned-params.json)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the search and the folds")
+    p.set_defaults(run=tune)
 
     p = sub.add_parser("index", parents=[home],
                        help="make PATH's documents the similarity corpus of a new version")
@@ -193,7 +243,8 @@ def train(args):
     with fitting(args.data):
         manifest = train(args.data, home_path(args.home), args.text_fields, args.label_fields,
                          where=args.where, folds=args.folds, progress=not args.quiet, log=log,
-                         params=params, allow_empty=args.allow_empty)
+                         params=params, allow_empty=args.allow_empty,
+                         n_jobs=args.jobs, params_file=args.params_file)
     print(manifest["version"])
     return 0
 
@@ -208,42 +259,63 @@ def evaluate(args):
         hold_out,
         metrics_json,
     )
-    from training.report import metrics_table
-    from training.train import make_tagger, parse_params
+    from training.report import errors_table, metrics_table
+    from training.train import make_tagger, parse_params, read_params_file, resolve_params
 
     params = parse_params(args.params)
-
-    def fresh(specs):
-        return make_tagger(specs, params["features"], params["heads"],
-                           training_params=params.get("training"))
-
     if args.cv is not None or args.holdout is not None:
+        file_params = read_params_file(args.params_file)[0] if args.params_file else {}
         dataset = load_dataset(args.data, args.text_fields, args.label_fields, where=args.where,
                                allow_empty=args.allow_empty)
         check_trainable(dataset, args.cv or 0, "--cv")
+        settings = resolve_params(dataset.specs, file_params, params)
+
+        def fresh(specs, jobs):
+            return make_tagger(specs, settings["features"], settings["heads"], jobs,
+                               settings["training"])
+
         with fitting(args.data):
             if args.cv is not None:
-                results = cross_validate(dataset, fresh, folds=args.cv, seed=args.seed,
-                                         progress=not args.json)
+                results, predictions = cross_validate(
+                    dataset, fresh, folds=args.cv, seed=args.seed, progress=not args.json,
+                    n_jobs=args.jobs, with_predictions=True)
             else:
-                results = hold_out(dataset, fresh, args.holdout, seed=args.seed)
+                results, predictions = hold_out(dataset, fresh, args.holdout, seed=args.seed,
+                                                n_jobs=args.jobs)
+                held = {i for i, row in enumerate(predictions.predicted[dataset.specs[0].name])
+                        if row is not None}
+                dataset = dataset.subset(sorted(held))
+                predictions = predictions.subset(sorted(held))
     else:
         from model.store import load_verified
 
+        if args.params or args.params_file:
+            raise TagsimError("--param and --params only apply with --cv or --holdout; "
+                              "the current model keeps the settings it was trained with")
         loaded = load_verified(home_path(args.home), with_index=False)
         heads = {head.name: head.labels for head in loaded.heads}
         unknown = [f for f in args.label_fields or () if f not in heads]
         if unknown:
-            raise InvalidInput(f"--label-field {unknown[0]}: the model in {loaded.folder.parent.parent} "
-                               f"has no such head; its heads are {', '.join(heads)}")
+            raise InvalidInput(f"--label-field {unknown[0]}: the model in "
+                               f"{loaded.folder.parent.parent} has no such head; its heads are "
+                               f"{', '.join(heads)}")
         dataset = load_dataset(args.data, loaded.text_fields, args.label_fields or list(heads),
                                where=args.where, allow_empty=args.allow_empty, labels=heads)
         if dataset.sha256 == loaded.manifest.get("dataset", {}).get("sha256"):
             print(f"tagsim evaluate: warning: {args.data} is the data version {loaded.version} was "
                   "trained on, so these scores are optimistic; score held-out data, or use --cv "
                   "K or --holdout F", file=sys.stderr)
-        results = evaluate_model(loaded.tagger, dataset)
-    print(json.dumps(metrics_json(results)) if args.json else metrics_table(results))
+        results, predictions = evaluate_model(loaded.tagger, dataset)
+    errors = _errors(dataset, predictions, args.errors) if args.errors else {}
+    if args.json:
+        out = metrics_json(results, per_label=True)
+        for name, rows in errors.items():
+            out[name]["errors"] = rows
+        print(json.dumps(out))
+    else:
+        print(metrics_table(results))
+        for name, rows in errors.items():
+            print(f"\n{errors_table(name, rows)}")
     return 0
 
 
@@ -256,6 +328,30 @@ def fitting(data):
         raise
     except ValueError as exc:
         raise InvalidInput(f"{data}: cannot fit the model on this data: {exc}") from None
+
+
+def _errors(dataset, predictions, n):
+    from training.evaluate import worst_records
+
+    return {name: worst_records(dataset, name, predictions.predicted[name],
+                                predictions.scores[name], predictions.labels[name], n)
+            for name in predictions.predicted if name in dataset.targets}
+
+
+def tune(args):
+    """tagsim tune: search the settings within a time budget; write the best to a file."""
+    from training.datasets import load_dataset
+    from training.tune import tune
+
+    dataset = load_dataset(args.data, args.text_fields, args.label_fields, where=args.where,
+                           allow_empty=args.allow_empty)
+    out = args.out or home_path(args.home) / "tuned-params.json"
+    result = tune(dataset, out, budget=args.budget, folds=args.cv, trials=args.trials,
+                  seed=args.seed, n_jobs=args.jobs, where=args.where,
+                  log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(result["table"])
+    print(f"\nbest settings written to {out}; use them with: tagsim train --params {out} ...")
+    return 130 if result["interrupted"] else 0
 
 
 def index(args):

@@ -31,6 +31,26 @@ def metrics_table(results) -> str:
         kind = "multi-label" if res.multilabel else "single-label"
         lines.append(f"| {name} | {kind} | {acc} | {s['micro_f1']:.3f} | {s['macro_f1']:.3f} "
                      f"| {s['n']} |")
+    ranked = {name: res.summary for name, res in results.items() if "ndcg" in res.summary}
+    if ranked:
+        lines += ["", "| head | P@1 | P@3 | P@5 | NDCG | NDCG@5 | LRAP |", "|---|---|---|---|---|---|---|"]
+        for name, s in ranked.items():
+            lines.append(f"| {name} | " + " | ".join(
+                f"{s[k]:.3f}" for k in ("precision_at_1", "precision_at_3", "precision_at_5",
+                                        "ndcg", "ndcg_at_5", "lrap")) + " |")
+    return "\n".join(lines)
+
+
+def errors_table(name, rows) -> str:
+    """A Markdown table of the records a head got most wrong (see `worst_records`)."""
+    lines = [f"{name}: the {len(rows)} records most wrong", "",
+             "| id | title | true | predicted | loss |", "|---|---|---|---|---|"]
+    for row in rows:
+        true, pred = (", ".join(v) if isinstance(v, list) else v
+                      for v in (row["true"], row["predicted"]))
+        title = row["title"].replace("|", "/")[:60]
+        lines.append(f"| {row['id']} | {title} | {true or '—'} | {pred or '—'} | "
+                     f"{row['loss']:.3f} |")
     return "\n".join(lines)
 
 
@@ -79,7 +99,8 @@ def plot_tradeoff(name, labels, table, thresholds, path: Path) -> None:
         ax.set_title(f"{name}: {key} (dotted: tuned thresholds)")
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8, loc="lower left")
+    if len(labels) <= 12:  # a legend of Reuters' 90 topics would be taller than the figure
+        axes[1].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

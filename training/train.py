@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import InvalidParameterError, validate_para
 from model.errors import InvalidInput
 from model.features import TextFeatures
 from model.heads import CalibratedLinearHead
-from model.store import MODEL_FILE, ArtifactStore, holding_lock
+from model.store import MODEL_FILE, ArtifactStore, holding_lock, sha256_of
 from model.tagger import Tagger
 from model.thresholds import parse_objective
 from training.datasets import (
@@ -35,6 +35,11 @@ FEATURE_PARAMS = {"word_ngrams": (1, 2), "min_df": 2, "max_df": 0.9, "char_ngram
 HEAD_PARAMS = {"C": 2.0, "class_weight": "balanced", "nb_power": 0.75, "cv": 5,
                "threshold_range": (0.1, 0.9), "min_positives": 12, "rare_margin": -0.5}
 TRAINING_PARAMS = {"view_words": ()}
+# With many labels (Reuters' 90 topics) most labels are rare: bigrams and NB scaling then
+# add features the rare labels' few examples cannot weigh, and cost 7x the time. Measured
+# on Reuters ModApte (bench/README.md); the domain's heads (5 and 8 labels) keep the above.
+MANY_LABELS = 30
+MANY_LABEL_PARAMS = {"features": {"word_ngrams": (1, 1)}, "heads": {"nb_power": 0.0, "C": 1.0}}
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib", "flask")
 # What `--param` may change: every constructor argument but the ones training decides.
 TUNABLE = {"features": set(TextFeatures().get_params()),
@@ -43,10 +48,74 @@ TUNABLE = {"features": set(TextFeatures().get_params()),
 
 
 def make_tagger(specs, feature_params=None, head_params=None, n_jobs=None, training_params=None):
-    """A fresh, unfitted tagger with the project's default settings."""
-    features = TextFeatures(**{**FEATURE_PARAMS, **(feature_params or {})})
-    return Tagger(features, specs, {**HEAD_PARAMS, **(head_params or {}), "n_jobs": n_jobs},
-                  **{**TRAINING_PARAMS, **(training_params or {})})
+    """A fresh, unfitted tagger with the project's default settings.
+
+    Defaults are those of `default_params` for *specs*; the given ones override them.
+    """
+    defaults = default_params(specs)
+    features = TextFeatures(**{**defaults["features"], **(feature_params or {})})
+    return Tagger(features, specs, {**defaults["heads"], **(head_params or {}), "n_jobs": n_jobs},
+                  **{**defaults["training"], **(training_params or {})})
+
+
+def default_params(specs):
+    """The default settings for heads *specs*: the domain's, or those for many labels."""
+    params = {"features": dict(FEATURE_PARAMS), "heads": dict(HEAD_PARAMS),
+              "training": dict(TRAINING_PARAMS)}
+    if many_labels(specs):
+        for group, values in MANY_LABEL_PARAMS.items():
+            params[group].update(values)
+    return params
+
+
+def many_labels(specs):
+    """Whether a head has `MANY_LABELS` labels or more (and so gets `MANY_LABEL_PARAMS`)."""
+    return max((len(spec.labels) for spec in specs), default=0) >= MANY_LABELS
+
+
+def resolve_params(specs, *overrides):
+    """The settings a run uses: defaults for *specs*, then each of *overrides* in turn.
+
+    Each override is ``{"features": {...}, "heads": {...}, "training": {...}}`` (any
+    group may be missing). Returns the three groups merged.
+    """
+    params = default_params(specs)
+    for override in overrides:
+        for group, values in (override or {}).items():
+            params[group].update(values)
+    return params
+
+
+def read_params_file(path):
+    """The settings in a file written by ``tagsim tune`` (or by hand), checked like --param.
+
+    The file is JSON, ``{"parameters": {"features": {...}, "heads": {...}}, "tuned":
+    {...}}``. Returns the settings and the ``tuned`` record (None if there is none).
+    """
+    path = Path(path)
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path}: not a JSON settings file ({exc})") from exc
+    groups = content.get("parameters") if isinstance(content, dict) else None
+    if not isinstance(groups, dict):
+        raise InvalidInput(f"{path}: expected a JSON object with a 'parameters' object, as "
+                           "`tagsim tune` writes")
+    params = {}
+    for group, values in groups.items():
+        if group not in TUNABLE or not isinstance(values, dict):
+            raise InvalidInput(f"{path}, field 'parameters.{group}': unknown group; expected one "
+                               f"of {', '.join(TUNABLE)}")
+        for name, value in values.items():
+            if name not in TUNABLE[group]:
+                raise InvalidInput(f"{path}, field 'parameters.{group}.{name}': unknown setting; "
+                                   f"expected one of {', '.join(sorted(TUNABLE[group]))}")
+            params.setdefault(group, {})[name] = tuple(value) if isinstance(value, list) \
+                else value
+    tuned = content.get("tuned")
+    return params, tuned if isinstance(tuned, dict) else None
 
 
 def parse_params(items):
@@ -101,6 +170,19 @@ def _param_problem(group, name, value):
     return None
 
 
+def params_origin(specs, params_file=None, tuned=None, params=None):
+    """Where a run's settings came from, as the manifest records it."""
+    origin = {"defaults": f"many labels (a head has {MANY_LABELS} or more)"
+              if many_labels(specs) else "domain"}
+    if params_file:
+        origin["file"] = {"path": str(params_file), "sha256": sha256_of(Path(params_file))}
+        if tuned is not None:
+            origin["file"]["tuned"] = tuned
+    if params and any(params.values()):
+        origin["param"] = {group: values for group, values in params.items() if values}
+    return origin
+
+
 def _param_value(raw):
     try:
         return json.loads(raw)
@@ -128,20 +210,21 @@ def library_versions():
 
 @holding_lock
 def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=None, folds=5,
-          progress=True, log=print, n_jobs=None, params=None, allow_empty=False):
+          progress=True, log=print, n_jobs=-1, params=None, allow_empty=False, params_file=None):
     """Validate *data*, cross-validate the pipeline, fit it on everything, publish a version.
 
     Holds the home's write lock throughout, so a second run fails at once. With the
     default heads, documents added through the API with both labels join the data.
-    *params* (``{"features": {...}, "heads": {...}}``, see `parse_params`) override the
-    defaults. Returns the published version's manifest; ``current`` changes only once
-    the whole version is on disk.
+    The settings are the defaults for the data's heads (see `default_params`), then
+    those of *params_file* (written by ``tagsim tune``), then *params*
+    (``{"features": {...}, "heads": {...}}``, see `parse_params`); the manifest
+    records all three. *n_jobs* is the number of cores used (-1: all). Returns the
+    published version's manifest; ``current`` changes only once the whole version is
+    on disk.
     """
     started = time.perf_counter()
     params = params or {}
-    feature_params = {**FEATURE_PARAMS, **params.get("features", {})}
-    head_params = {**HEAD_PARAMS, **params.get("heads", {})}
-    training_params = {**TRAINING_PARAMS, **params.get("training", {})}
+    file_params, tuned = read_params_file(params_file) if params_file else ({}, None)
     dataset = load_dataset(data, text_fields, label_fields, where=where, allow_empty=allow_empty)
     corrections = {"documents": 0, "per_head": {}, "per_reviewer": {}, "through_seq": 0}
     if label_fields is None:
@@ -151,13 +234,21 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
     log(f"read {len(dataset)} records from {data}; heads: "
         + ", ".join(f"{s.name} ({'multi' if s.multilabel else 'single'}-label, "
                     f"{len(s.labels)} labels)" for s in dataset.specs))
+    resolved = resolve_params(dataset.specs, file_params, params)
+    feature_params, head_params = resolved["features"], resolved["heads"]
+    training_params = resolved["training"]
+    origin = params_origin(dataset.specs, params_file, tuned, params)
+    log("settings: " + origin["defaults"]
+        + (f", then {params_file}" if params_file else "")
+        + (", then --param " + " ".join(f"{g}.{n}" for g, v in params.items() for n in v)
+           if any(params.values()) else ""))
     results = {}
     if folds >= 2:
         log(f"cross-validating the pipeline ({folds} folds)")
         results = cross_validate(
-            dataset, lambda specs: make_tagger(specs, feature_params, head_params, n_jobs,
-                                      training_params),
-            folds=folds, progress=progress)
+            dataset, lambda specs, jobs: make_tagger(specs, feature_params, head_params, jobs,
+                                                     training_params),
+            folds=folds, progress=progress, n_jobs=n_jobs)
     log("fitting the final model on all records")
     tagger = make_tagger(dataset.specs, feature_params, head_params, n_jobs, training_params)
     tagger.fit(dataset.texts, dataset.targets)
@@ -177,6 +268,7 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
             "heads": tagger.manifest_heads(),
             "parameters": {"features": feature_params, "heads": head_params,
                            "training": training_params},
+            "parameters_origin": origin,
             "evaluation": {"folds": folds, "metrics": metrics_json(results)},
             "corrections": corrections,
             "index": {"documents": len(dataset), "terms": int(words.shape[1]),

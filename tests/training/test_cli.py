@@ -70,13 +70,23 @@ def test_tag_missing_file_and_missing_model(tmp_path, trained_home, capsys):
     assert code == 1 and "no trained model" in err
 
 
+def loaded_labels(home):
+    from model.store import load_verified
+
+    head = {h.name: h for h in load_verified(home, with_index=False).heads}["agreement_type"]
+    return head.labels
+
+
 def test_evaluate_json_shape(trained_home, small_corpus, capsys):
     code, out, _ = run(capsys, "evaluate", "--home", str(trained_home), "--data",
                        str(small_corpus), "--json")
     metrics = json.loads(out)
     assert code == 0
     assert set(metrics) == {"sectors", "agreement_type"}
-    assert set(metrics["agreement_type"]) == {"accuracy", "micro_f1", "macro_f1", "n"}
+    assert set(metrics["agreement_type"]) == {"accuracy", "micro_f1", "macro_f1", "n",
+                                              "per_label"}
+    assert set(metrics["agreement_type"]["per_label"]) == set(loaded_labels(trained_home))
+    assert {"precision_at_1", "ndcg", "lrap"} <= set(metrics["sectors"])
     assert metrics["agreement_type"]["accuracy"] > 0.9  # the data it was trained on
 
 

@@ -30,7 +30,8 @@ def test_version_has_every_file_and_a_complete_manifest(trained_home, small_corp
     assert set(heads["sectors"]["thresholds"]) == set(heads["sectors"]["labels"])
     assert len(heads["agreement_type"]["labels"]) == 8
     metrics = manifest["evaluation"]["metrics"]
-    assert set(metrics["sectors"]) == {"micro_f1", "macro_f1", "n"}
+    assert {"micro_f1", "macro_f1", "n", "precision_at_1", "ndcg"} <= set(metrics["sectors"])
+    assert manifest["parameters_origin"] == {"defaults": "domain"}
     assert set(metrics["agreement_type"]) == {"accuracy", "micro_f1", "macro_f1", "n"}
     assert {"scikit-learn", "numpy", "scipy", "joblib"} <= set(manifest["libraries"])
 
