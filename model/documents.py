@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -48,6 +49,25 @@ CREATE TABLE IF NOT EXISTS scores (
 """
 
 
+_SETUP = threading.Lock()
+
+
+def _until_unlocked(step, seconds=30.0):
+    """Run *step*, retrying while another process holds the lock SQLite needs for it.
+
+    Switching a new database to WAL can fail with "database is locked" at once, without
+    waiting for the busy timeout, while another connection is creating it.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class DocumentStore:
     """A SQLite file (WAL mode) of documents and the log of their changes.
 
@@ -69,10 +89,11 @@ class DocumentStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                    check_same_thread=True)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")  # a 201 means on disk
             conn.execute("PRAGMA busy_timeout=30000")
-            conn.executescript(SCHEMA)
+            with _SETUP:  # threads of one process set the schema up one at a time
+                _until_unlocked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+                conn.execute("PRAGMA synchronous=FULL")  # a 201 means on disk
+                _until_unlocked(lambda: conn.executescript(SCHEMA))
             self._local.conn = conn
         return conn
 
