@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 TAGSIM_HOME ?= artifacts
-DATA ?= data/articles.jsonl
+DATA ?= data/articles.jsonl.gz
 DATASETS ?= ../shared/datasets
 SIZES ?= 10000,100000
 BULK_DOCS ?= 1000000
@@ -36,7 +36,7 @@ $(BIN)/.dev-installed: $(BIN)/.installed
 
 install: $(BIN)/.installed ## create .venv/ with tagsim installed (editable); idempotent
 
-train: install ## train the default model on data/articles.jsonl into $TAGSIM_HOME (artifacts/)
+train: install ## train the default model on data/articles.jsonl.gz into $TAGSIM_HOME (artifacts/)
 	@echo "training the default model on $(DATA) into $(TAGSIM_HOME)/ ..."
 	@$(BIN)/tagsim train --data $(DATA) --home $(TAGSIM_HOME)
 

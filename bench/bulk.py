@@ -10,7 +10,7 @@ files, and in one run measures:
   ``tagsim serve --workers 2`` (body limit raised to 16 MiB for it), over the first
   ``--baseline-docs`` articles;
 - a plain scikit-learn pipeline (TfidfVectorizer + LinearSVC per head, trained on
-  data/articles.jsonl) reading the same files and calling ``predict``, in one process;
+  data/articles.jsonl.gz) reading the same files and calling ``predict``, in one process;
 - the document store: add-document latency and similar-after-write latency (a write
   through one replica, then ``/v1/similar`` through another), SQLite vs PostgreSQL.
 
@@ -138,7 +138,7 @@ def run_sklearn(files, n_docs):
     from sklearn.preprocessing import MultiLabelBinarizer
     from sklearn.svm import LinearSVC
 
-    train = corpora.read_jsonl(ROOT / "data" / "articles.jsonl")
+    train = corpora.read_jsonl(ROOT / "data" / "articles.jsonl.gz")
     texts = [f"{r.get('title', '')}\n{r['text']}" for r in train]
     sectors = make_pipeline(TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2),
                             OneVsRestClassifier(LinearSVC()))

@@ -129,9 +129,10 @@ def build(sizes, datasets=DEFAULT_DATASETS, results=RESULTS, log=print):
 
 
 def read_jsonl(path, limit=None):
-    """The records of a JSONL file (the first *limit* only, if given)."""
+    """The records of a JSONL file, plain or .gz (the first *limit* only, if given)."""
     out = []
-    with open(path, encoding="utf-8") as fh:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
         for line in fh:
             if limit is not None and len(out) >= limit:
                 break

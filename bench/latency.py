@@ -1,7 +1,7 @@
 """In-process latency of /v1/tag's work for a 3 KB article: tagsim's tagger vs scikit-learn.
 
 The tagger is trained (once, cached under bench/results/) on the default corpus,
-data/articles.jsonl, as `make train` does. The articles are real BBC News stories cut
+data/articles.jsonl.gz, as `make train` does. The articles are real BBC News stories cut
 to 3,000 characters at a word boundary. Each call tags one article, as a request does.
 The baseline is the textbook scikit-learn pipeline: a TfidfVectorizer with the same
 settings and OneVsRestClassifier(LinearSVC), fitted on the same corpus, whose
@@ -71,7 +71,8 @@ def baseline(data):
     from sklearn.preprocessing import MultiLabelBinarizer
     from sklearn.svm import LinearSVC
 
-    with open(data, encoding="utf-8") as fh:
+    opener = gzip.open if str(data).endswith(".gz") else open
+    with opener(data, "rt", encoding="utf-8") as fh:
         records = [json.loads(line) for line in fh if line.strip()]
     texts = [document_text(r.get("title"), r["text"]) for r in records]
     Y = MultiLabelBinarizer().fit_transform([r["sectors"] for r in records])
@@ -85,7 +86,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
-    parser.add_argument("--data", type=Path, default=ROOT / "data" / "articles.jsonl")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "articles.jsonl.gz")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)

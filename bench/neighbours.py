@@ -5,7 +5,7 @@ share that (a) has the same agreement type, (b) shares a sector (or, for an arti
 no sector, also has none), and (c) both. tagsim's index is compared with a plain
 scikit-learn TF-IDF cosine (default TfidfVectorizer) in the same run.
 
-    python bench/neighbours.py [--data data/articles.jsonl] [-k 5]
+    python bench/neighbours.py [--data data/articles.jsonl.gz] [-k 5]
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def agreement(dataset, index, k):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default="data/articles.jsonl")
+    parser.add_argument("--data", default="data/articles.jsonl.gz")
     parser.add_argument("-k", type=int, default=5)
     args = parser.parse_args(argv)
     dataset = load_dataset(args.data)

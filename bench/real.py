@@ -9,7 +9,7 @@ trained on the same corpus and scored on the same stories.
 
 The real stories are read where they are and never trained on.
 
-    python bench/real.py [--data data/articles.jsonl]
+    python bench/real.py [--data data/articles.jsonl.gz]
                          [--dev ../shared/datasets/real_deals_dev.jsonl] [--errors 20] [--json]
 """
 
@@ -180,8 +180,8 @@ def report(result):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default=str(ROOT / "data" / "articles.jsonl"),
-                        help="training corpus (default: data/articles.jsonl)")
+    parser.add_argument("--data", default=str(ROOT / "data" / "articles.jsonl.gz"),
+                        help="training corpus (default: data/articles.jsonl.gz)")
     parser.add_argument("--dev", default=str(ROOT.parent / "shared" / "datasets"
                                              / "real_deals_dev.jsonl"),
                         help="labelled real stories to score (default: "

@@ -1,7 +1,7 @@
 """How long the review queue takes to answer at 100k documents, against re-tagging them.
 
 The queue reads the scores stored with the version (`scores.npz`) and ranks them in one
-vectorised pass. This trains the default model on data/articles.jsonl, then gives its
+vectorised pass. This trains the default model on data/articles.jsonl.gz, then gives its
 searcher a corpus of N rows (the real rows' stored scores and metadata, repeated) and
 times `Searcher.review_queue` for each head: the first call (which computes the
 uncertainty of every row) and the median of later calls. The baseline is what a queue
@@ -48,7 +48,7 @@ class Repeated:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=100_000)
-    parser.add_argument("--data", type=Path, default=ROOT / "data" / "articles.jsonl")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "articles.jsonl.gz")
     args = parser.parse_args(argv)
     home = Path(tempfile.mkdtemp(prefix="tagsim-queue-"))
     train(args.data, home, folds=0, progress=False, log=lambda *_: None)

@@ -1,6 +1,6 @@
 """PNGs of the web page for the README: the Try page with an answer, the Review page with the queue.
 
-Trains a model on data/articles.jsonl into a temporary home, serves it on a free port and
+Trains a model on data/articles.jsonl.gz into a temporary home, serves it on a free port and
 drives headless Chromium (Debian's chromium and chromium-driver) with selenium.
 
     python bench/screenshots.py [--out docs]
@@ -45,7 +45,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="tagsim-screens-"))
-    train(ROOT / "data" / "articles.jsonl", home, folds=0, progress=False, log=lambda *_: None)
+    train(ROOT / "data" / "articles.jsonl.gz", home, folds=0, progress=False, log=lambda *_: None)
     app = create_app({"TAGSIM_HOME": str(home), "RELOAD_SECONDS": 0})
     driver = start_browser()
     try:

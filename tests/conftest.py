@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ from model.store import load_verified
 from training.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT / "data" / "articles.jsonl"
+CORPUS = ROOT / "data" / "articles.jsonl.gz"
 
 
 def write_jsonl(path: Path, records) -> Path:
@@ -28,7 +29,7 @@ def write_jsonl(path: Path, records) -> Path:
 @pytest.fixture(scope="session")
 def corpus_records():
     """Every record of the default corpus."""
-    with open(CORPUS, encoding="utf-8") as fh:
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 
