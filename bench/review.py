@@ -7,7 +7,8 @@ is retrained after each round (tagsim's own pipeline, `training.train.make_tagge
 scored on documents it never sees in the pool.
 
 * Reuters-21578 ModApte (multi-label, 90 topics): a seeded subset of the training split is
-  the pool, a seeded subset of the test split the scoring set; micro-F1 over all topics.
+  the pool, a seeded subset of the test split the scoring set; micro-F1 over all topics,
+  averaged over `--reuters-repeats` such draws (one draw's curve moves by a few points).
 * BBC News (5 classes): stratified k-fold cross-validation, each fold the scoring set and
   the other folds the pool; accuracy, averaged over the folds.
 
@@ -141,15 +142,24 @@ def bbc_tasks(path, folds, seed):
 
 
 def run(tasks, args, features, log):
-    """Both strategies on each task, from the same seed; the curves averaged over tasks."""
-    curves = {"queue": [], "random": []}
+    """Both strategies on each task, from the same seed; the curves averaged over tasks.
+
+    The (task, strategy) runs are independent, so they run in worker processes.
+    """
+    from joblib import Parallel, delayed
+
+    jobs = []
     for t, task in enumerate(tasks):
         rng = np.random.default_rng(args.seed + t)
         seed_rows = list(rng.choice(len(task.pool_texts), size=args.seed_size, replace=False))
-        for strategy in curves:
-            curves[strategy].append(learning_curve(
+        for strategy in ("queue", "random"):
+            jobs.append((strategy, delayed(learning_curve)(
                 task, strategy, seed_rows, args.rounds, args.batch,
-                np.random.default_rng(args.seed + 100 + t), features, log))
+                np.random.default_rng(args.seed + 100 + t), features, log)))
+    done = Parallel(n_jobs=args.jobs)(job for _, job in jobs)
+    curves = {"queue": [], "random": []}
+    for (strategy, _), curve in zip(jobs, done, strict=True):
+        curves[strategy].append(curve)
     return {s: [(c[0][0], float(np.mean([x[1] for x in c]))) for c in zip(*runs, strict=True)]
             for s, runs in curves.items()}
 
@@ -214,7 +224,10 @@ def main(argv=None):
     parser.add_argument("--seed-size", type=int, default=50, help="labelled documents to start")
     parser.add_argument("--reuters-pool", type=int, default=3000)
     parser.add_argument("--reuters-test", type=int, default=1500)
+    parser.add_argument("--reuters-repeats", type=int, default=3,
+                        help="Reuters runs, each with its own seeded pool, scoring set and seed")
     parser.add_argument("--bbc-folds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--quiet", action="store_true")
@@ -230,7 +243,8 @@ def main(argv=None):
         summary("BBC News", run(list(bbc_tasks(datasets / BBC, args.bbc_folds, args.seed)),
                                 args, None, log), "accuracy"),
         summary("Reuters ModApte", run([reuters_task(datasets / REUTERS, args.reuters_pool,
-                                                     args.reuters_test, args.seed)],
+                                                     args.reuters_test, args.seed + r)
+                                        for r in range(args.reuters_repeats)],
                                        args, REUTERS_FEATURES, log), "micro-F1"),
     ]
     args.out.mkdir(parents=True, exist_ok=True)

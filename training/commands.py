@@ -301,7 +301,11 @@ def evaluate(args):
                                f"{', '.join(heads)}")
         dataset = load_dataset(args.data, loaded.text_fields, args.label_fields or list(heads),
                                where=args.where, allow_empty=args.allow_empty, labels=heads)
-        if dataset.sha256 == loaded.manifest.get("dataset", {}).get("sha256"):
+        trained = loaded.manifest.get("dataset", {})
+        # The same file read through another --where than training's (split=test after
+        # split=train) is other records; read whole, or through the same filter, it is not.
+        if dataset.sha256 == trained.get("sha256") and (
+                None in (args.where, trained.get("where")) or args.where == trained["where"]):
             print(f"tagsim evaluate: warning: {args.data} is the data version {loaded.version} was "
                   "trained on, so these scores are optimistic; score held-out data, or use --cv "
                   "K or --holdout F", file=sys.stderr)

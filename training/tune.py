@@ -37,8 +37,11 @@ def suggest(trial):
         "heads": {
             "C": trial.suggest_float("C", 0.1, 10.0, log=True),
             "nb_power": trial.suggest_float("nb_power", 0.0, 1.0, step=0.25),
+            # The rare-label cut: labels with fewer examples fire at an SVM margin.
             "min_positives": trial.suggest_int("min_positives", 3, 30, log=True),
-            "class_weight": trial.suggest_categorical("class_weight", ["balanced", None]),
+            "rare_margin": trial.suggest_float("rare_margin", -0.8, -0.3, step=0.1),
+            # How far to balance each label's classes: 0 is unweighted, 1 fully balanced.
+            "balance": trial.suggest_float("balance", 0.0, 1.0, step=0.1),
         },
     }
 
@@ -51,7 +54,9 @@ def as_trial_values(params):
             "C": float(np.clip(heads["C"], 0.1, 10.0)),
             "nb_power": float(np.clip(round(heads["nb_power"] * 4) / 4, 0.0, 1.0)),
             "min_positives": int(np.clip(heads["min_positives"], 3, 30)),
-            "class_weight": heads["class_weight"]}
+            "rare_margin": float(np.clip(round(heads["rare_margin"] * 10) / 10, -0.8, -0.3)),
+            "balance": 0.0 if heads["class_weight"] is None
+            else float(np.clip(round(heads["balance"] * 10) / 10, 0.0, 1.0))}
 
 
 def objective_value(results):
@@ -165,7 +170,8 @@ def trial_params(values):
                          "min_df": values["min_df"]},
             "heads": {"C": values["C"], "nb_power": values["nb_power"],
                       "min_positives": values["min_positives"],
-                      "class_weight": values["class_weight"]}}
+                      "rare_margin": values["rare_margin"], "class_weight": "balanced",
+                      "balance": values["balance"]}}
 
 
 def write_params(out, record, dataset, folds, seed, where, n_trials, seconds, optuna_version):

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.svm import LinearSVC
 
-from model.heads import CalibratedLinearHead, _fit_binary, nb_ratios
+from model.heads import CalibratedLinearHead, _fit_binary, class_weights, nb_ratios
 
 
 def synthetic(n=300, n_labels=3, seed=0, shift=-1.5, noise=0.3):
@@ -86,6 +86,27 @@ def test_class_weighting_raises_svm_recall_of_a_rare_label():
     assert recall("balanced") > recall(None) + 0.1
 
 
+def test_partial_balance_weighs_classes_between_none_and_balanced():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.array([1] * 5 + [0] * 95)
+    full = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)
+    assert class_weights(y, "balanced", 1.0) == "balanced"
+    half = class_weights(y, "balanced", 0.5)
+    np.testing.assert_allclose([half[0], half[1]], np.sqrt(full))
+    assert class_weights(y, "balanced", 0.0) == {0: 1.0, 1: 1.0}
+    assert class_weights(y, None, 0.5) is None
+
+    X, Y = synthetic(n=800, shift=-3.5, noise=1.5, seed=1)
+    Xt, Yt = synthetic(n=2000, shift=-3.5, noise=1.5, seed=2)
+
+    def recall(balance):
+        w, b = _fit_binary(X, Y[:, 0], 0.5, "balanced", balance=balance)
+        return np.sum((Xt @ w + b > 0) & (Yt[:, 0] == 1)) / Yt[:, 0].sum()
+
+    assert recall(0.0) < recall(0.5) < recall(1.0)
+
+
 def topics(n, rates, seed, vocab=600, words=20):
     """L2-normalised bags of words: background noise plus each label's own topic words."""
     rng = np.random.default_rng(seed)
@@ -159,7 +180,7 @@ def test_nb_scaling_folds_into_the_coefficients():
     scale = nb_ratios(X, Y[:, 0], 1.0)
     assert scale.shape == (X.shape[1],) and np.all(scale >= 0)
     w, b = _fit_binary(X, Y[:, 0], 0.5, "balanced", nb_power=1.0)
-    svm = LinearSVC(C=0.5, class_weight="balanced", max_iter=20_000, random_state=0)
+    svm = LinearSVC(C=0.5, class_weight="balanced", tol=1e-3, max_iter=20_000, random_state=0)
     svm.fit(X @ sp.diags(scale), Y[:, 0])
     np.testing.assert_allclose(X @ w + b, svm.decision_function(X @ sp.diags(scale)),
                                rtol=1e-4, atol=1e-4)

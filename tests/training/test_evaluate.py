@@ -98,3 +98,22 @@ def test_folds_in_processes_give_the_same_results(tmp_path, monkeypatch):
     two = cross_validate(dataset, fresh, folds=2, progress=False, n_jobs=2)
     assert one["labels"].summary == two["labels"].summary
     assert one["labels"].per_label == two["labels"].per_label
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_the_final_fit_in_the_fold_pool_is_the_model_fitted_alone(tmp_path, monkeypatch, parallel):
+    dataset = load_dataset(write_jsonl(tmp_path / "d.jsonl", topic_records(40)),
+                           label_fields=["labels"])
+
+    def fresh(specs, jobs):
+        return make_tagger(specs, {"min_df": 1}, None, jobs)
+
+    if parallel:
+        monkeypatch.setattr(evaluate, "PARALLEL_FOLDS_MIN_RECORDS", 10)
+    results, final = cross_validate(dataset, fresh, folds=2, progress=False,
+                                    n_jobs=2 if parallel else 1, fit_all=True)
+    assert results == cross_validate(dataset, fresh, folds=2, progress=False, n_jobs=1)
+    alone = fresh(dataset.specs, 1).fit(dataset.texts, dataset.targets)
+    X = alone.features.transform(dataset.texts)
+    np.testing.assert_allclose(final.heads["labels"].predict_proba(final.features.transform(
+        dataset.texts)), alone.heads["labels"].predict_proba(X), rtol=1e-6)

@@ -24,6 +24,23 @@ def test_params_are_parsed(items, expected):
     assert parse_params(items) == expected
 
 
+@pytest.mark.parametrize("n_labels", [5, 40])
+def test_a_trial_of_the_defaults_gives_back_the_defaults(n_labels):
+    from model.tagger import HeadSpec
+    from training.train import default_params
+    from training.tune import as_trial_values, trial_params
+
+    defaults = default_params([HeadSpec("y", True, tuple(f"l{i}" for i in range(n_labels)))])
+    tuned = trial_params(as_trial_values(defaults))
+    for group, values in tuned.items():
+        assert values == {name: defaults[group][name] for name in values}
+
+
+def test_balance_outside_zero_to_one_is_refused():
+    with pytest.raises(InvalidInput, match="'balance' parameter"):
+        parse_params(["heads.balance=1.5"])
+
+
 @pytest.mark.parametrize("item", ["heads.c=1", "C=1", "heads.C", "heads.multilabel=true",
                                   "model.C=1"])
 def test_unknown_or_malformed_params_are_refused(item):
