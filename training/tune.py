@@ -170,8 +170,9 @@ def trial_params(values):
                          "min_df": values["min_df"]},
             "heads": {"C": values["C"], "nb_power": values["nb_power"],
                       "min_positives": values["min_positives"],
-                      "rare_margin": values["rare_margin"], "class_weight": "balanced",
-                      "balance": values["balance"]}}
+                      # Optuna's steps of 0.1 come back as 0.6000000000000001
+                      "rare_margin": round(values["rare_margin"], 2), "class_weight": "balanced",
+                      "balance": round(values["balance"], 2)}}
 
 
 def write_params(out, record, dataset, folds, seed, where, n_trials, seconds, optuna_version):
