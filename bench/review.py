@@ -6,9 +6,10 @@ first, `model.review.uncertainty` on the current model's scores) or at random; t
 is retrained after each round (tagsim's own pipeline, `training.train.make_tagger`) and
 scored on documents it never sees in the pool.
 
-* Reuters-21578 ModApte (multi-label, 90 topics): a seeded subset of the training split is
-  the pool, a seeded subset of the test split the scoring set; micro-F1 over all topics,
-  averaged over `--reuters-repeats` such draws (one draw's curve moves by a few points).
+* Reuters-21578 ModApte (multi-label, 90 topics): the training split (or a seeded subset,
+  `--reuters-pool`) is the pool, the test split (or `--reuters-test` of it) the scoring
+  set; micro-F1 over all topics, averaged over `--reuters-repeats` runs with their own
+  seed documents and random picks (one run's curve moves by a few points).
 * BBC News (5 classes): stratified k-fold cross-validation, each fold the scoring set and
   the other folds the pool; accuracy, averaged over the folds.
 
@@ -121,6 +122,7 @@ def reuters_task(path, pool_size, test_size, seed):
     rng = np.random.default_rng(seed)
     train = [r for r in records if r["split"] == "train"]
     test = [r for r in records if r["split"] == "test"]
+    pool_size, test_size = pool_size or len(train), test_size or len(test)
     train = [train[i] for i in rng.choice(len(train), size=min(pool_size, len(train)),
                                           replace=False)]
     test = [test[i] for i in rng.choice(len(test), size=min(test_size, len(test)),
@@ -222,9 +224,11 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--batch", type=int, default=50, help="reviews per round")
     parser.add_argument("--seed-size", type=int, default=50, help="labelled documents to start")
-    parser.add_argument("--reuters-pool", type=int, default=3000)
-    parser.add_argument("--reuters-test", type=int, default=1500)
-    parser.add_argument("--reuters-repeats", type=int, default=3,
+    parser.add_argument("--reuters-pool", type=int, default=0,
+                        help="documents of the training split in the pool (default 0: all)")
+    parser.add_argument("--reuters-test", type=int, default=0,
+                        help="documents of the test split scored (default 0: all)")
+    parser.add_argument("--reuters-repeats", type=int, default=5,
                         help="Reuters runs, each with its own seeded pool, scoring set and seed")
     parser.add_argument("--bbc-folds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
