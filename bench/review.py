@@ -229,7 +229,8 @@ def main(argv=None):
     parser.add_argument("--reuters-test", type=int, default=0,
                         help="documents of the test split scored (default 0: all)")
     parser.add_argument("--reuters-repeats", type=int, default=5,
-                        help="Reuters runs, each with its own seeded pool, scoring set and seed")
+                        help="Reuters runs, each with its own seed documents and random picks "
+                             "(and its own draw of a --reuters-pool / --reuters-test subset)")
     parser.add_argument("--bbc-folds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
     parser.add_argument("--seed", type=int, default=0)

@@ -74,7 +74,7 @@ def _fit_binary(X, y, C, class_weight, nb_power=0.0, balance=1.0):
     scale = nb_ratios(X, y, nb_power) if nb_power else None
     Xs = X @ sp.diags(scale) if scale is not None else X
     # tol 1e-3 (liblinear's own default; scikit-learn's is 1e-4) takes a third off the
-    # fitting time and moved no score by more than 0.0002 on Reuters (bench/README.md).
+    # fitting time; on Reuters, scores moved by at most 0.0002 (bench/README.md).
     svm = LinearSVC(C=C, class_weight=class_weights(y, class_weight, balance), tol=1e-3,
                     max_iter=20_000, dual="auto", random_state=0)
     svm.fit(Xs, y)
@@ -177,6 +177,9 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
     n_jobs : int or None
         Parallel jobs (threads) across labels and folds.
     """
+
+    # Heads pickled before `balance` existed balanced fully; get_params and repr read this.
+    balance = 1.0
 
     # What each parameter takes, in scikit-learn's terms (the order within a range is
     # checked by training.train.parse_params, which validates --param against these).

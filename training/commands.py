@@ -55,6 +55,19 @@ def _where(value):
     return value
 
 
+def _other_records(where, trained_where):
+    """Whether filter *where* surely reads none of the records *trained_where* read.
+
+    Only the same field with another value (split=test after split=train) is sure; no
+    filter, or a filter on another field, can read training records.
+    """
+    if not where or not trained_where:
+        return False
+    field, _, value = where.partition("=")
+    trained_field, _, trained_value = trained_where.partition("=")
+    return field == trained_field and value != trained_value
+
+
 def _param(value):
     """``--param``: GROUP.NAME=VALUE, with a known name and a value that setting takes."""
     from training.train import parse_params
@@ -302,10 +315,8 @@ def evaluate(args):
         dataset = load_dataset(args.data, loaded.text_fields, args.label_fields or list(heads),
                                where=args.where, allow_empty=args.allow_empty, labels=heads)
         trained = loaded.manifest.get("dataset", {})
-        # The same file read through another --where than training's (split=test after
-        # split=train) is other records; read whole, or through the same filter, it is not.
-        if dataset.sha256 == trained.get("sha256") and (
-                None in (args.where, trained.get("where")) or args.where == trained["where"]):
+        if dataset.sha256 == trained.get("sha256") and not _other_records(
+                args.where, trained.get("where")):
             print(f"tagsim evaluate: warning: {args.data} is the data version {loaded.version} was "
                   "trained on, so these scores are optimistic; score held-out data, or use --cv "
                   "K or --holdout F", file=sys.stderr)

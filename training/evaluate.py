@@ -264,19 +264,20 @@ def cross_validate(dataset, make_tagger, folds=5, seed=0, progress=True, n_jobs=
     # disable=None: no bar when stderr is not a terminal, so logs get no carriage returns
     bar = tqdm(total=k, desc="cross-validation", unit="fold", disable=None if progress else True,
                leave=False)
-    everything = np.arange(n)
-    jobs = ([(everything, None)] if fit_all else []) + list(splits)
+    jobs = ([(np.arange(n), None)] if fit_all else []) + list(splits)
     if n_jobs != 1 and n >= PARALLEL_FOLDS_MIN_RECORDS:
         workers = min(len(jobs), os.cpu_count() or 1) if n_jobs in (None, -1) \
             else min(len(jobs), n_jobs)
-        done = Parallel(n_jobs=workers, return_as="generator")(
-            delayed(fit_and_predict)(dataset, make_tagger, train, test, 1)
-            for train, test in jobs)
+        # Unordered, so the bar moves as folds end, not only once the final fit has.
+        done = Parallel(n_jobs=workers, return_as="generator_unordered")(
+            delayed(_numbered)(i, dataset, make_tagger, train, test, 1)
+            for i, (train, test) in enumerate(jobs))
     else:
-        done = (fit_and_predict(dataset, make_tagger, train, test, n_jobs)
-                for train, test in jobs)
+        done = (_numbered(i, dataset, make_tagger, train, test, n_jobs)
+                for i, (train, test) in enumerate(jobs))
     predictions, final = Predictions(), None
-    for (_, test), part in zip(jobs, done, strict=True):
+    for i, part in done:
+        test = jobs[i][1]
         if test is None:
             final = part
             continue
@@ -284,8 +285,14 @@ def cross_validate(dataset, make_tagger, folds=5, seed=0, progress=True, n_jobs=
         bar.update()
     bar.close()
     results = score(dataset, predictions)
-    out = [results] + ([predictions] if with_predictions else []) + ([final] if fit_all else [])
-    return out[0] if len(out) == 1 else tuple(out)
+    if with_predictions:
+        return (results, predictions, final) if fit_all else (results, predictions)
+    return (results, final) if fit_all else results
+
+
+def _numbered(i, *args):
+    """``(i, fit_and_predict(*args))``: a pool's answers say which job they belong to."""
+    return i, fit_and_predict(*args)
 
 
 def hold_out(dataset, make_tagger, share=0.2, seed=0, n_jobs=1):

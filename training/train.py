@@ -117,6 +117,11 @@ def read_params_file(path):
                                    f"expected one of {', '.join(sorted(TUNABLE[group]))}")
             params.setdefault(group, {})[name] = tuple(value) if isinstance(value, list) \
                 else value
+    heads = params.get("heads", {})
+    if "class_weight" in heads and "balance" not in heads:
+        # Written before `balance` existed, when "balanced" meant balance=1; heads of 30
+        # labels or more now default to 0.5, which would change what was tuned.
+        heads["balance"] = 1.0
     tuned = content.get("tuned")
     return params, tuned if isinstance(tuned, dict) else None
 

@@ -216,3 +216,12 @@ def test_refitting_replaces_the_cached_weights():
     head.predict_proba(X)
     fresh = CalibratedLinearHead(multilabel=True).fit(X, 1 - Y)
     np.testing.assert_allclose(head.fit(X, 1 - Y).predict_proba(X), fresh.predict_proba(X))
+
+
+def test_a_head_pickled_before_balance_existed_still_describes_itself():
+    X, Y = synthetic()
+    head = CalibratedLinearHead(multilabel=True).fit(X, Y)
+    del head.__dict__["balance"]  # as unpickled from a version before the parameter
+    again = pickle.loads(pickle.dumps(head))
+    assert again.get_params()["balance"] == 1.0 and "CalibratedLinearHead" in repr(again)
+    np.testing.assert_array_equal(again.predict(X), head.predict(X))

@@ -188,18 +188,19 @@ def test_evaluate_on_the_training_data_warns(capsys, trained_home):
 
 def test_evaluate_warns_only_when_the_filter_reads_the_training_records(
         tmp_path, corpus_records, capsys):
-    rows = [{**r, "split": "train" if i % 3 else "test"} for i, r in enumerate(corpus_records[:300])]
+    rows = [{**r, "split": "train" if i % 3 else "test", "lang": "en"}
+            for i, r in enumerate(corpus_records[:300])]
     data = str(write_jsonl(tmp_path / "split.jsonl", rows))
     home = str(tmp_path / "home")
     assert outcome(capsys, ["train", "--data", data, "--where", "split=train", "--home", home,
                             "--folds", "0", "--quiet"])[0] == 0
     warned = {}
-    for where in ("split=test", "split=train", None):
+    for where in ("split=test", "split=train", "lang=en", None):
         code, _, err = outcome(capsys, ["evaluate", "--home", home, "--data", data, "--json"]
                                + (["--where", where] if where else []))
         assert code == 0
         warned[where] = "optimistic" in err
-    assert warned == {"split=test": False, "split=train": True, None: True}
+    assert warned == {"split=test": False, "split=train": True, "lang=en": True, None: True}
 
 
 def test_a_record_with_a_title_and_no_body_is_used(tmp_path, trained_home, capsys):

@@ -97,3 +97,15 @@ def test_train_records_the_parameters_it_used(tmp_path, capsys):
     version = capsys.readouterr().out.strip()
     manifest = json.loads((home / "versions" / version / "manifest.json").read_text())
     assert manifest["parameters"]["heads"]["C"] == 3
+
+
+def test_a_settings_file_from_before_balance_keeps_full_balancing(tmp_path):
+    from training.train import read_params_file
+
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"parameters": {"heads": {"C": 0.7, "class_weight": "balanced"}}}))
+    params, _ = read_params_file(path)
+    assert params["heads"] == {"C": 0.7, "class_weight": "balanced", "balance": 1.0}
+    path.write_text(json.dumps({"parameters": {"heads": {"class_weight": "balanced",
+                                                         "balance": 0.6}}}))
+    assert read_params_file(path)[0]["heads"]["balance"] == 0.6
