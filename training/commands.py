@@ -61,11 +61,10 @@ def _other_records(where, trained_where):
     Only the same field with another value (split=test after split=train) is sure; no
     filter, or a filter on another field, can read training records.
     """
-    if not where or not trained_where:
-        return False
-    field, _, value = where.partition("=")
-    trained_field, _, trained_value = trained_where.partition("=")
-    return field == trained_field and value != trained_value
+    from training.datasets import parse_where
+
+    now, then = parse_where(where), parse_where(trained_where)
+    return bool(now and then) and now[0] == then[0] and now[1] != then[1]
 
 
 def _param(value):

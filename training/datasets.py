@@ -154,7 +154,7 @@ def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None, allow_e
     must be unique. *where* (``"field=value"``) keeps only matching records.
     Raises `InvalidInput` naming the file, line and field of the first bad record.
     """
-    keep = _parse_where(where)
+    keep = parse_where(where)
     seen: dict[str, int] = {}
     for n, record in read_records(path):
         if keep and str(record.get(keep[0])) != keep[1]:
@@ -358,7 +358,8 @@ def _head(name, multilabel, labels):
     return HeadSpec(name, multilabel, tuple(sorted(labels)), **names)
 
 
-def _parse_where(where):
+def parse_where(where):
+    """``--where`` FIELD=VALUE as (field, value); None for no filter."""
     if not where:
         return None
     name, sep, value = where.partition("=")
