@@ -72,8 +72,8 @@ bench-latency: install ## in-process tag latency of a 3 KB article vs scikit-lea
 bench-quality: install ## tagging quality on Reuters-21578 and BBC News vs scikit-learn and published results
 	$(BIN)/python bench/quality.py --datasets $(DATASETS)
 
-bench-real: install ## the default model on real labelled wire stories vs plain TF-IDF + LinearSVC
-	$(BIN)/python bench/real.py --data $(DATA) --dev $(DATASETS)/real_deals_dev.jsonl
+bench-real: install ## the default model on both real dev sets (wire, modern) vs plain TF-IDF + LinearSVC
+	$(BIN)/python bench/real.py --data $(DATA) --dev $(DATASETS)/real_deals_dev.jsonl --dev $(DATASETS)/real_modern_dev.jsonl
 
 bench-review: install ## review queue latency at 100k documents; queue vs random reviews on BBC and Reuters
 	$(BIN)/python bench/review_queue.py --size 100000

@@ -1,23 +1,25 @@
 """Tagging quality on real copy: the default model on labelled stories nobody here wrote.
 
-Trains the default pipeline (`make train`'s settings) on the corpus, then scores a set
-of real, hand-labelled wire stories: agreement-type accuracy and F1, sector micro- and
-macro-F1, per-label precision/recall/F1, the agreement-type confusion matrix and the
-worst errors with their scores. In the same run, the textbook pipeline —
-TfidfVectorizer() with LinearSVC() (one-vs-rest for sectors) at default settings — is
-trained on the same corpus and scored on the same stories.
+Trains the default pipeline (`make train`'s settings) on the corpus once, then scores
+each set of real, hand-labelled stories given with ``--dev`` (by default both of
+../shared/datasets: 1987 wire copy and modern news and press releases), side by side:
+agreement-type accuracy and F1, sector micro- and macro-F1, the share of stories fully
+right (every sector and the agreement type), per-label precision/recall/F1, the
+agreement-type confusion matrix and the worst errors with their scores. In the same run,
+the textbook pipeline — TfidfVectorizer() with LinearSVC() (one-vs-rest for sectors) at
+default settings — is trained on the same corpus and scored on the same stories.
 
 The real stories are read where they are and never trained on.
 
     python bench/real.py [--data data/articles.jsonl.gz]
-                         [--dev ../shared/datasets/real_deals_dev.jsonl] [--errors 20] [--json]
+                         [--dev ../shared/datasets/real_deals_dev.jsonl --dev ...]
+                         [--errors 20] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -26,45 +28,60 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import LinearSVC
 
+from training.datasets import load_dataset
+from training.evaluate import score_head
+from training.train import make_tagger
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from training.datasets import load_dataset  # noqa: E402
-from training.evaluate import score_head  # noqa: E402
-from training.train import make_tagger  # noqa: E402
-
+DATASETS = ROOT.parent / "shared" / "datasets"
+DEV_SETS = ("real_deals_dev.jsonl", "real_modern_dev.jsonl")
 HEADS = ("agreement_type", "sectors")
 
 
-def tagsim_scores(corpus, dev):
-    """Fit the default pipeline on *corpus*; per head, predictions and probabilities on *dev*."""
+def fit_tagsim(corpus, **overrides):
+    """The default pipeline fitted on *corpus* (*overrides*: `make_tagger` keywords), and seconds."""
     started = time.perf_counter()
-    tagger = make_tagger(corpus.specs).fit(corpus.texts, corpus.targets)
-    seconds = time.perf_counter() - started
+    tagger = make_tagger(corpus.specs, **overrides).fit(corpus.texts, corpus.targets)
+    return tagger, time.perf_counter() - started
+
+
+def tagsim_scores(tagger, dev):
+    """Per head, the tagger's predictions and probabilities on *dev*."""
     X = tagger.features.transform(dev.texts)
     predicted = tagger.predict_labels(X)
     proba = {spec.name: (tagger.labels_of(spec), tagger.heads[spec.name].predict_proba(X))
              for spec in tagger.specs}
-    return predicted, proba, seconds
+    return predicted, proba
 
 
-def baseline_scores(corpus, dev):
-    """The textbook pipeline at default settings, fitted on *corpus*, predicting *dev*."""
+def fit_baseline(corpus):
+    """The textbook pipeline at default settings fitted on *corpus*, and seconds."""
     started = time.perf_counter()
     vectorizer = TfidfVectorizer().fit(corpus.texts)
-    X, Xd = vectorizer.transform(corpus.texts), vectorizer.transform(dev.texts)
-    predicted = {}
+    X = vectorizer.transform(corpus.texts)
+    models = {}
     for spec in corpus.specs:
         if spec.multilabel:
             Y = np.array([[label in row for label in spec.labels]
                           for row in corpus.targets[spec.name]], dtype=int)
-            model = OneVsRestClassifier(LinearSVC()).fit(X, Y)
-            predicted[spec.name] = [[spec.labels[j] for j in np.flatnonzero(row)]
-                                    for row in model.predict(Xd)]
+            models[spec.name] = OneVsRestClassifier(LinearSVC()).fit(X, Y)
         else:
-            model = LinearSVC().fit(X, corpus.targets[spec.name])
-            predicted[spec.name] = [str(c) for c in model.predict(Xd)]
-    return predicted, time.perf_counter() - started
+            models[spec.name] = LinearSVC().fit(X, corpus.targets[spec.name])
+    return (vectorizer, models), time.perf_counter() - started
+
+
+def baseline_scores(baseline, specs, dev):
+    """The fitted textbook pipeline's predictions on *dev*, per head."""
+    vectorizer, models = baseline
+    Xd = vectorizer.transform(dev.texts)
+    predicted = {}
+    for spec in specs:
+        if spec.multilabel:
+            predicted[spec.name] = [[spec.labels[j] for j in np.flatnonzero(row)]
+                                    for row in models[spec.name].predict(Xd)]
+        else:
+            predicted[spec.name] = [str(c) for c in models[spec.name].predict(Xd)]
+    return predicted
 
 
 def score(dev, predicted):
@@ -113,68 +130,95 @@ def worst_errors(dev, predicted, proba, n):
     return out
 
 
-def run(data, dev_path, n_errors=20):
-    """Both systems on the dev set: a dict ready for JSON or the printed report."""
+def fully_right(dev, predicted):
+    """Share of *dev* whose every sector and agreement type are right."""
+    hits = sum(set(predicted["sectors"][i]) == set(dev.targets["sectors"][i])
+               and predicted["agreement_type"][i] == dev.targets["agreement_type"][i]
+               for i in range(len(dev)))
+    return round(hits / max(len(dev), 1), 3)
+
+
+def _system(dev, predicted, seconds):
+    scores = score(dev, predicted)
+    return {"seconds": round(seconds, 1), "fully_right": fully_right(dev, predicted),
+            **{h: {"summary": scores[h].summary, "per_label": scores[h].per_label,
+                   "confusion": scores[h].confusion} for h in HEADS}}
+
+
+def run(data, dev_paths, n_errors=20, **overrides):
+    """Both systems, trained once on *data*, on every dev set: a dict for JSON or the report.
+
+    *overrides* are `make_tagger` keywords (``head_params=...``), for measuring a lever.
+    """
     corpus = load_dataset(data)
-    dev = load_dataset(dev_path)
-    predicted, proba, seconds = tagsim_scores(corpus, dev)
-    base_predicted, base_seconds = baseline_scores(corpus, dev)
-    ours, base = score(dev, predicted), score(dev, base_predicted)
-    return {
-        "data": str(data), "dev": str(dev_path), "corpus_records": len(corpus),
-        "dev_records": len(dev),
-        "systems": {
-            "tagsim": {"seconds": round(seconds, 1),
-                       **{h: {"summary": ours[h].summary, "per_label": ours[h].per_label}
-                          for h in HEADS}},
-            "baseline": {"seconds": round(base_seconds, 1),
-                         **{h: {"summary": base[h].summary, "per_label": base[h].per_label}
-                            for h in HEADS}},
-        },
-        "confusion": {"labels": ours["agreement_type"].labels,
-                      "tagsim": ours["agreement_type"].confusion,
-                      "baseline": base["agreement_type"].confusion},
-        "worst_errors": worst_errors(dev, predicted, proba, n_errors),
-    }
+    tagger, seconds = fit_tagsim(corpus, **overrides)
+    baseline, base_seconds = fit_baseline(corpus)
+    sets = []
+    for path in dev_paths:
+        dev = load_dataset(path)
+        predicted, proba = tagsim_scores(tagger, dev)
+        sets.append({
+            "name": Path(path).stem, "dev": str(path), "dev_records": len(dev),
+            "systems": {"tagsim": _system(dev, predicted, seconds),
+                        "baseline": _system(dev, baseline_scores(baseline, corpus.specs, dev),
+                                            base_seconds)},
+            "worst_errors": worst_errors(dev, predicted, proba, n_errors),
+        })
+    return {"data": str(data), "corpus_records": len(corpus), "dev_sets": sets}
+
+
+def _label(summary_rows, label):
+    return next((r for r in summary_rows if r["label"] == label), None)
 
 
 def report(result):
     """The result as Markdown tables."""
-    s = result["systems"]
-    lines = [f"Trained on {result['data']} ({result['corpus_records']} records); "
-             f"scored on {result['dev']} ({result['dev_records']} real stories).", "",
-             "| system | agreement accuracy | agreement macro-F1 | sector micro-F1 "
-             "| sector macro-F1 | training |", "|---|---|---|---|---|---|"]
     names = {"tagsim": "**tagsim** (default pipeline)",
              "baseline": "TfidfVectorizer() + LinearSVC(), defaults"}
-    for key, name in names.items():
-        a, sec = s[key]["agreement_type"]["summary"], s[key]["sectors"]["summary"]
-        lines.append(f"| {name} | {a['accuracy']:.3f} | {a['macro_f1']:.3f} | "
-                     f"{sec['micro_f1']:.3f} | {sec['macro_f1']:.3f} | {s[key]['seconds']} s |")
-    for head in HEADS:
-        lines += ["", f"Per label, {head} (tagsim / baseline F1):", "",
-                  "| label | support | precision | recall | F1 | baseline F1 |",
-                  "|---|---|---|---|---|---|"]
-        base = {r["label"]: r for r in s["baseline"][head]["per_label"]}
-        for r in s["tagsim"][head]["per_label"]:
-            lines.append(f"| {r['label']} | {r['support']} | {r['precision']:.3f} | "
-                         f"{r['recall']:.3f} | {r['f1']:.3f} | {base[r['label']]['f1']:.3f} |")
-    labels = result["confusion"]["labels"]
-    short = [label[:6] for label in labels]
-    lines += ["", "Agreement-type confusion (tagsim; rows true, columns predicted):", "",
-              "| true \\ predicted | " + " | ".join(short) + " |",
-              "|---|" + "---|" * len(labels)]
-    for label, row in zip(labels, result["confusion"]["tagsim"], strict=True):
-        lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
-    lines += ["", f"The {len(result['worst_errors'])} worst errors (tagsim):", "",
-              "| id | words | title | agreement true → predicted (score) | "
-              "sectors true → predicted |", "|---|---|---|---|---|"]
-    for e in result["worst_errors"]:
-        a, sec = e["agreement_type"], e["sectors"]
-        top = ", ".join(f"{k} {v:.2f}" for k, v in sec["scores"].items() if v >= 0.1)
-        lines.append(f"| {e['id']} | {e['words']} | {e['title'][:50]} | {a['true']} → "
-                     f"{a['predicted']} ({a['score']:.2f}) | {sec['true']} → "
-                     f"{sec['predicted']} ({top}) |")
+    lines = [f"Trained on {result['data']} ({result['corpus_records']} records); scored on "
+             + ", ".join(f"{d['name']} ({d['dev_records']} real stories)"
+                         for d in result["dev_sets"]) + ".", "",
+             "| dev set | system | agreement accuracy | agreement macro-F1 | `none` recall "
+             "| `strategic_partnership` precision | sector micro-F1 | sector macro-F1 "
+             "| fully right | training |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for d in result["dev_sets"]:
+        for key, name in names.items():
+            s = d["systems"][key]
+            a, sec = s["agreement_type"]["summary"], s["sectors"]["summary"]
+            none = _label(s["agreement_type"]["per_label"], "none")
+            sp_ = _label(s["agreement_type"]["per_label"], "strategic_partnership")
+            cell = lambda r, k: f"{r[k]:.3f}" if r else "–"  # noqa: E731
+            lines.append(f"| {d['name']} | {name} | {a['accuracy']:.3f} | {a['macro_f1']:.3f} | "
+                         f"{cell(none, 'recall')} | {cell(sp_, 'precision')} | "
+                         f"{sec['micro_f1']:.3f} | {sec['macro_f1']:.3f} | "
+                         f"{s['fully_right']:.3f} | {s['seconds']} s |")
+    for d in result["dev_sets"]:
+        s = d["systems"]
+        for head in HEADS:
+            lines += ["", f"{d['name']}, per label, {head} (tagsim / baseline F1):", "",
+                      "| label | support | precision | recall | F1 | baseline F1 |",
+                      "|---|---|---|---|---|---|"]
+            base = {r["label"]: r for r in s["baseline"][head]["per_label"]}
+            for r in s["tagsim"][head]["per_label"]:
+                lines.append(f"| {r['label']} | {r['support']} | {r['precision']:.3f} | "
+                             f"{r['recall']:.3f} | {r['f1']:.3f} | {base[r['label']]['f1']:.3f} |")
+        labels = [r["label"] for r in s["tagsim"]["agreement_type"]["per_label"]]
+        lines += ["", f"{d['name']}, agreement-type confusion (tagsim; rows true, columns "
+                  "predicted):", "", "| true \\ predicted | "
+                  + " | ".join(label[:6] for label in labels) + " |",
+                  "|---|" + "---|" * len(labels)]
+        for label, row in zip(labels, s["tagsim"]["agreement_type"]["confusion"], strict=True):
+            lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
+        if d["worst_errors"]:
+            lines += ["", f"{d['name']}, the {len(d['worst_errors'])} worst errors (tagsim):", "",
+                      "| id | words | title | agreement true → predicted (score) | "
+                      "sectors true → predicted |", "|---|---|---|---|---|"]
+        for e in d["worst_errors"]:
+            a, sec = e["agreement_type"], e["sectors"]
+            top = ", ".join(f"{k} {v:.2f}" for k, v in sec["scores"].items() if v >= 0.1)
+            lines.append(f"| {e['id']} | {e['words']} | {e['title'][:50]} | {a['true']} → "
+                         f"{a['predicted']} ({a['score']:.2f}) | {sec['true']} → "
+                         f"{sec['predicted']} ({top}) |")
     return "\n".join(lines)
 
 
@@ -182,16 +226,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(ROOT / "data" / "articles.jsonl.gz"),
                         help="training corpus (default: data/articles.jsonl.gz)")
-    parser.add_argument("--dev", default=str(ROOT.parent / "shared" / "datasets"
-                                             / "real_deals_dev.jsonl"),
-                        help="labelled real stories to score (default: "
-                             "../shared/datasets/real_deals_dev.jsonl)")
-    parser.add_argument("--errors", type=int, default=20, help="how many worst errors to list")
+    parser.add_argument("--dev", action="append",
+                        help="labelled real stories to score; give it once per set (default: "
+                             + " and ".join(f"../shared/datasets/{n}" for n in DEV_SETS) + ")")
+    parser.add_argument("--errors", type=int, default=20, help="how many worst errors to list per set")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = parser.parse_args(argv)
-    if not Path(args.dev).is_file():
-        parser.exit(2, f"bench/real.py: --dev {args.dev}: no such file\n")
-    result = run(args.data, args.dev, args.errors)
+    devs = args.dev or [str(DATASETS / n) for n in DEV_SETS]
+    for dev in devs:
+        if not Path(dev).is_file():
+            parser.exit(2, f"bench/real.py: --dev {dev}: no such file (the dev sets are in "
+                           "../shared/datasets beside a checkout; point at them with DATASETS=)\n")
+    result = run(args.data, devs, args.errors)
     print(json.dumps(result, indent=2) if args.json else report(result))
 
 

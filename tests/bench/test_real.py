@@ -26,17 +26,21 @@ def fixture_files(tmp_path_factory, corpus_records):
 
 def test_run_scores_both_systems_on_the_dev_set(fixture_files):
     corpus, dev, n = fixture_files
-    result = real.run(corpus, dev, n_errors=5)
-    assert result["dev_records"] == n
+    result = real.run(corpus, [dev, dev], n_errors=5)
+    assert [d["dev_records"] for d in result["dev_sets"]] == [n, n]
+    first, second = result["dev_sets"]
+    assert first["systems"] == second["systems"]  # trained once, scored twice alike
     for system in ("tagsim", "baseline"):
-        agreement = result["systems"][system]["agreement_type"]
+        scored = first["systems"][system]
+        agreement = scored["agreement_type"]
         assert agreement["summary"]["n"] == n
         assert 0.0 <= agreement["summary"]["accuracy"] <= 1.0
-        assert {r["label"] for r in result["systems"][system]["sectors"]["per_label"]} == {
+        assert {r["label"] for r in scored["sectors"]["per_label"]} == {
             "biomed", "clean_energy", "digital", "fintech", "policy"}
-    for name in ("tagsim", "baseline"):
-        assert sum(map(sum, result["confusion"][name])) == n
-    errors = result["worst_errors"]
+        assert sum(map(sum, agreement["confusion"])) == n
+        # Fully right needs both heads right, so it is at most the agreement accuracy.
+        assert scored["fully_right"] <= agreement["summary"]["accuracy"]
+    errors = first["worst_errors"]
     assert len(errors) <= 5
     assert [e["weight"] for e in errors] == sorted((e["weight"] for e in errors), reverse=True)
     for e in errors:
@@ -45,7 +49,20 @@ def test_run_scores_both_systems_on_the_dev_set(fixture_files):
         assert wrong_type or wrong_sectors
     text = real.report(result)
     assert "**tagsim**" in text and "TfidfVectorizer() + LinearSVC()" in text
-    assert text.count("\n| ") >= 2 + 8 + 5 + 8
+    assert text.count("\n| ") >= 4 + 2 * (8 + 5 + 8)
+
+
+def test_fully_right_needs_every_sector_and_the_type():
+    class Dev:
+        targets = {"sectors": [["biomed"], ["digital", "policy"], []],
+                   "agreement_type": ["none", "licensing", "none"]}
+
+        def __len__(self):
+            return 3
+
+    predicted = {"sectors": [["biomed"], ["digital"], []],
+                 "agreement_type": ["none", "licensing", "investment"]}
+    assert real.fully_right(Dev(), predicted) == round(1 / 3, 3)
 
 
 def test_command_line_prints_json_and_refuses_a_missing_dev_set(fixture_files, tmp_path):
@@ -54,7 +71,7 @@ def test_command_line_prints_json_and_refuses_a_missing_dev_set(fixture_files, t
                            "--errors", "3", "--json"], cwd=ROOT, capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["dev_records"] == n
+    assert [d["dev_records"] for d in json.loads(done.stdout)["dev_sets"]] == [n]
     missing = subprocess.run([sys.executable, "bench/real.py", "--dev", str(tmp_path / "nope.jsonl")],
                              cwd=ROOT, capture_output=True, text=True, check=False)
     assert missing.returncode == 2
