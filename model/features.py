@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from model.errors import EmptyText
+from model.views import lead
 
 _WORD = re.compile(r"\w")
 # Wire-copy shorthand and the words modern copy uses for it: the same meaning gets the
@@ -88,6 +89,12 @@ class TextFeatures(TransformerMixin, BaseEstimator):
     wire_shorthand : bool
         Spell out wire shorthand before tokenising (see `normalize_wire`), so that
         "mln dlrs" and "million dollars" are the same words.
+    lead_words : int
+        Also give the lead — the headline and the first sentences, up to about this
+        many words (see `model.views.lead`) — a word TF-IDF block of its own, last;
+        0 for none. What a story reports is said at its top; background comes later.
+    lead_weight : float
+        Scale of the lead block relative to the word block.
 
     Examples
     --------
@@ -106,10 +113,13 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         "char_weight": [Interval(Real, 0, None, closed="neither")],
         "max_features": [Interval(Integral, 1, None, closed="left"), None],
         "wire_shorthand": ["boolean"],
+        "lead_words": [Interval(Integral, 0, None, closed="left")],
+        "lead_weight": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(self, word_ngrams=(1, 2), min_df=2, max_df=0.9, char_ngrams=None,
-                 char_weight=1.0, max_features=None, wire_shorthand=False):
+                 char_weight=1.0, max_features=None, wire_shorthand=False, lead_words=0,
+                 lead_weight=1.0):
         self.word_ngrams = word_ngrams
         self.min_df = min_df
         self.max_df = max_df
@@ -117,6 +127,13 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         self.char_weight = char_weight
         self.max_features = max_features
         self.wire_shorthand = wire_shorthand
+        self.lead_words = lead_words
+        self.lead_weight = lead_weight
+
+    # Objects pickled before the lead block existed have none.
+    lead_words = 0
+    lead_weight = 1.0
+    lead_ = None
 
     def fit(self, texts, y=None):
         texts = list(texts)
@@ -132,6 +149,12 @@ class TextFeatures(TransformerMixin, BaseEstimator):
                 **self._preprocessing(), min_df=self._df(self.min_df, len(texts)),
                 dtype=np.float32,
             ).fit(texts)
+        self.lead_ = None
+        if self.lead_words:
+            self.lead_ = TfidfVectorizer(
+                ngram_range=tuple(self.word_ngrams), sublinear_tf=True, **self._preprocessing(),
+                min_df=self._df(self.min_df, len(texts)), max_df=self.max_df, dtype=np.float32,
+            ).fit(self._leads(texts))
         self.n_word_features_ = len(self.word_.vocabulary_)
         self.feature_names_ = self._names()
         return self
@@ -150,6 +173,8 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         names = list(self.word_.get_feature_names_out())
         if self.char_ is not None:
             names += [f"chars:{g}" for g in self.char_.get_feature_names_out()]
+        if self.lead_ is not None:
+            names += [f"lead:{g}" for g in self.lead_.get_feature_names_out()]
         return np.asarray(names, dtype=object)
 
     def transform(self, texts):
@@ -157,12 +182,17 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         texts = list(texts)
         words = self._word_row(texts[0]) if len(texts) == 1 and self._plain_word_tfidf() \
             else self.word_.transform(texts)
-        if self.char_ is None:
+        blocks = [words]
+        if self.char_ is not None:
+            blocks.append(self.char_.transform(texts) * np.float32(self.char_weight))
+        if self.lead_ is not None:
+            blocks.append(self.lead_.transform(self._leads(texts)) * np.float32(self.lead_weight))
+        if len(blocks) == 1:
             return words.tocsr()
-        chars = self.char_.transform(texts)
-        if self.char_weight != 1.0:
-            chars = chars * np.float32(self.char_weight)
-        return sp.hstack([words, chars], format="csr", dtype=np.float32)
+        return sp.hstack(blocks, format="csr", dtype=np.float32)
+
+    def _leads(self, texts):
+        return [lead(text, self.lead_words) for text in texts]
 
     def _plain_word_tfidf(self):
         w = self.word_
@@ -205,4 +235,4 @@ class TextFeatures(TransformerMixin, BaseEstimator):
 
     def word_block(self, X):
         """The word TF-IDF columns of a matrix this object produced."""
-        return X[:, : self.n_word_features_] if self.char_ is not None else X
+        return X[:, : self.n_word_features_] if X.shape[1] > self.n_word_features_ else X

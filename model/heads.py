@@ -82,16 +82,21 @@ def _fit_binary(X, y, C, class_weight, nb_power=0.0, balance=1.0):
     return w.astype(np.float32), float(svm.intercept_[0])
 
 
-def _fit_all(X, Y, folds, C, class_weight, nb_power, balance, n_jobs):
+def _fit_all(X, Y, folds, C, class_weight, nb_power, balance, n_jobs, rows=None):
     """Out-of-fold scores of one SVM per (fold, label), and the SVMs fitted on all rows.
 
-    liblinear releases the GIL, so threads run the fits in parallel without copying X.
+    *rows* (a boolean matrix shaped like *Y*, optional) says which rows each column's SVM
+    learns from; every row is scored all the same. liblinear releases the GIL, so
+    threads run the fits in parallel without copying X.
     """
-    parts = [(X[train], Y[train], X[test]) for train, test in folds] + [(X, Y, None)]
+    everything = np.arange(X.shape[0])
+    parts = [(train, test) for train, test in folds] + [(everything, None)]
 
-    def fit(Xp, Yp, Xt, j):
-        w, b = _fit_binary(Xp, Yp[:, j], C, class_weight, nb_power, balance)
-        return (w, b) if Xt is None else Xt @ w + b
+    def fit(train, test, j):
+        if rows is not None and not rows[:, j].all():
+            train = train[rows[train, j]]
+        w, b = _fit_binary(X[train], Y[train, j], C, class_weight, nb_power, balance)
+        return (w, b) if test is None else X[test] @ w + b
 
     done = Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(fit)(*part, j) for part in parts for j in range(Y.shape[1]))
@@ -172,14 +177,27 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
         probable one if its probability reaches ``fallback_floor_``, a floor tuned on
         out-of-fold probabilities for micro-F1. A short text scores lower than the long
         ones thresholds are tuned on, so its clear best label can miss every cut.
+    null_label : str or None
+        Single-label only: the class that means "nothing of the kind happened" (the
+        agreement head's ``none``). Its logit gets an offset, ``null_bias_``, tuned on
+        out-of-fold probabilities for accuracy (0 when no offset helps).
+    two_stage : bool
+        Single-label with ``null_label`` only: besides one SVM per class against all
+        others, fit one per other class against the other non-null classes (trained
+        without the null class's rows), and let the calibration weigh both. The first
+        set says whether anything happened, the second which kind; calibration stays
+        affine in the scores, so both still fold into one linear product.
     random_state : int
         Seed of the fold shuffling.
     n_jobs : int or None
         Parallel jobs (threads) across labels and folds.
     """
 
-    # Heads pickled before `balance` existed balanced fully; get_params and repr read this.
+    # Heads pickled before these existed balanced fully, had no null class and one stage;
+    # get_params and repr read these.
     balance = 1.0
+    null_label = None
+    two_stage = False
 
     # What each parameter takes, in scikit-learn's terms (the order within a range is
     # checked by training.train.parse_params, which validates --param against these).
@@ -197,6 +215,8 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
         "default_threshold": [Interval(Real, 0, 1, closed="both")],
         "threshold_objective": [str],
         "fallback": ["boolean"],
+        "null_label": [str, None],
+        "two_stage": ["boolean"],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
     }
@@ -204,7 +224,7 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
     def __init__(self, multilabel=False, C=0.5, class_weight="balanced", nb_power=0.0,
                  balance=1.0, cv=5, tune_thresholds=True, threshold_range=(0.1, 0.9),
                  min_positives=12, rare_margin=-0.5, default_threshold=0.5, threshold_objective="f1",
-                 fallback=False, random_state=0, n_jobs=None):
+                 fallback=False, null_label=None, two_stage=False, random_state=0, n_jobs=None):
         self.multilabel = multilabel
         self.C = C
         self.class_weight = class_weight
@@ -218,6 +238,8 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
         self.default_threshold = default_threshold
         self.threshold_objective = threshold_objective
         self.fallback = fallback
+        self.null_label = null_label
+        self.two_stage = two_stage
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -238,8 +260,16 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"a single-label head needs two classes or more, got {self.classes_!r}")
             Y = np.eye(len(self.classes_), dtype=np.int8)[codes]
         folds = self._folds(X, codes, groups)
+        rows = None
+        null = self._null_index()
+        if self.two_stage and null is not None:
+            # Second stage: each non-null class against the other non-null classes only.
+            others = [j for j in range(Y.shape[1]) if j != null]
+            Y = np.hstack([Y, Y[:, others]])
+            rows = np.ones(Y.shape, dtype=bool)
+            rows[:, len(self.classes_):] = (codes != null)[:, None]
         oof, W, b = _fit_all(X, Y, folds, self.C, self.class_weight, self.nb_power, self.balance,
-                             self.n_jobs)
+                             self.n_jobs, rows)
         if self.multilabel:
             informative = np.ones(Y.shape, dtype=bool)
             for train, test in folds:
@@ -254,7 +284,18 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
                 A, c = np.vstack([-A / 2, A / 2]), np.concatenate([-c / 2, c / 2])
             self.coef_ = (A @ W).astype(np.float32)
             self.intercept_ = A @ b + c
+            self.null_bias_ = 0.0
+            if null is not None:
+                self.null_bias_ = _best_null_bias(oof @ A.T + c, codes, null)
+                self.intercept_[null] += self.null_bias_
         return self
+
+    def _null_index(self):
+        """The column of ``null_label`` among the classes, or None (multi-label, unset, absent)."""
+        if self.multilabel or self.null_label is None:
+            return None
+        hits = np.flatnonzero(self.classes_ == self.null_label)
+        return int(hits[0]) if len(hits) else None
 
     def _folds(self, X, codes, groups=None):
         n = X.shape[0] if groups is None else len(np.unique(groups))
@@ -348,6 +389,24 @@ class CalibratedLinearHead(ClassifierMixin, BaseEstimator):
             np.put_along_axis(drop, ranked[:, limit:], True, axis=1)
             chosen &= ~drop
         return chosen.astype(np.int8)
+
+
+NULL_BIASES = np.round(np.arange(-2.0, 2.01, 0.1), 2)
+
+
+def _best_null_bias(logits, codes, null):
+    """The offset of the null class's logit, from `NULL_BIASES`, with the best accuracy.
+
+    Ties go to the offset nearest 0, so an offset is used only where it helps.
+    """
+    best, best_hits = 0.0, -1
+    for bias in sorted(NULL_BIASES, key=abs):
+        z = logits.copy()
+        z[:, null] += bias
+        hits = int(np.count_nonzero(np.argmax(z, axis=1) == codes))
+        if hits > best_hits:
+            best, best_hits = float(bias), hits
+    return best
 
 
 TRADEOFF_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)

@@ -50,3 +50,16 @@ def test_batches_and_pickles_are_unchanged(fitted, tmp_path):
     loaded = joblib.load(tmp_path / "f.joblib")
     assert "_analyzer" not in loaded.__dict__
     assert_same_row(loaded, texts[0])
+
+
+def test_lead_block_comes_last_and_reads_only_the_lead():
+    texts = ["Acme signs memorandum with Beta. Later paragraphs talk about solar panels.",
+             "Gamma reports results. The bank said profit rose, and solar was not mentioned."]
+    plain = TextFeatures(min_df=1, max_df=1.0).fit(texts)
+    led = TextFeatures(min_df=1, max_df=1.0, lead_words=4).fit(texts)
+    X, W = led.transform(texts), plain.transform(texts)
+    assert X.shape[1] > W.shape[1] == led.n_word_features_
+    # The word block is untouched (similarity reads it), the lead block follows it.
+    assert (led.word_block(X) != W).nnz == 0
+    lead_names = [n for n in led.feature_names_ if n.startswith("lead:")]
+    assert "lead:memorandum" in lead_names and "lead:solar" not in lead_names

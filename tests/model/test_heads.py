@@ -225,3 +225,39 @@ def test_a_head_pickled_before_balance_existed_still_describes_itself():
     again = pickle.loads(pickle.dumps(head))
     assert again.get_params()["balance"] == 1.0 and "CalibratedLinearHead" in repr(again)
     np.testing.assert_array_equal(again.predict(X), head.predict(X))
+
+
+def _with_null(seed=0):
+    """Three classes where 'none' is the class of rows with no strong evidence of a or b."""
+    X, Y = synthetic(n=400, n_labels=2, seed=seed, shift=-1.0)
+    y = np.where(Y[:, 0] == 1, "a", np.where(Y[:, 1] == 1, "b", "none"))
+    return X, y
+
+
+def test_null_bias_is_tuned_for_accuracy_and_zero_when_it_does_not_help():
+    from model.heads import _best_null_bias
+
+    codes = np.array([0, 0, 1, 1])
+    logits = np.array([[0.0, 0.55], [0.0, 0.75], [0.0, 1.0], [0.0, 2.0]])  # column 0 is null
+    assert _best_null_bias(logits, codes, 0) == pytest.approx(0.8)  # lifts both nulls, no more
+    assert _best_null_bias(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 1]), 0) == 0.0
+    X, y = _with_null()
+    head = CalibratedLinearHead(null_label="none").fit(X, y)
+    plain = CalibratedLinearHead().fit(X, y)
+    null = list(head.classes_).index("none")
+    np.testing.assert_allclose(head.intercept_[null] - plain.intercept_[null], head.null_bias_)
+    assert CalibratedLinearHead(null_label="missing").fit(X, y).null_bias_ == 0.0
+
+
+def test_two_stage_head_folds_into_one_linear_product():
+    X, y = _with_null(seed=1)
+    head = CalibratedLinearHead(null_label="none", two_stage=True).fit(X, y)
+    assert head.coef_.shape == (3, X.shape[1])
+    P = head.predict_proba(X)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-6)
+    z = X @ head.coef_.T + head.intercept_
+    np.testing.assert_allclose(head.decision_function(X), z, rtol=1e-5, atol=1e-5)
+    assert (head.predict(X) == y).mean() > 0.8
+    # The second stage learns without the null rows: it changes the fit.
+    one = CalibratedLinearHead(null_label="none").fit(X, y)
+    assert not np.allclose(one.coef_, head.coef_)

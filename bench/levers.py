@@ -1,0 +1,104 @@
+"""What each lever aimed at real copy does: corpus cross-validation and both real dev sets.
+
+For each setting below (the default pipeline with one change), one run reports the
+authored corpus' k-fold cross-validation (agreement accuracy, sector micro-F1) and,
+trained on the whole corpus, both real dev sets: agreement accuracy, `none` recall,
+`strategic_partnership` precision, sector micro-F1 and the share of stories fully right.
+A lever is adopted when cross-validation on the corpus supports it; the dev sets say
+how it transfers (bench/README.md lists what was chosen and why).
+
+    python bench/levers.py [--data data/articles.jsonl.gz] [--dev ... --dev ...] [--folds 5]
+                           [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from functools import partial
+from pathlib import Path
+
+from real import DATASETS, DEV_SETS, fit_tagsim, fully_right, score, tagsim_scores
+
+from training.datasets import load_dataset
+from training.evaluate import cross_validate
+from training.train import make_tagger
+
+# name -> make_tagger keywords: each lever alone, against the defaults.
+LEVERS = {
+    "defaults": {},
+    "none bias (tuned on folds)": {"head_params": {"null_label": "none"}},
+    "two-stage agreement head": {"head_params": {"null_label": "none", "two_stage": True}},
+    "lead block, 40 words": {"feature_params": {"lead_words": 40}},
+    "lead block, 40 words, weight 0.5": {"feature_params": {"lead_words": 40, "lead_weight": 0.5}},
+    "short views (60 words)": {"training_params": {"view_words": (60,)}},
+    "sector fallback (best label above a floor)": {"head_params": {"fallback": True}},
+}
+
+
+def _tagger(overrides, specs, jobs):
+    return make_tagger(specs, n_jobs=jobs, **overrides)
+
+
+def measure(corpus, devs, overrides, folds):
+    """Cross-validation and dev-set figures of one setting."""
+    results = cross_validate(corpus, partial(_tagger, overrides), folds=folds, progress=False,
+                             n_jobs=-1)
+    out = {"cv_agreement_accuracy": results["agreement_type"].summary["accuracy"],
+           "cv_sector_micro_f1": results["sectors"].summary["micro_f1"]}
+    tagger, seconds = fit_tagsim(corpus, **overrides)
+    out["training_seconds"] = round(seconds, 1)
+    for name, dev in devs.items():
+        predicted, _ = tagsim_scores(tagger, dev)
+        scores = score(dev, predicted)
+        per = {r["label"]: r for r in scores["agreement_type"].per_label}
+        out[name] = {"agreement_accuracy": scores["agreement_type"].summary["accuracy"],
+                     "none_recall": per.get("none", {}).get("recall"),
+                     "sp_precision": per.get("strategic_partnership", {}).get("precision"),
+                     "sector_micro_f1": scores["sectors"].summary["micro_f1"],
+                     "fully_right": fully_right(dev, predicted)}
+    return out
+
+
+def report(rows, dev_names):
+    head = ["lever", "CV agreement acc", "CV sector micro-F1"]
+    for name in dev_names:
+        head += [f"{name} agreement acc", f"{name} none recall", f"{name} SP precision",
+                 f"{name} sector micro-F1", f"{name} fully right"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for lever, r in rows.items():
+        cells = [lever, f"{r['cv_agreement_accuracy']:.4f}", f"{r['cv_sector_micro_f1']:.4f}"]
+        for name in dev_names:
+            d = r[name]
+            cells += [f"{d['agreement_accuracy']:.3f}", f"{d['none_recall']:.3f}",
+                      f"{d['sp_precision']:.3f}", f"{d['sector_micro_f1']:.3f}",
+                      f"{d['fully_right']:.3f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="data/articles.jsonl.gz", help="the authored corpus")
+    parser.add_argument("--dev", action="append", help="a real dev set; once per set "
+                        "(default: both in ../shared/datasets)")
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    parser.add_argument("--only", action="append", choices=sorted(LEVERS),
+                        help="measure only these settings (default: all)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    paths = args.dev or [str(DATASETS / n) for n in DEV_SETS]
+    for path in paths:
+        if not Path(path).is_file():
+            parser.exit(2, f"bench/levers.py: --dev {path}: no such file (set DATASETS=)\n")
+    corpus = load_dataset(args.data)
+    devs = {Path(p).stem: load_dataset(p) for p in paths}
+    rows = {}
+    for name in args.only or LEVERS:
+        rows[name] = measure(corpus, devs, LEVERS[name], args.folds)
+        print(f"measured: {name}", flush=True)
+    print(json.dumps(rows, indent=2) if args.json else report(rows, list(devs)))
+
+
+if __name__ == "__main__":
+    main()
