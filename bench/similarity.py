@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpora import DEFAULT_DATASETS, RESULTS, SentencePool, build, parse_sizes, read_jsonl  # noqa: E402
 
 from model.features import TextFeatures, document_text  # noqa: E402
-from model.similarity import IndexWriter, SimilarityIndex  # noqa: E402
+from model.index_writer import IndexWriter  # noqa: E402
+from model.similarity import SimilarityIndex  # noqa: E402
 from model.tagger import Tagger  # noqa: E402
 from training.index import read_corpus, vectorized_blocks  # noqa: E402
 from training.train import FEATURE_PARAMS  # noqa: E402

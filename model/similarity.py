@@ -236,14 +236,12 @@ class SimilarityIndex:
         return rows[order].astype(np.int64) + shard.start, scores[order]
 
     def save(self, folder):
-        """Write the index into a new *folder*: one .npy file per array, memory-mapped by `load`."""
-        folder = Path(folder)
-        folder.mkdir()
-        _save_forward(folder, self.matrix, self.ids)
-        np.save(folder / "shard_starts.npy",
-                np.asarray([s.start for s in self.shards] + [len(self)], dtype=np.int64))
-        for i, shard in enumerate(self.shards):
-            _save_shard(folder, i, shard.postings, shard.bounds)
+        """Write the index into a new *folder* with `IndexWriter`, the one writer of the layout."""
+        from model.index_writer import IndexWriter  # it builds on this module
+
+        writer = IndexWriter(folder, self.n_terms, shards=len(self.shards))
+        writer.add(self.matrix)
+        writer.close(self.ids)
 
     @classmethod
     def load(cls, folder, mmap=True, threads=1):
@@ -330,146 +328,6 @@ def _matvec_kernel():
     if _csc_matvec is _UNCHECKED:
         _csc_matvec = _checked_csc_matvec()  # a race only checks twice: same answer
     return _csc_matvec
-
-
-def _save_forward(folder, matrix, ids):
-    np.save(folder / "shape.npy", np.asarray(matrix.shape, dtype=np.int64))
-    np.save(folder / "data.npy", matrix.data)
-    np.save(folder / "indices.npy", matrix.indices)
-    np.save(folder / "indptr.npy", matrix.indptr)
-    np.save(folder / "ids.npy", np.asarray(ids, dtype=str))
-
-
-def _save_shard(folder, i, postings, bounds):
-    np.save(folder / f"postings_data_{i}.npy", postings.data)
-    np.save(folder / f"postings_rows_{i}.npy", postings.indices)
-    np.save(folder / f"postings_indptr_{i}.npy", postings.indptr)
-    np.save(folder / f"bounds_{i}.npy", bounds)
-
-
-def _save_chunks(path, chunks, dtype, length):
-    """Write a 1-d .npy of *length* items from an iterable of chunks, never holding it whole."""
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(length,))
-    start = 0
-    for chunk in chunks:
-        out[start:start + len(chunk)] = chunk
-        start += len(chunk)
-    out.flush()
-    del out  # unmaps the file
-
-
-class IndexWriter:
-    """Build an index file from row blocks without holding the corpus twice in memory.
-
-    Rows go to scratch files beside *folder* as they come; `close` builds each shard's
-    term-major postings from them, one shard and one block at a time, and writes the
-    same files as `SimilarityIndex.save`. Peak memory is about one shard's postings.
-
-    Parameters
-    ----------
-    folder : path-like
-        The index folder to write (it must not exist yet).
-    n_terms : int
-        Width of every row block.
-    shards : int, optional
-        As for `SimilarityIndex`.
-    """
-
-    block_entries = 1 << 23  # entries in memory at once while building the postings
-
-    def __init__(self, folder, n_terms, shards=None):
-        self.path = Path(folder)
-        self.n_terms = int(n_terms)
-        self.shards = shards
-        self._cols = np.int32 if self.n_terms < 2**31 else np.int64
-        self._data = open(self.path.with_name(self.path.name + ".data.tmp"), "wb+")
-        self._indices = open(self.path.with_name(self.path.name + ".indices.tmp"), "wb+")
-        self._row_lengths = []
-
-    def add(self, rows):
-        """Append a block of rows (a sparse matrix with ``n_terms`` columns)."""
-        rows = sp.csr_matrix(rows, dtype=np.float32)
-        if rows.shape[1] != self.n_terms:
-            raise ValueError(f"rows have {rows.shape[1]} columns, expected {self.n_terms}")
-        if not rows.has_canonical_format:
-            rows = rows.copy()
-            rows.sum_duplicates()
-        if rows.nnz and rows.data.min() < 0:
-            raise ValueError("the index needs non-negative weights (TF-IDF rows)")
-        self._data.write(rows.data.tobytes())
-        self._indices.write(rows.indices.astype(self._cols).tobytes())
-        self._row_lengths.append(np.diff(rows.indptr).astype(np.int64))
-
-    def _read(self, fh, dtype, start, stop):
-        """Stored entries ``start:stop`` of one scratch file, a block at a time."""
-        size = np.dtype(dtype).itemsize
-        for first in range(start, stop, self.block_entries):
-            fh.seek(first * size)
-            yield np.fromfile(fh, dtype=dtype, count=min(self.block_entries, stop - first))
-
-    def _shard(self, indptr, a, b, idx):
-        """Term-major postings and bounds of rows a:b, from the scratch files."""
-        e0, e1 = int(indptr[a]), int(indptr[b])
-        df = np.zeros(self.n_terms, dtype=np.int64)
-        for cols in self._read(self._indices, self._cols, e0, e1):
-            df += np.bincount(cols, minlength=self.n_terms)
-        post_indptr = np.zeros(self.n_terms + 1, dtype=idx)
-        np.cumsum(df, out=post_indptr[1:])
-        post_rows = np.empty(e1 - e0, dtype=idx)
-        post_data = np.empty(e1 - e0, dtype=np.float32)
-        fill = post_indptr[:-1].astype(np.int64)
-        local = indptr[a:b + 1] - e0  # entry offsets of the shard's rows
-        start = 0
-        blocks = zip(self._read(self._data, np.float32, e0, e1),
-                     self._read(self._indices, self._cols, e0, e1), strict=True)
-        for data, cols in blocks:
-            # the rows this block covers (a row may straddle two blocks)
-            r0 = int(np.searchsorted(local, start, side="right")) - 1
-            r1 = int(np.searchsorted(local, start + len(data), side="left"))
-            counts = np.diff(np.clip(local[r0:r1 + 1], start, start + len(data)))
-            by_term = sp.csc_matrix((data, (np.repeat(np.arange(r1 - r0), counts), cols)),
-                                    shape=(r1 - r0, self.n_terms))
-            by_term.sort_indices()
-            per_term = np.diff(by_term.indptr)
-            where = np.arange(len(data), dtype=np.int64) + np.repeat(
-                fill - by_term.indptr[:-1], per_term)
-            post_rows[where] = by_term.indices + r0
-            post_data[where] = by_term.data
-            fill += per_term
-            start += len(data)
-        postings = _csr_from(post_data, post_rows, post_indptr, (self.n_terms, b - a))
-        return postings, _term_bounds(postings)
-
-    def close(self, ids):
-        """Write the index folder for rows named *ids*; remove the scratch files."""
-        try:
-            self._data.flush()
-            self._indices.flush()
-            lengths = np.concatenate(self._row_lengths) if self._row_lengths \
-                else np.zeros(0, dtype=np.int64)
-            if len(lengths) != len(ids):
-                raise ValueError(f"{len(lengths)} rows but {len(ids)} ids")
-            n_docs, nnz = len(lengths), int(lengths.sum())
-            idx = np.int32 if nnz < 2**31 and max(n_docs, self.n_terms) < 2**31 else np.int64
-            indptr = np.zeros(n_docs + 1, dtype=idx)
-            np.cumsum(lengths, out=indptr[1:])
-            starts = shard_starts(n_docs, self.shards)
-            folder = self.path
-            folder.mkdir()
-            np.save(folder / "shape.npy", np.asarray([n_docs, self.n_terms], dtype=np.int64))
-            _save_chunks(folder / "data.npy", self._read(self._data, np.float32, 0, nnz),
-                         np.float32, nnz)
-            _save_chunks(folder / "indices.npy", self._read(self._indices, self._cols, 0, nnz),
-                         idx, nnz)
-            np.save(folder / "indptr.npy", indptr)
-            np.save(folder / "ids.npy", np.asarray(ids, dtype=str))
-            np.save(folder / "shard_starts.npy", starts)
-            for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True)):
-                _save_shard(folder, i, *self._shard(indptr, a, b, idx))
-        finally:
-            for fh in (self._data, self._indices):
-                fh.close()
-                Path(fh.name).unlink(missing_ok=True)
 
 
 def _csr32(matrix):

@@ -15,13 +15,14 @@ import multiprocessing
 import os
 import shutil
 from collections import deque
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from model.corpus import LabelColumns
-from model.similarity import IndexWriter, SimilarityIndex
+from model.index_writer import IndexWriter
+from model.manifest import IndexInfo, Manifest
+from model.similarity import SimilarityIndex
 from model.store import (
     DOCUMENTS_FILE,
     INDEX_FILE,
@@ -201,7 +202,10 @@ def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None,
             for block, words, block_labels, block_scores in vectorized:
                 scores.append(block_scores)
                 block_ids = [b[0] for b in block]
-                _document_lines(docs, block_ids, [b[1] for b in block], block_labels)
+                # Kept with their texts, as training keeps the corpus', for the review page.
+                _document_lines(docs, block_ids, [b[1] for b in block],
+                                [{"text": b[2], **row} for b, row in zip(block, block_labels,
+                                                                          strict=True)])
                 labels.add(len(block), {spec.name: [row[spec.name] for row in block_labels]
                                         for spec in tagger.specs})
                 ids.extend(block_ids)
@@ -211,12 +215,9 @@ def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None,
         writer.close(ids)
         labels.save(staged.folder / LABELS_FILE)
         write_scores(staged.folder / SCORES_FILE, tagger, scores)
-        manifest = {k: v for k, v in loaded.manifest.items() if k != "files"}
-        manifest.update(
-            version=staged.version, derived_from=loaded.version,
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            index={"documents": len(ids), "terms": int(n_terms),
-                   "dataset": {"path": str(data), "sha256": sha256_of(Path(data))}})
+        manifest = Manifest.from_dict(loaded.manifest).reindexed(
+            staged.version, IndexInfo(len(ids), int(n_terms), str(data), sha256_of(Path(data)))
+        ).as_dict()
         staged.manifest = manifest
     log(f"published version {manifest['version']} ({len(ids)} documents indexed)")
     return manifest

@@ -7,7 +7,6 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from sklearn.utils._param_validation import InvalidParameterError, validate_para
 from model.errors import InvalidInput
 from model.features import TextFeatures
 from model.heads import CalibratedLinearHead
+from model.manifest import IndexInfo, Manifest
 from model.store import MODEL_FILE, ArtifactStore, holding_lock, sha256_of
 from model.tagger import Tagger
 from model.thresholds import parse_objective
@@ -269,25 +269,23 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
                                        strict=True))
                       for s in dataset.specs if s.multilabel}
         version = staged.version
-        manifest = {
-            "version": version,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "dataset": {"path": str(data), "sha256": dataset.sha256, "records": len(dataset),
-                        "where": where},
-            "text_fields": list(text_fields),
-            "heads": tagger.manifest_heads(),
-            "parameters": {"features": feature_params, "heads": head_params,
-                           "training": training_params},
-            "parameters_origin": origin,
-            "evaluation": {"folds": folds, "metrics": metrics_json(results)},
-            "corrections": corrections,
-            "index": {"documents": len(dataset), "terms": int(words.shape[1]),
-                      "dataset": {"path": str(data), "sha256": dataset.sha256}},
-            "libraries": library_versions(),
-            "python": platform.python_version(),
-            "git_commit": _git_commit(),
-            "training_seconds": round(time.perf_counter() - started, 1),
-        }
+        manifest = Manifest(
+            version=version,
+            dataset={"path": str(data), "sha256": dataset.sha256, "records": len(dataset),
+                     "where": where},
+            text_fields=list(text_fields),
+            heads=tagger.manifest_heads(),
+            parameters={"features": feature_params, "heads": head_params,
+                        "training": training_params},
+            parameters_origin=origin,
+            evaluation={"folds": folds, "metrics": metrics_json(results)},
+            corrections=corrections,
+            index=IndexInfo(len(dataset), int(words.shape[1]), str(data), dataset.sha256),
+            libraries=library_versions(),
+            python=platform.python_version(),
+            git_commit=_git_commit(),
+            training_seconds=round(time.perf_counter() - started, 1),
+        ).as_dict()
         if results:
             tradeoffs = {s.name: (tagger.labels_of(s), tagger.heads[s.name].tradeoff_)
                          for s in dataset.specs

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import model.similarity as similarity
-from model.similarity import IndexWriter, SimilarityIndex
+from model.index_writer import IndexWriter
+from model.similarity import SimilarityIndex
 
 # Multiples of 1/8: every sum of products is exact in float32, so ties are real ties.
 WEIGHTS = st.sampled_from([0.0, 0.0, 0.0, 0.125, 0.25, 0.5, 0.75, 1.0, 2.0])
