@@ -1,154 +1,96 @@
-"""Documents added through the API, kept durably in SQLite with a change log.
+"""Documents added through the API, their change log, corrections and scores: one store, two databases.
 
 Every write appends to ``changes``; each reader remembers the last sequence number it
-applied and catches up before it answers, so several server processes see the same
-documents without talking to each other.
+applied and catches up before it answers, so several server processes (or replicas
+sharing a PostgreSQL database) see the same documents without talking to each other.
+`SqlDocumentStore` holds the SQL, the row mapping, the migrations and the error mapping
+once; a dialect (`model.dialects`) holds what SQLite and PostgreSQL do differently.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
 import threading
-import time
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
-from model.errors import NotFound
+from model.dialects import PostgresDialect, SqliteDialect
+from model.errors import AlreadyExists, InvalidInput, NotFound, StoreUnavailable, TagsimError
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
-    id TEXT PRIMARY KEY,
-    title TEXT NOT NULL DEFAULT '',
-    text TEXT NOT NULL,
-    labels TEXT NOT NULL,          -- JSON: head name -> label or list of labels
-    labelled INTEGER NOT NULL,     -- 1 when the client gave the labels (used for training)
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS changes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL,
-    op TEXT NOT NULL CHECK (op IN ('put', 'delete'))
-);
-CREATE TABLE IF NOT EXISTS corrections (   -- appended to, never updated: the review history
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL,
-    labels TEXT NOT NULL,          -- JSON: head name -> the reviewed labels (corrected heads only)
-    reviewer TEXT,                 -- a free string the client sent, not a checked identity
-    note TEXT,
-    model_version TEXT,            -- the version served when the correction was made
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS corrections_by_id ON corrections (id, seq);
-CREATE TABLE IF NOT EXISTS scores (
-    id TEXT PRIMARY KEY,
-    model_version TEXT NOT NULL,
-    scores TEXT NOT NULL           -- JSON: head name -> {label: probability}
-);
-"""
+DOCUMENT_STORE = "documents.sqlite"  # in the home, not in a version: the API's documents
 
-
-_SETUP = threading.Lock()
-
-
-def _until_unlocked(step, seconds=30.0):
-    """Run *step*, retrying while another process holds the lock SQLite needs for it.
-
-    Switching a new database to WAL can fail with "database is locked" at once, without
-    waiting for the busy timeout, while another connection is creating it.
-    """
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return step()
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
+MIGRATIONS = {  # version -> statements that bring the schema from version - 1 to it
+    1: ["""CREATE TABLE IF NOT EXISTS documents (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL DEFAULT '',
+            text TEXT NOT NULL,
+            labels {json} NOT NULL,        -- head name -> label or list of labels
+            labelled {bool} NOT NULL,      -- the client gave the labels (used for training)
+            created_at {time} NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS changes (
+            seq {serial},
+            id TEXT NOT NULL,
+            op TEXT NOT NULL CHECK (op IN ('put', 'delete')))""",
+        "CREATE INDEX IF NOT EXISTS changes_by_id ON changes (id, seq)"],
+    2: ["""CREATE TABLE IF NOT EXISTS corrections (  -- appended to: the review history
+            seq {serial},
+            id TEXT NOT NULL,
+            labels {json} NOT NULL,        -- head name -> the reviewed labels
+            reviewer TEXT,                 -- a free string the client sent, not an identity
+            note TEXT,
+            model_version TEXT,            -- the version served when it was made
+            created_at {time} NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS corrections_by_id ON corrections (id, seq)",
+        """CREATE TABLE IF NOT EXISTS scores (
+            id TEXT PRIMARY KEY,
+            model_version TEXT NOT NULL,
+            scores {json} NOT NULL)        -- head name -> {{label: probability}}"""],
+    3: ["ALTER TABLE corrections ADD COLUMN retired_by BIGINT"],  # seq of the delete that retired it
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+_DOCUMENT = "id, title, text, labels, labelled, created_at"
+_CORRECTION = "seq, id, labels, reviewer, note, model_version, created_at"
 
 
-class DocumentStore:
-    """A SQLite file (WAL mode) of documents and the log of their changes.
+@runtime_checkable
+class DocumentStore(Protocol):
+    """The documents added through the API, whatever database keeps them.
 
-    Connections are per thread and opened lazily, so a store created before a
-    server forks its workers is safe to use in each of them.
+    A write returns once committed. ``location`` names the database for messages (a
+    PostgreSQL password is masked). A database that cannot be used now (unreachable,
+    locked, not a database) raises `StoreUnavailable`; a value it cannot keep (a NUL in
+    PostgreSQL) raises `InvalidInput`.
     """
 
-    def __init__(self, path):
-        self.path = Path(path)
-        self.location = str(self.path)
-        self._local = threading.local()
-        self._pid = None
+    location: str
 
-    def _conn(self) -> sqlite3.Connection:
-        if self._pid != os.getpid():  # forked: the parent's connections are not ours to use
-            self._local, self._pid = threading.local(), os.getpid()
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                   check_same_thread=True)
-            conn.execute("PRAGMA busy_timeout=30000")
-            with _SETUP:  # threads of one process set the schema up one at a time
-                _until_unlocked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
-                conn.execute("PRAGMA synchronous=FULL")  # a 201 means on disk
-                _until_unlocked(lambda: conn.executescript(SCHEMA))
-            self._local.conn = conn
-        return conn
+    def put(self, doc_id, title, text, labels, labelled, *, create=False, corpus=False,
+            scores=None) -> int:
+        """Insert or replace a document; return the sequence number of the change.
 
-    def close(self) -> None:
-        """Close this thread's connection."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-
-    def put(self, doc_id, title, text, labels, labelled) -> int:
-        """Insert or replace a document; return the sequence number of the change."""
-        conn = self._conn()
-        with _transaction(conn):
-            conn.execute(
-                "INSERT OR REPLACE INTO documents (id, title, text, labels, labelled, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (doc_id, title or "", text, json.dumps(labels), int(bool(labelled)), _now()))
-            return conn.execute("INSERT INTO changes (id, op) VALUES (?, 'put')",
-                                (doc_id,)).lastrowid
+        With ``create=True`` it is inserted only if no document has the id — nor, when
+        *corpus* says the id is a corpus document's, unless that one was deleted — else
+        `AlreadyExists`; checked and written in one transaction, so of writers racing for
+        one id exactly one succeeds. *scores* (model version, head name -> {label:
+        probability}) are kept in the same transaction.
+        """
 
     def delete(self, doc_id, must_exist=True) -> int:
-        """Remove a document (or record a tombstone for a corpus one); return the sequence."""
-        conn = self._conn()
-        with _transaction(conn):
-            gone = conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount
-            conn.execute("DELETE FROM scores WHERE id = ?", (doc_id,))
-            if must_exist and not gone:
-                raise NotFound(f"no document with id {doc_id!r}")
-            return conn.execute("INSERT INTO changes (id, op) VALUES (?, 'delete')",
-                                (doc_id,)).lastrowid
+        """Remove a document (or record a tombstone for a corpus one); return the sequence.
+
+        Its corrections are retired in the same transaction: kept, but no longer returned
+        by `history` or `corrections_since`, so neither search nor training uses them
+        and the id starts afresh if it is added again.
+        """
 
     def get(self, doc_id) -> dict | None:
-        """A stored document as a dict, or None."""
-        row = self._conn().execute(
-            "SELECT id, title, text, labels, labelled, created_at FROM documents WHERE id = ?",
-            (doc_id,)).fetchone()
-        return _as_dict(row) if row else None
+        """A stored document as a dict (id, title, text, labels, labelled, created_at), or None."""
 
     def changes_since(self, seq: int) -> list[tuple[int, str, str]]:
         """(seq, id, op) of every change after *seq*, oldest first."""
-        return self._conn().execute(
-            "SELECT seq, id, op FROM changes WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
 
     def state(self) -> tuple[int, list[dict], set[str]]:
         """One consistent snapshot: last sequence, every document, deleted corpus ids."""
-        conn = self._conn()
-        with _transaction(conn):
-            last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
-            docs = [_as_dict(r) for r in conn.execute(
-                "SELECT id, title, text, labels, labelled, created_at FROM documents ORDER BY id")]
-            deleted = {r[0] for r in conn.execute(
-                "SELECT c.id FROM changes c WHERE c.op = 'delete' AND c.seq = "
-                "(SELECT MAX(seq) FROM changes WHERE id = c.id)")}
-        return last, docs, deleted
 
     def correct(self, corrections) -> int:
         """Append corrections, all or none; return the sequence number of the last.
@@ -156,73 +98,246 @@ class DocumentStore:
         Each is a dict with ``id``, ``labels`` (head name -> labels) and optionally
         ``reviewer``, ``note`` and ``model_version``.
         """
-        conn = self._conn()
-        now = _now()
-        last = 0
-        with _transaction(conn):
-            for c in corrections:
-                last = conn.execute(
-                    "INSERT INTO corrections (id, labels, reviewer, note, model_version, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (c["id"], json.dumps(c["labels"]), c.get("reviewer"), c.get("note"),
-                     c.get("model_version"), now)).lastrowid
-        return last
 
-    def history(self, doc_id) -> list[dict]:
-        """Every correction of a document, oldest first."""
-        return [_as_correction(r) for r in self._conn().execute(
-            f"SELECT {_CORRECTION_COLUMNS} FROM corrections WHERE id = ? ORDER BY seq", (doc_id,))]
+    def history(self, doc_id, retired=False) -> list[dict]:
+        """The corrections of a document, oldest first; a delete's retired ones only if *retired*.
+
+        With *retired*, each carries ``retired_by``: the sequence number of the delete
+        that retired it, or None.
+        """
 
     def corrections_since(self, seq: int) -> list[dict]:
-        """Every correction after *seq*, oldest first (all of them from 0)."""
-        return [_as_correction(r) for r in self._conn().execute(
-            f"SELECT {_CORRECTION_COLUMNS} FROM corrections WHERE seq > ? ORDER BY seq", (seq,))]
+        """Every correction after *seq* that no delete retired, oldest first (all from 0)."""
 
     def put_scores(self, doc_id, model_version, scores) -> None:
         """Keep a document's scores (head name -> {label: probability}) from a model version."""
-        self._conn().execute(
-            "INSERT OR REPLACE INTO scores (id, model_version, scores) VALUES (?, ?, ?)",
-            (doc_id, model_version, json.dumps(scores)))
 
     def scores_of(self, doc_id) -> tuple[str, dict] | None:
         """(model version, scores) stored for a document, or None."""
-        row = self._conn().execute("SELECT model_version, scores FROM scores WHERE id = ?",
-                                   (doc_id,)).fetchone()
-        return (row[0], json.loads(row[1])) if row else None
+
+    def scores_of_many(self, ids=None) -> dict[str, tuple[str, dict]]:
+        """id -> (model version, scores) of each of *ids* that has some (every one if None), in one query."""
 
     def labelled(self) -> list[dict]:
         """Documents whose labels the client gave: material for the next training run."""
-        return [d for d in self.state()[1] if d["labelled"]]
+
+    def is_empty(self) -> bool:
+        """Whether no document and no correction is stored (asking creates no SQLite file)."""
+
+    def close(self) -> None:
+        """Close this thread's (SQLite) or this process's (PostgreSQL) connections."""
 
 
-class _transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on error (autocommit connection)."""
+def open_documents(home, url=None, timeout=5.0) -> DocumentStore:
+    """The store of the documents added through the API to *home*.
 
-    def __init__(self, conn):
-        self.conn = conn
+    Parameters
+    ----------
+    home : path
+        The model home; the SQLite file ``documents.sqlite`` lives there.
+    url : str or None
+        A ``postgresql://`` URL to keep the documents in PostgreSQL instead, shared by
+        API replicas.
+    timeout : float
+        Seconds to wait for a connection, or for SQLite's write lock, before
+        `StoreUnavailable`.
+    """
+    if url is None:
+        return SqlDocumentStore(SqliteDialect(Path(home) / DOCUMENT_STORE, timeout))
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise InvalidInput(f"the document database must be a postgresql:// URL, got "
+                           f"{url.split(':')[0]!r}")
+    return SqlDocumentStore(PostgresDialect(url, timeout))
 
-    def __enter__(self):
-        self.conn.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, exc_type, exc, tb):
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+class SqlDocumentStore(DocumentStore):
+    """The `DocumentStore` over a dialect (`SqliteDialect` or `PostgresDialect`).
+
+    The schema is created or migrated on first use in each process, in one transaction
+    under the writers' lock, so that processes starting together agree; ``tagsim_schema``
+    records the versions applied (a SQLite file from before it had the tables of
+    version 2 and none of the table itself: its statements are ``IF NOT EXISTS``).
+    """
+
+    def __init__(self, dialect):
+        self.dialect = dialect
+        self.location = dialect.location
+        self._migrated_in = None  # the process that migrated
+        self._lock = threading.Lock()
+
+    def _run(self, work, write=False, snapshot=False):
+        """*work(db)* in one transaction, after the migrations; driver errors mapped."""
+        if self._migrated_in != os.getpid():
+            with self._lock:
+                if self._migrated_in != os.getpid():
+                    self._transaction(self._migrate, write=True)
+                    self._migrated_in = os.getpid()
+        return self._transaction(work, write, snapshot)
+
+    def _transaction(self, work, write=False, snapshot=False):
+        try:
+            with self.dialect.transaction(write, snapshot) as db:
+                return work(db)
+        except TagsimError:
+            raise
+        except Exception as exc:
+            kind = self.dialect.failure(exc)
+            if kind is StoreUnavailable:
+                raise StoreUnavailable(f"database {self.location} unavailable: {exc}") from None
+            if kind is InvalidInput:
+                raise InvalidInput(f"the document database cannot store this value ({exc}); "
+                                   "remove NUL characters") from None
+            raise
+
+    def _migrate(self, db):
+        db.execute("CREATE TABLE IF NOT EXISTS tagsim_schema (version INTEGER NOT NULL)")
+        have = db.execute("SELECT MAX(version) FROM tagsim_schema").fetchall()[0][0] or 0
+        for version in range(have + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[version]:
+                db.execute(statement.format(**self.dialect.types))
+            db.execute("INSERT INTO tagsim_schema (version) VALUES (?)", (version,))
+
+    def close(self):
+        self.dialect.close()
+
+    def is_empty(self):
+        if not self.dialect.exists():
+            return True
+        return not self._run(lambda db: db.execute(
+            "SELECT EXISTS (SELECT 1 FROM documents) OR EXISTS "
+            "(SELECT 1 FROM corrections WHERE retired_by IS NULL)").fetchall()[0][0])
+
+    def put(self, doc_id, title, text, labels, labelled, *, create=False, corpus=False,
+            scores=None):
+        d = self.dialect
+
+        def work(db):
+            if create and _taken(db, doc_id, corpus):
+                raise AlreadyExists(f"a document with id {doc_id!r} exists; delete it first "
+                                    "or use another id")
+            db.execute(
+                f"INSERT INTO documents ({_DOCUMENT}) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET title = excluded.title, text = excluded.text,"
+                " labels = excluded.labels, labelled = excluded.labelled,"
+                " created_at = excluded.created_at",
+                (doc_id, title or "", text, d.json_in(labels), bool(labelled), d.now()))
+            if scores is not None:
+                self._put_scores(db, doc_id, *scores)
+            return _log(db, doc_id, "put")
+
+        return self._run(work, write=True)
+
+    def delete(self, doc_id, must_exist=True):
+        def work(db):
+            gone = db.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount
+            if must_exist and not gone:
+                raise NotFound(f"no document with id {doc_id!r}")
+            db.execute("DELETE FROM scores WHERE id = ?", (doc_id,))
+            seq = _log(db, doc_id, "delete")
+            db.execute("UPDATE corrections SET retired_by = ? WHERE id = ? AND retired_by IS NULL",
+                       (seq, doc_id))
+            return seq
+
+        return self._run(work, write=True)
+
+    def get(self, doc_id):
+        rows = self._run(lambda db: db.execute(
+            f"SELECT {_DOCUMENT} FROM documents WHERE id = ?", (doc_id,)).fetchall())
+        return self._document(rows[0]) if rows else None
+
+    def changes_since(self, seq):
+        return [tuple(r) for r in self._run(lambda db: db.execute(
+            "SELECT seq, id, op FROM changes WHERE seq > ? ORDER BY seq", (seq,)).fetchall())]
+
+    def state(self):
+        def work(db):
+            last = db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchall()[0][0]
+            docs = db.execute(f"SELECT {_DOCUMENT} FROM documents ORDER BY id").fetchall()
+            deleted = db.execute(
+                "SELECT c.id FROM changes c WHERE c.op = 'delete' AND c.seq = "
+                "(SELECT MAX(seq) FROM changes WHERE id = c.id)").fetchall()
+            return last, [self._document(r) for r in docs], {r[0] for r in deleted}
+
+        return self._run(work, snapshot=True)
+
+    def correct(self, corrections):
+        d = self.dialect
+
+        def work(db):
+            last = 0
+            for c in corrections:
+                last = db.execute(
+                    "INSERT INTO corrections (id, labels, reviewer, note, model_version, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+                    (c["id"], d.json_in(c["labels"]), c.get("reviewer"), c.get("note"),
+                     c.get("model_version"), d.now())).fetchall()[0][0]
+            return last
+
+        return self._run(work, write=True)
+
+    def history(self, doc_id, retired=False):
+        live = "" if retired else " AND retired_by IS NULL"
+        rows = self._run(lambda db: db.execute(
+            f"SELECT {_CORRECTION}, retired_by FROM corrections WHERE id = ?{live} ORDER BY seq",
+            (doc_id,)).fetchall())
+        return [self._correction(r, retired) for r in rows]
+
+    def corrections_since(self, seq):
+        rows = self._run(lambda db: db.execute(
+            f"SELECT {_CORRECTION}, retired_by FROM corrections"
+            " WHERE seq > ? AND retired_by IS NULL ORDER BY seq", (seq,)).fetchall())
+        return [self._correction(r) for r in rows]
+
+    def put_scores(self, doc_id, model_version, scores):
+        self._run(lambda db: self._put_scores(db, doc_id, model_version, scores), write=True)
+
+    def _put_scores(self, db, doc_id, model_version, scores):
+        db.execute("INSERT INTO scores (id, model_version, scores) VALUES (?, ?, ?)"
+                   " ON CONFLICT (id) DO UPDATE SET model_version = excluded.model_version,"
+                   " scores = excluded.scores",
+                   (doc_id, model_version, self.dialect.json_in(scores)))
+
+    def scores_of(self, doc_id):
+        return self.scores_of_many([doc_id]).get(doc_id)
+
+    def scores_of_many(self, ids=None):
+        sql, params = "SELECT id, model_version, scores FROM scores", ()
+        if ids is not None:
+            subquery, param = self.dialect.id_in(ids)
+            sql, params = f"{sql} WHERE id IN ({subquery})", (param,)
+        rows = self._run(lambda db: db.execute(sql, params).fetchall())
+        return {doc_id: (version, self.dialect.json_out(s)) for doc_id, version, s in rows}
+
+    def labelled(self):
+        return [self._document(r) for r in self._run(lambda db: db.execute(
+            f"SELECT {_DOCUMENT} FROM documents WHERE labelled = ? ORDER BY id",
+            (True,)).fetchall())]
+
+    def _document(self, row):
+        doc_id, title, text, labels, labelled, created_at = row
+        return {"id": doc_id, "title": title, "text": text, "labels": self.dialect.json_out(labels),
+                "labelled": bool(labelled), "created_at": self.dialect.time_out(created_at)}
+
+    def _correction(self, row, retired=False):
+        seq, doc_id, labels, reviewer, note, version, created_at, retired_by = row
+        out = {"seq": seq, "id": doc_id, "labels": self.dialect.json_out(labels),
+               "reviewer": reviewer, "note": note, "model_version": version,
+               "created_at": self.dialect.time_out(created_at)}
+        return out | {"retired_by": retired_by} if retired else out
+
+
+def _log(db, doc_id, op):
+    """Append to the change log; its sequence number."""
+    return db.execute("INSERT INTO changes (id, op) VALUES (?, ?) RETURNING seq",
+                      (doc_id, op)).fetchall()[0][0]
+
+
+def _taken(db, doc_id, corpus):
+    """Whether *doc_id* is stored, or names a corpus document (*corpus*) not deleted since."""
+    if db.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchall():
+        return True
+    if not corpus:
         return False
-
-
-def _now():
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-_CORRECTION_COLUMNS = "seq, id, labels, reviewer, note, model_version, created_at"
-
-
-def _as_correction(row):
-    seq, doc_id, labels, reviewer, note, version, created_at = row
-    return {"seq": seq, "id": doc_id, "labels": json.loads(labels), "reviewer": reviewer,
-            "note": note, "model_version": version, "created_at": created_at}
-
-
-def _as_dict(row):
-    doc_id, title, text, labels, labelled, created_at = row
-    return {"id": doc_id, "title": title, "text": text, "labels": json.loads(labels),
-            "labelled": bool(labelled), "created_at": created_at}
+    last = db.execute("SELECT op FROM changes WHERE id = ? ORDER BY seq DESC LIMIT 1",
+                      (doc_id,)).fetchall()
+    return not (last and last[0][0] == "delete")

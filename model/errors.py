@@ -40,6 +40,13 @@ class NotFound(TagsimError, LookupError):
     http_status = 404
 
 
+class AlreadyExists(TagsimError):
+    """A document with that id exists (or another writer created it first)."""
+
+    code = "conflict"
+    http_status = 409
+
+
 class StoreUnavailable(TagsimError):
     """The document store (the database) cannot be reached; retry later."""
 

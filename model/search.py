@@ -67,7 +67,8 @@ class Searcher:
                     doc = self.store.get(doc_id)
                     if doc is not None:
                         self._put(doc)
-                else:
+                else:  # the delete retired the document's corrections in the store
+                    self.reviews.pop(doc_id, None)
                     self._drop(doc_id)
                     self._hide(doc_id)
                 self.seq = seq
@@ -83,13 +84,16 @@ class Searcher:
 
         Its labels are those *given* (head name -> labels) where valid, the predicted
         ones elsewhere (`Tagger.given_or_predicted`); it is training material
-        (``labelled``) only when none had to be predicted.
+        (``labelled``) only when none had to be predicted. `AlreadyExists` when the id is
+        taken (by a stored document, or a corpus one not deleted), even by a writer that
+        won a race: the store checks and writes in one transaction, with the scores.
         """
         tagger = self.model.tagger
         X = tagger.vectorize([(title, text)])
         [(labels, predicted)] = tagger.given_or_predicted(X, [given])
-        self.store.put_scores(doc_id, self.model.version, self._scores(X))
-        self.store.put(doc_id, title, text, labels, labelled=not predicted)
+        self.store.put(doc_id, title, text, labels, labelled=not predicted, create=True,
+                       corpus=doc_id in self.corpus_row,
+                       scores=(self.model.version, self._scores(X)))
         self.sync()
         return labels, predicted
 

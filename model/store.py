@@ -37,8 +37,9 @@ import joblib
 import numpy as np
 import sklearn
 
+from model import documents
 from model.corpus import CorpusDocuments, label_masks
-from model.documents import DocumentStore
+from model.documents import DOCUMENT_STORE  # noqa: F401 (a file of the home, named here too)
 from model.errors import ArtifactError, InvalidInput
 from model.similarity import SimilarityIndex
 from model.tagger import HeadSpec, Tagger
@@ -53,7 +54,6 @@ SCORES_FILE = "scores.npz"           # each index row's probabilities per head (
 REPORT_FILE = "report.md"            # the training report
 CONFUSION_PLOT = "confusion_{head}.png"  # its confusion matrix of each single-label head
 TRADEOFF_PLOT = "tradeoff_{head}.png"    # its precision/recall by threshold of each multi-label head
-DOCUMENT_STORE = "documents.sqlite"  # in the home, not in a version: the API's documents
 DEFAULT_HOME = "artifacts"
 HOME_VARIABLE = "TAGSIM_HOME"
 DATABASE_VARIABLE = "TAGSIM_DATABASE_URL"
@@ -86,21 +86,18 @@ def database_url(value=None) -> str | None:
 
 
 def open_documents(home, url=None):
-    """The store of the documents added through the API to *home*.
+    """The store of the documents added through the API to *home* (`model.documents.open_documents`).
 
-    SQLite in the home by default; PostgreSQL (`PostgresDocumentStore`, the same
-    interface) when *url* or ``$TAGSIM_DATABASE_URL`` names one, so API replicas share it.
+    SQLite in the home by default; PostgreSQL when *url* or ``$TAGSIM_DATABASE_URL``
+    names one, so API replicas share it. ``$TAGSIM_DATABASE_TIMEOUT`` (default 5) is
+    the seconds either waits for a connection or SQLite's write lock.
     """
     url = database_url(url)
-    if url is None:
-        return DocumentStore(Path(home) / DOCUMENT_STORE)
-    if not url.startswith(("postgresql://", "postgres://")):
+    if url is not None and not url.startswith(("postgresql://", "postgres://")):
         raise InvalidInput(f"{DATABASE_VARIABLE} must be a postgresql:// URL, got {url.split(':')[0]!r}")
-    from model.postgres_documents import PostgresDocumentStore
-
     timeout = os.environ.get("TAGSIM_DATABASE_TIMEOUT") or "5"
     try:
-        return PostgresDocumentStore(url, timeout=float(timeout))
+        return documents.open_documents(home, url, timeout=float(timeout))
     except ValueError:
         raise InvalidInput(f"TAGSIM_DATABASE_TIMEOUT must be a number of seconds, got {timeout!r}") from None
 

@@ -9,9 +9,9 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from model.errors import ArtifactError, InvalidInput
+from model.errors import AlreadyExists, ArtifactError, InvalidInput
 from model.features import require_words
-from service.errors import BadJson, Conflict, RequestTimeout, TooLarge, UnsupportedMediaType
+from service.errors import BadJson, RequestTimeout, TooLarge, UnsupportedMediaType
 from service.schemas import (
     MAX_BATCH,
     MAX_K,
@@ -184,7 +184,7 @@ def add_document():
     check_text(doc.text)
     doc_id = doc.id or uuid.uuid4().hex
     if searcher.exists(doc_id):
-        raise Conflict(f"a document with id {doc_id!r} exists; delete it first or use another id")
+        raise AlreadyExists(f"a document with id {doc_id!r} exists; delete it first or use another id")
     labels, predicted = searcher.add(doc_id, doc.title, doc.text, doc.model_dump(by_alias=True))
     body = jsonify({"id": doc_id, "title": doc.title or "", **labels, "predicted": predicted,
                     "model_version": searcher.model.version})

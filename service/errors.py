@@ -28,13 +28,6 @@ class NotReady(TagsimError):
     http_status = 503
 
 
-class Conflict(TagsimError):
-    """A document with that id already exists."""
-
-    code = "conflict"
-    http_status = 409
-
-
 class TooLarge(TagsimError):
     """The request or one of its fields is larger than allowed."""
 

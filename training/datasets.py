@@ -11,7 +11,7 @@ from pathlib import Path
 from model.errors import InvalidInput
 from model.features import document_text
 from model.review import reviewed_labels
-from model.store import DOCUMENT_STORE, database_url, open_documents, sha256_of
+from model.store import open_documents, sha256_of
 from model.tagger import HeadSpec
 
 DEFAULT_TEXT_FIELDS = ("title", "text")
@@ -243,9 +243,9 @@ def with_labelled_documents(dataset, home, log=print):
     (outside the taxonomy of a product head, possible only if the taxonomy changed
     since) make the document skipped with a note.
     """
-    if database_url() is None and not (Path(home) / DOCUMENT_STORE).is_file():
-        return dataset
     store = open_documents(home)
+    if store.is_empty():
+        return dataset
     documents = store.labelled()
     if not documents:
         return dataset
@@ -296,10 +296,9 @@ def with_corrections(dataset, home, log=print):
     and per reviewer, and names the last correction read.
     """
     summary = {"documents": 0, "per_head": {}, "per_reviewer": {}, "through_seq": 0}
-    if database_url() is None and not (Path(home) / DOCUMENT_STORE).is_file():
-        return dataset, summary
     store = open_documents(home)
-    path = getattr(store, "location", None) or getattr(store, "path", home)
+    if store.is_empty():
+        return dataset, summary
     corrections = store.corrections_since(0)
     if not corrections:
         return dataset, summary
@@ -330,7 +329,8 @@ def with_corrections(dataset, home, log=print):
             who = review["reviewer"] or "(anonymous)"
             summary["per_reviewer"][who] = summary["per_reviewer"].get(who, 0) + 1
         summary["documents"] += bool(usable)
-    log(f"applied the corrections of {summary['documents']} documents from {path}"
+    log(f"applied the corrections of {summary['documents']} documents from "
+        f"{store.location}"
         + (f"; {skipped} corrected documents are neither in the data nor fully reviewed"
            if skipped else ""))
     out.specs = [_head(s.name, s.multilabel, {

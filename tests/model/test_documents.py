@@ -1,27 +1,24 @@
 """The document store's guarantees, proved against SQLite and PostgreSQL alike."""
 
+import sqlite3
 import threading
 import time
 
 import pytest
 
-from model.documents import DocumentStore
-from model.errors import InvalidInput, NotFound, StoreUnavailable
-from model.postgres_documents import SCHEMA_VERSION
-from model.store import open_documents
+from model import store as artifact_store
+from model.documents import DOCUMENT_STORE, SCHEMA_VERSION, DocumentStore, open_documents
+from model.errors import AlreadyExists, InvalidInput, NotFound, StoreUnavailable
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def opener(request, tmp_path):
     """A function that opens another handle (as another replica would) on one store."""
-    if request.param == "sqlite":
-        yield lambda: open_documents(tmp_path)
-        return
-    db = request.getfixturevalue("postgres_db")
+    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_db").url
     stores = []
 
-    def opened():
-        stores.append(open_documents(tmp_path, db.url))
+    def opened(timeout=5.0):
+        stores.append(open_documents(tmp_path, url, timeout=timeout))
         return stores[-1]
 
     yield opened
@@ -108,9 +105,14 @@ def test_a_follower_never_misses_a_change_of_concurrent_writers(opener):
 
 def test_sqlite_is_the_default_and_urls_are_checked(tmp_path, monkeypatch):
     monkeypatch.delenv("TAGSIM_DATABASE_URL", raising=False)
-    assert isinstance(open_documents(tmp_path), DocumentStore)
-    with pytest.raises(InvalidInput, match="postgresql://"):
-        open_documents(tmp_path, "mysql://db/tagsim")
+    store = artifact_store.open_documents(tmp_path)
+    assert isinstance(store, DocumentStore) and store.location == str(tmp_path / DOCUMENT_STORE)
+    for opener in (open_documents, artifact_store.open_documents):
+        with pytest.raises(InvalidInput, match="postgresql://"):
+            opener(tmp_path, "mysql://db/tagsim")
+    monkeypatch.setenv("TAGSIM_DATABASE_TIMEOUT", "soon")
+    with pytest.raises(InvalidInput, match="TAGSIM_DATABASE_TIMEOUT"):
+        artifact_store.open_documents(tmp_path)
 
 
 def test_postgres_schema_is_created_once_by_replicas_starting_together(tmp_path, postgres_db):
@@ -130,8 +132,7 @@ def test_postgres_schema_is_created_once_by_replicas_starting_together(tmp_path,
 
 
 def test_postgres_down_is_a_clear_error_and_recovers(tmp_path, postgres_db):
-    store = open_documents(tmp_path, postgres_db.url)
-    store.timeout = 1.0
+    store = open_documents(tmp_path, postgres_db.url, timeout=1.0)
     store.put("a", "", "text", {}, False)
     postgres_db.go_down()
     started = time.monotonic()
@@ -165,4 +166,201 @@ def test_corrections_are_appended_in_order_and_scores_kept(opener):
     assert store.scores_of("a") == ("v2", {"sectors": {"biomed": 0.5}})
     store.put("a", "", "text", {}, False)
     store.delete("a")
-    assert store.scores_of("a") is None and len(store.history("a")) == 2  # history stays
+    assert store.scores_of("a") is None and store.history("a") == []
+    assert len(store.history("a", retired=True)) == 2  # the history stays, retired
+
+
+def test_create_refuses_a_taken_id_and_keeps_the_scores_with_the_document(store):
+    seq = store.put("a", "", "first", {}, True, create=True, scores=("v1", {"h": {"x": 0.5}}))
+    with pytest.raises(AlreadyExists, match="'a'"):
+        store.put("a", "", "second", {}, True, create=True, scores=("v2", {"h": {"x": 0.9}}))
+    assert store.get("a")["text"] == "first" and store.scores_of("a") == ("v1", {"h": {"x": 0.5}})
+    assert store.changes_since(seq) == []  # the refused create logged nothing
+    with pytest.raises(AlreadyExists):  # a corpus document that was never deleted
+        store.put("corpus-1", "", "mine", {}, True, create=True, corpus=True)
+    store.delete("corpus-1", must_exist=False)
+    store.put("corpus-1", "", "mine", {}, True, create=True, corpus=True)
+    store.delete("a")
+    store.put("a", "", "again", {}, True, create=True)  # a deleted id is free
+    assert store.get("a")["text"] == "again" and store.scores_of("a") is None
+    store.put("a", "", "replaced", {}, True)  # without create, put replaces
+    assert store.get("a")["text"] == "replaced"
+
+
+def test_writers_racing_to_create_one_id_one_wins_and_its_document_is_intact(opener):
+    stores = [opener() for _ in range(8)]
+    for n in range(30):
+        doc_id, barrier, won = f"race-{n}", threading.Barrier(8), []
+
+        def create(w, store, doc_id=doc_id, barrier=barrier, won=won):
+            barrier.wait()
+            try:
+                store.put(doc_id, f"t{w}", f"text of writer {w}", {"w": w}, True, create=True,
+                          scores=("v", {"w": {"x": w}}))
+                won.append(w)
+            except AlreadyExists:
+                pass
+
+        threads = [threading.Thread(target=create, args=(w, s)) for w, s in enumerate(stores)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(won) == 1, (n, won)
+        doc = stores[0].get(doc_id)
+        assert (doc["title"], doc["text"], doc["labels"]) == (
+            f"t{won[0]}", f"text of writer {won[0]}", {"w": won[0]})
+        assert stores[0].scores_of(doc_id) == ("v", {"w": {"x": won[0]}})
+
+
+def test_a_delete_retires_the_documents_corrections(store):
+    store.put("a", "", "text", {"sectors": ["biomed"]}, True)
+    store.correct([{"id": "a", "labels": {"sectors": ["fintech"]}, "reviewer": "ann"},
+                   {"id": "b", "labels": {"sectors": []}}])
+    gone = store.delete("a")
+    store.put("a", "", "new text", {"sectors": ["mining"]}, True)
+    assert store.history("a") == [] and [c["id"] for c in store.corrections_since(0)] == ["b"]
+    kept = store.history("a", retired=True)
+    assert [(c["labels"], c["reviewer"], c["retired_by"]) for c in kept] == [
+        ({"sectors": ["fintech"]}, "ann", gone)]
+    store.correct([{"id": "a", "labels": {"sectors": ["energy"]}}])
+    assert [c["labels"] for c in store.history("a")] == [{"sectors": ["energy"]}]
+    store.delete("corpus-3", must_exist=False)  # so does a corpus document's tombstone
+    assert store.history("b") != [] and store.delete("b", must_exist=False)
+    assert store.history("b") == [] and len(store.history("b", retired=True)) == 1
+
+
+def test_scores_of_many_reads_them_in_one_query(store):
+    assert store.scores_of_many() == {} and store.scores_of_many([]) == {}
+    for i in range(5):
+        store.put(f"d{i}", "", "text", {}, False, scores=(f"v{i}", {"h": {"x": i / 10}}))
+    assert store.scores_of_many(["d1", "d3", "missing"]) == {
+        "d1": ("v1", {"h": {"x": 0.1}}), "d3": ("v3", {"h": {"x": 0.3}})}
+    assert sorted(store.scores_of_many()) == [f"d{i}" for i in range(5)]
+
+
+def test_is_empty_asks_without_creating_a_sqlite_file(opener, tmp_path):
+    store = opener()
+    assert store.is_empty()
+    assert not (tmp_path / DOCUMENT_STORE).exists()
+    store.correct([{"id": "corpus-1", "labels": {"sectors": []}}])
+    assert not store.is_empty()
+    store.delete("corpus-1", must_exist=False)
+    assert store.is_empty()  # its correction retired, a tombstone alone is not material
+    store.put("a", "", "text", {}, False)
+    assert not store.is_empty()
+
+
+TODAYS_SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL DEFAULT '', text TEXT NOT NULL,
+    labels TEXT NOT NULL, labelled INTEGER NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('put', 'delete')));
+CREATE TABLE IF NOT EXISTS corrections (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, labels TEXT NOT NULL,
+    reviewer TEXT, note TEXT, model_version TEXT, created_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS corrections_by_id ON corrections (id, seq);
+CREATE TABLE IF NOT EXISTS scores (
+    id TEXT PRIMARY KEY, model_version TEXT NOT NULL, scores TEXT NOT NULL);
+"""  # model/documents.py before the store had a tagsim_schema table (commit 1bd525b)
+
+
+def test_a_sqlite_file_written_before_versioned_migrations_opens_and_migrates(tmp_path):
+    with sqlite3.connect(tmp_path / DOCUMENT_STORE) as old:
+        old.execute("PRAGMA journal_mode=WAL")
+        old.executescript(TODAYS_SQLITE_SCHEMA)
+        old.execute("INSERT INTO documents VALUES ('a', 'Title', 'old text', "
+                    "'{\"sectors\": [\"biomed\"]}', 1, '2024-05-01T10:00:00+00:00')")
+        old.execute("INSERT INTO changes (id, op) VALUES ('a', 'put'), ('corpus-9', 'delete')")
+        old.execute("INSERT INTO corrections (id, labels, reviewer, note, model_version, "
+                    "created_at) VALUES ('a', '{\"sectors\": []}', 'ann', NULL, 'v0', "
+                    "'2024-05-02T10:00:00+00:00')")
+        old.execute("INSERT INTO scores VALUES ('a', 'v0', '{\"sectors\": {\"biomed\": 0.7}}')")
+    old.close()
+    store = open_documents(tmp_path)
+    assert store.state() == (2, [{"id": "a", "title": "Title", "text": "old text",
+                                  "labels": {"sectors": ["biomed"]}, "labelled": True,
+                                  "created_at": "2024-05-01T10:00:00+00:00"}], {"corpus-9"})
+    assert [(c["labels"], c["reviewer"]) for c in store.history("a")] == [({"sectors": []}, "ann")]
+    assert store.scores_of("a") == ("v0", {"sectors": {"biomed": 0.7}})
+    assert store.put("b", "", "new", {}, False) == 3
+    store.delete("a")
+    assert store.history("a") == [] and len(store.history("a", retired=True)) == 1
+    store.close()
+    with sqlite3.connect(tmp_path / DOCUMENT_STORE) as conn:
+        assert conn.execute("SELECT version FROM tagsim_schema ORDER BY version").fetchall() \
+            == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "changes_by_id" in indexes
+    conn.close()
+    again = open_documents(tmp_path)  # migrated once: opening again changes nothing
+    assert [d["id"] for d in again.state()[1]] == ["b"]
+    again.close()
+
+
+TODAYS_POSTGRES_SCHEMA = [  # model/postgres_documents.py's migrations 1 and 2 (commit 1bd525b)
+    "CREATE TABLE tagsim_schema (version INTEGER NOT NULL)",
+    "CREATE TABLE documents (id TEXT PRIMARY KEY, title TEXT NOT NULL DEFAULT '', text TEXT NOT "
+    "NULL, labels JSONB NOT NULL, labelled BOOLEAN NOT NULL, created_at TIMESTAMPTZ NOT NULL "
+    "DEFAULT now())",
+    "CREATE TABLE changes (seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL, op TEXT NOT NULL CHECK "
+    "(op IN ('put', 'delete')))",
+    "CREATE INDEX changes_by_id ON changes (id, seq)",
+    "CREATE TABLE corrections (seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL, labels JSONB NOT "
+    "NULL, reviewer TEXT, note TEXT, model_version TEXT, created_at TIMESTAMPTZ NOT NULL "
+    "DEFAULT now())",
+    "CREATE INDEX corrections_by_id ON corrections (id, seq)",
+    "CREATE TABLE scores (id TEXT PRIMARY KEY, model_version TEXT NOT NULL, scores JSONB NOT NULL)",
+    "INSERT INTO tagsim_schema VALUES (1), (2)",
+    "INSERT INTO documents (id, text, labels, labelled) VALUES ('a', 'old', '{\"s\": [\"x\"]}', true)",
+    "INSERT INTO changes (id, op) VALUES ('a', 'put')",
+    "INSERT INTO corrections (id, labels, reviewer) VALUES ('a', '{\"s\": []}', 'ann')",
+]
+
+
+def test_a_postgres_database_at_schema_version_2_migrates_in_place(tmp_path, postgres_db):
+    import psycopg
+
+    with psycopg.connect(postgres_db.url, autocommit=True) as conn:
+        for statement in TODAYS_POSTGRES_SCHEMA:
+            conn.execute(statement)
+    store = open_documents(tmp_path, postgres_db.url)
+    assert store.get("a")["labels"] == {"s": ["x"]} and len(store.history("a")) == 1
+    store.delete("a")
+    assert store.history("a") == [] and store.history("a", retired=True)[0]["reviewer"] == "ann"
+    store.close()
+    with psycopg.connect(postgres_db.url) as conn:
+        assert conn.execute("SELECT version FROM tagsim_schema ORDER BY version").fetchall() \
+            == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
+
+
+def test_a_locked_or_broken_sqlite_file_is_unavailable_within_the_timeout(tmp_path):
+    store = open_documents(tmp_path, timeout=0.3)
+    store.put("a", "", "text", {}, False)
+    holder = sqlite3.connect(tmp_path / DOCUMENT_STORE, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="unavailable: database is locked"):
+        store.put("b", "", "text", {}, False)
+    with pytest.raises(StoreUnavailable):  # a new handle's migration waits for the lock too
+        open_documents(tmp_path, timeout=0.3).get("a")
+    assert time.monotonic() - started < 3
+    holder.execute("ROLLBACK")
+    holder.close()
+    store.put("b", "", "text", {}, False)  # and it recovers once the lock is gone
+    assert [d["id"] for d in store.state()[1]] == ["a", "b"]
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / DOCUMENT_STORE).write_bytes(b"not a database, " * 512)
+    with pytest.raises(StoreUnavailable, match="not a database"):
+        open_documents(broken).get("a")
+
+
+def test_a_value_postgres_cannot_keep_is_invalid_input_and_leaves_no_scores(tmp_path, postgres_db):
+    store = open_documents(tmp_path, postgres_db.url)
+    with pytest.raises(InvalidInput, match="NUL"):
+        store.put("a", "", "nul \x00 inside", {}, False, scores=("v", {"h": {"x": 0.5}}))
+    assert store.get("a") is None and store.scores_of("a") is None
+    store.close()

@@ -309,7 +309,7 @@ def test_openapi_documents_every_route(app, client):
 
 @pytest.mark.parametrize("error, status", [
     ("InvalidInput", 400), ("EmptyText", 422), ("NotFound", 404), ("ArtifactError", 503),
-    ("BadJson", 400), ("Unauthorized", 401), ("Conflict", 409), ("TooLarge", 413),
+    ("BadJson", 400), ("Unauthorized", 401), ("AlreadyExists", 409), ("TooLarge", 413),
     ("RequestTimeout", 408),
     ("UnsupportedMediaType", 415), ("NotReady", 503)])
 def test_each_error_answers_with_its_own_status(app, error, status):
@@ -324,3 +324,24 @@ def test_each_error_answers_with_its_own_status(app, error, status):
         raise kind("what happened; what to do")
 
     error_of(app.test_client().get(f"/raise/{error}"), status, kind.code)
+
+
+def test_a_locked_document_database_is_503_not_500(home, monkeypatch):
+    import sqlite3
+
+    monkeypatch.setenv("TAGSIM_DATABASE_TIMEOUT", "0.3")
+    client = create_app({"TAGSIM_HOME": str(home), "TESTING": True}).test_client()
+    assert client.post("/v1/documents", json={"id": "a", "text": "Wind farm loan."}).status_code == 201
+    holder = sqlite3.connect(home / "documents.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        for r in (client.post("/v1/documents", json={"id": "b", "text": "Solar loan."}),
+                  client.patch("/v1/documents/a", json={"agreement_type": "licensing"}),
+                  client.delete("/v1/documents/a")):
+            error_of(r, 503, "database_unavailable")
+            assert "locked" in r.get_json()["error"]["message"]
+        assert client.post("/v1/tag", json={"text": "A bank bought a start-up."}).status_code == 200
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert client.post("/v1/documents", json={"id": "b", "text": "Solar loan."}).status_code == 201

@@ -1,9 +1,11 @@
 """API replicas sharing one document store: SQLite on one machine, PostgreSQL beyond it."""
 
+import threading
 import time
 
 import pytest
 
+from model.store import open_documents
 from service import create_app
 from service.client import ApiError
 from tests.service.live import Server
@@ -123,3 +125,51 @@ def test_what_postgresql_cannot_hold_is_a_400_not_a_500(home, postgres_db):
     assert r.status_code == 400 and "NUL" in r.get_json()["error"]["message"]
     assert client.get("/v1/documents/nul\u0000").status_code == 404
     assert client.get("/readyz").status_code == 200
+
+
+def test_clients_racing_to_add_one_id_get_one_201_and_the_rest_409(home, database_url):
+    clients = [replica(home, database_url) for _ in range(4)] * 2  # 4 replicas, 2 threads each
+    for n in range(30):
+        doc_id, barrier, answers = f"race-{n}", threading.Barrier(8), {}
+
+        def post(w, client, doc_id=doc_id, barrier=barrier, answers=answers):
+            barrier.wait()
+            answers[w] = client.post("/v1/documents", json={
+                "id": doc_id, "title": f"writer {w}", "text": f"Writer {w} lends to a wind farm.",
+                "sectors": ["clean_energy"], "agreement_type": "investment"})
+
+        threads = [threading.Thread(target=post, args=(w, c)) for w, c in enumerate(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        statuses = sorted(r.status_code for r in answers.values())
+        assert statuses == [201] + [409] * 7, (n, statuses)
+        [winner] = [w for w, r in answers.items() if r.status_code == 201]
+        assert {r.get_json()["error"]["code"] for r in answers.values()
+                if r.status_code == 409} == {"conflict"}
+        for client in clients[:4]:
+            doc = client.get(f"/v1/documents/{doc_id}").get_json()
+            assert (doc["title"], doc["text"]) == (f"writer {winner}",
+                                                   f"Writer {winner} lends to a wind farm.")
+
+
+def test_a_deleted_documents_corrections_do_not_come_back(home, database_url, corpus_docs):
+    one, two = replica(home, database_url), replica(home, database_url)
+    body = {"id": "again-1", "text": "A bank lends to a wind farm developer.",
+            "sectors": ["clean_energy"], "agreement_type": "investment"}
+    assert one.post("/v1/documents", json=body).status_code == 201
+    corpus_id = corpus_docs[0]["id"]
+    for doc_id in ("again-1", corpus_id):
+        assert one.patch(f"/v1/documents/{doc_id}", json={"agreement_type": "licensing",
+                                                         "reviewer": "ann"}).status_code == 200
+    assert two.get("/v1/review?head=agreement_type").get_json()["reviewed"] == 2
+    assert one.delete("/v1/documents/again-1").status_code == 204
+    assert two.get("/v1/review?head=agreement_type").get_json()["reviewed"] == 1
+    assert one.post("/v1/documents", json=body | {"agreement_type": "joint_venture"}).status_code == 201
+    for client in (one, two, replica(home, database_url)):  # a fresh replica reads it all anew
+        doc = client.get("/v1/documents/again-1").get_json()
+        assert doc["agreement_type"] == "joint_venture" and doc["history"] == []
+        assert doc["label_status"]["agreement_type"]["status"] == "given"
+        assert client.get("/v1/review?head=agreement_type").get_json()["reviewed"] == 1
+    assert open_documents(home, database_url or None).corrections_since(0)[0]["id"] == corpus_id

@@ -124,3 +124,21 @@ def test_title_and_body_are_joined_the_same_way_everywhere(tmp_path, loaded):
         assert document_text(record["title"], record["text"]) == text
         tagged = loaded.tagger.vectorize([(record["title"], record["text"])])
         assert (tagged != features.transform([text])).nnz == 0
+
+
+def test_training_asks_the_document_store_and_leaves_no_file_behind(tmp_path, monkeypatch):
+    from model.store import open_documents
+    from training.datasets import with_corrections, with_labelled_documents
+
+    monkeypatch.delenv("TAGSIM_DATABASE_URL", raising=False)
+    dataset = load_dataset(write_jsonl(tmp_path / "d.jsonl", [GOOD, with_(id="a2")]))
+    home = tmp_path / "home"
+    assert with_labelled_documents(dataset, home, log=print) is dataset
+    assert with_corrections(dataset, home, log=print)[0] is dataset
+    assert not home.exists()  # asking created no documents.sqlite
+    store = open_documents(home)
+    store.correct([{"id": "a1", "labels": {"agreement_type": "licensing"}}])
+    assert with_corrections(dataset, home)[0].targets["agreement_type"][0] == "licensing"
+    store.delete("a1", must_exist=False)  # a delete retires the correction: no longer training data
+    assert with_corrections(dataset, home)[0] is dataset
+    store.close()
