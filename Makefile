@@ -80,7 +80,7 @@ bench-review: install ## review queue latency at 100k documents; queue vs random
 	$(BIN)/python bench/review.py --datasets $(DATASETS)
 
 screenshots: install browser ## PNGs of the Try and Review pages in docs/ (headless Chromium)
-	$(BIN)/python bench/screenshots.py --out docs
+	PYTHONPATH=. $(BIN)/python bench/screenshots.py --out docs  # it reuses tests/service/browser.py
 
 bench-bulk: install ## bulk tagging on Dask (1 and 2 workers) vs a /v1/tag/batch loop and scikit-learn; PostgreSQL vs SQLite store (BULK_DOCS=1000000)
 	@test -e $(TAGSIM_HOME)/current || $(MAKE) --no-print-directory train

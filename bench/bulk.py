@@ -36,12 +36,10 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+import corpora
+from load import free_port, start_server
 
-import corpora  # noqa: E402
-from load import free_port, start_server  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def log(msg):

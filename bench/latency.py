@@ -15,18 +15,16 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from model.features import document_text
+from model.store import load_verified
+from training.train import FEATURE_PARAMS, train
 
-from model.features import document_text  # noqa: E402
-from model.store import load_verified  # noqa: E402
-from training.train import FEATURE_PARAMS, train  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "bench" / "results"
 ARTICLE_CHARS = 3000

@@ -28,11 +28,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+import corpora
 
-import corpora  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 LUA = """
 local bodies = {%s}

@@ -11,18 +11,14 @@ scikit-learn TF-IDF cosine (default TfidfVectorizer) in the same run.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from model.similarity import SimilarityIndex  # noqa: E402
-from training.datasets import load_dataset  # noqa: E402
-from training.train import make_tagger  # noqa: E402
+from model.similarity import SimilarityIndex
+from training.datasets import load_dataset
+from training.train import make_tagger
 
 
 def agreement(dataset, index, k):

@@ -30,12 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from model.review import uncertainty
+from model.tagger import HeadSpec
+from training.train import make_tagger
 
-from model.review import uncertainty  # noqa: E402
-from model.tagger import HeadSpec  # noqa: E402
-from training.train import make_tagger  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 REUTERS = "reuters21578_modapte.jsonl.gz"
 BBC = "bbc_news.jsonl.gz"

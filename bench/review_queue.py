@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from model.search import Searcher
+from model.store import load_verified
+from model.visible import Visible
+from training.datasets import load_dataset
+from training.train import train
 
-from model.search import Searcher  # noqa: E402
-from model.store import load_verified  # noqa: E402
-from training.datasets import load_dataset  # noqa: E402
-from training.train import train  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Repeated:
@@ -61,7 +61,8 @@ def main(argv=None):
     big = dataclasses.replace(model, scores=scores, corpus=Repeated(model.corpus, args.size))
     searcher = Searcher(model)
     searcher.model = big
-    searcher.hidden = np.zeros(args.size, dtype=bool)
+    searcher.visible = Visible.of_corpus(searcher.heads, args.size,
+                                         model.tagger.features.n_word_features_)
     print(f"| head | first call (ms) | later calls, median (ms) | re-tagging {args.size:,} "
           "texts (s) |")
     print("|---|---|---|---|")

@@ -13,16 +13,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from service import create_app
+from tests.service.browser import ServerThread, start_browser
+from training.train import train
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
-
-from service import create_app  # noqa: E402
-from tests.service.browser import ServerThread, start_browser  # noqa: E402
-from training.train import train  # noqa: E402
 
 TITLE = "Helio Grid and Northbank sign financing pact for battery parks"
 TEXT = ("Helio Grid, a developer of solar and battery storage parks, said on Tuesday it had "

@@ -22,18 +22,14 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+from corpora import DEFAULT_DATASETS, RESULTS, SentencePool, build, parse_sizes, read_jsonl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from corpora import DEFAULT_DATASETS, RESULTS, SentencePool, build, parse_sizes, read_jsonl  # noqa: E402
-
-from model.features import TextFeatures, document_text  # noqa: E402
-from model.index_writer import IndexWriter  # noqa: E402
-from model.similarity import SimilarityIndex  # noqa: E402
-from model.tagger import Tagger  # noqa: E402
-from training.index import read_corpus, vectorized_blocks  # noqa: E402
-from training.train import FEATURE_PARAMS  # noqa: E402
+from model.features import TextFeatures, document_text
+from model.index_writer import IndexWriter
+from model.similarity import SimilarityIndex
+from model.tagger import Tagger
+from training.index import read_corpus, vectorized_blocks
+from training.train import FEATURE_PARAMS
 
 K = 10
 

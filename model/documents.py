@@ -86,6 +86,9 @@ class DocumentStore(Protocol):
     def get(self, doc_id) -> dict | None:
         """A stored document as a dict (id, title, text, labels, labelled, created_at), or None."""
 
+    def get_many(self, ids) -> dict[str, dict]:
+        """id -> stored document, for each of *ids* that is stored, in one query."""
+
     def changes_since(self, seq: int) -> list[tuple[int, str, str]]:
         """(seq, id, op) of every change after *seq*, oldest first."""
 
@@ -244,6 +247,12 @@ class SqlDocumentStore(DocumentStore):
         rows = self._run(lambda db: db.execute(
             f"SELECT {_DOCUMENT} FROM documents WHERE id = ?", (doc_id,)).fetchall())
         return self._document(rows[0]) if rows else None
+
+    def get_many(self, ids):
+        subquery, param = self.dialect.id_in(ids)
+        rows = self._run(lambda db: db.execute(
+            f"SELECT {_DOCUMENT} FROM documents WHERE id IN ({subquery})", (param,)).fetchall())
+        return {row[0]: self._document(row) for row in rows}
 
     def changes_since(self, seq):
         return [tuple(r) for r in self._run(lambda db: db.execute(

@@ -49,7 +49,7 @@ def test_results_list_the_terms_of_the_stored_rows(searcher):
     listed = 0
     for j in range(0, matrix.shape[0], 37):
         query = searcher.vectorize(None, searcher.model.corpus[j]["title"])
-        result = searcher._result(query, 0.5, "corpus", j, [], None)
+        result = searcher._result(searcher.visible, query, 0.5, "corpus", j, None)
         assert result["shared_terms"] == reference(searcher, query, matrix[j], None)
         listed += len(result["shared_terms"])
     assert listed > 0
