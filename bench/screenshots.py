@@ -21,6 +21,7 @@ from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 from service import create_app  # noqa: E402
+from service.settings import Settings  # noqa: E402
 from tests.service.browser import ServerThread, start_browser  # noqa: E402
 from training.train import train  # noqa: E402
 
@@ -46,7 +47,7 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="tagsim-screens-"))
     train(ROOT / "data" / "articles.jsonl.gz", home, folds=0, progress=False, log=lambda *_: None)
-    app = create_app({"TAGSIM_HOME": str(home), "RELOAD_SECONDS": 0})
+    app = create_app(settings=Settings(home=home, reload_seconds=0))
     driver = start_browser()
     try:
         with ServerThread(app) as server:

@@ -88,7 +88,7 @@ def validated(schema, data):
 
 def check_text(text, field="text"):
     """Length limit (413) and at least one word (422)."""
-    limit = current_app.config["MAX_TEXT_CHARS"]
+    limit = current_app.extensions["tagsim.settings"].max_text_chars
     if len(text) > limit:
         raise TooLarge(f"{field} has {len(text)} characters; the limit is {limit}")
     require_words(text, field)

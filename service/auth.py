@@ -31,10 +31,9 @@ def is_write():
     return request.method in ("POST", "PATCH", "DELETE") and request.path.startswith(WRITES)
 
 
-def install(app):
-    """Check tokens before every request, as configured."""
-    write_token = app.config.get("API_TOKEN") or ""
-    read_token = app.config.get("READ_TOKEN") or ""
+def install(app, settings):
+    """Check tokens before every request, as *settings* (`Settings`) set them."""
+    write_token, read_token = settings.api_token, settings.read_token
     if not write_token and not read_token:
         return
 

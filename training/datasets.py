@@ -11,7 +11,7 @@ from pathlib import Path
 from model.errors import InvalidInput
 from model.features import document_text
 from model.review import reviewed_labels
-from model.store import DOCUMENT_STORE, database_url, open_documents, sha256_of
+from model.store import DOCUMENT_STORE, open_documents, sha256_of
 from model.tagger import HeadSpec
 
 DEFAULT_TEXT_FIELDS = ("title", "text")
@@ -236,16 +236,18 @@ def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where
     return Dataset(path, sha256_of(path), ids, titles, texts, specs, values, records)
 
 
-def with_labelled_documents(dataset, home, log=print):
+def with_labelled_documents(dataset, home, log=print, url=None, timeout=5.0):
     """*dataset* plus the documents clients added to *home* with labels for each of its heads.
+
+    They are read from the PostgreSQL database at *url* when given (see `open_documents`).
 
     A stored document replaces a record with the same id. Labels a head cannot take
     (outside the taxonomy of a product head, possible only if the taxonomy changed
     since) make the document skipped with a note.
     """
-    if database_url() is None and not (Path(home) / DOCUMENT_STORE).is_file():
+    if url is None and not (Path(home) / DOCUMENT_STORE).is_file():
         return dataset
-    store = open_documents(home)
+    store = open_documents(home, url, timeout)
     documents = store.labelled()
     if not documents:
         return dataset
@@ -285,7 +287,7 @@ def with_labelled_documents(dataset, home, log=print):
     return extended
 
 
-def with_corrections(dataset, home, log=print):
+def with_corrections(dataset, home, log=print, url=None, timeout=5.0):
     """*dataset* with the reviewers' corrections stored in *home* applied, and a summary.
 
     A correction wins over the record's label for the heads it corrects (the latest
@@ -296,9 +298,9 @@ def with_corrections(dataset, home, log=print):
     and per reviewer, and names the last correction read.
     """
     summary = {"documents": 0, "per_head": {}, "per_reviewer": {}, "through_seq": 0}
-    if database_url() is None and not (Path(home) / DOCUMENT_STORE).is_file():
+    if url is None and not (Path(home) / DOCUMENT_STORE).is_file():
         return dataset, summary
-    store = open_documents(home)
+    store = open_documents(home, url, timeout)
     path = getattr(store, "location", None) or getattr(store, "path", home)
     corrections = store.corrections_since(0)
     if not corrections:

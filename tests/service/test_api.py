@@ -2,6 +2,7 @@ import pytest
 
 from service import create_app
 from service.schemas import MAX_BATCH
+from service.settings import Settings
 
 SOLAR = ("The energy ministry signed a memorandum of understanding with a solar developer to "
          "build photovoltaic plants and battery storage on former coal land.")
@@ -234,7 +235,7 @@ def test_corpus_documents_can_be_read_and_hidden(client, corpus_docs):
 
 def test_documents_survive_a_new_app(home, client):
     client.post("/v1/documents", json={"id": "keep", "text": "Wind farm loan signed."})
-    again = create_app({"TAGSIM_HOME": str(home)}).test_client()
+    again = create_app(settings=Settings(home=home)).test_client()
     assert again.get("/v1/documents/keep").status_code == 200
     assert "keep" in [x["id"] for x in again.post(
         "/v1/similar", json={"text": "wind farm loan", "k": 3}).get_json()["results"]]
@@ -249,7 +250,7 @@ def test_model_health_ready(client):
 
 
 def test_not_ready_without_a_model(tmp_path):
-    client = create_app({"TAGSIM_HOME": str(tmp_path)}).test_client()
+    client = create_app(settings=Settings(home=tmp_path)).test_client()
     assert client.get("/healthz").status_code == 200
     assert "make train" in error_of(client.get("/readyz"), 503, "not_ready")
     error_of(client.post("/v1/tag", json={"text": "hello"}), 503, "not_ready")
