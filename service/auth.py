@@ -1,4 +1,8 @@
-"""Bearer tokens: writes need TAGSIM_API_TOKEN when it is set; reads TAGSIM_READ_TOKEN."""
+"""Bearer tokens: writes need TAGSIM_API_TOKEN when it is set; reads TAGSIM_READ_TOKEN.
+
+Which endpoints write and which are open to anyone is declared with each endpoint
+(service/endpoints.py, ``writes`` and ``public``).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,8 @@ import hmac
 
 from flask import request
 
+from service.endpoints import current_endpoint, public_paths
 from service.errors import Unauthorized
-
-OPEN = {"/healthz", "/readyz", "/openapi.json", "/"}  # the page asks for a token itself
-WRITES = ("/v1/documents", "/v1/admin/")
 
 
 def _presented():
@@ -26,23 +28,21 @@ def _matches(token, expected):
                                                   digest(expected.encode()).digest())
 
 
-def is_write():
-    """Whether this request changes something."""
-    return request.method in ("POST", "PATCH", "DELETE") and request.path.startswith(WRITES)
-
-
 def install(app, settings):
     """Check tokens before every request, as *settings* (`Settings`) set them."""
     write_token, read_token = settings.api_token, settings.read_token
     if not write_token and not read_token:
         return
+    open_paths = public_paths()
 
     @app.before_request
     def check_token():
-        if request.path in OPEN or request.path.startswith("/static/"):
+        declared = current_endpoint()
+        if (declared is not None and declared.public) or request.path in open_paths \
+                or request.path.startswith("/static/"):
             return
         token = _presented()
-        if is_write():
+        if declared is not None and declared.writes:
             if write_token and not _matches(token, write_token):
                 raise Unauthorized("this endpoint changes data: send 'Authorization: Bearer "
                                    "<token>' with the server's TAGSIM_API_TOKEN")

@@ -5,7 +5,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from service import create_app
-from service.schemas import openapi_spec
+from service.endpoints import openapi_spec
 from service.settings import Settings
 
 OPERATIONS = [(path, method) for path, ops in openapi_spec("1")["paths"].items() for method in ops]
