@@ -1,4 +1,9 @@
-"""Bearer tokens: writes need TAGSIM_API_TOKEN when it is set; reads TAGSIM_READ_TOKEN.
+"""Bearer tokens. Once any token is set, no anonymous request changes data.
+
+Writes need TAGSIM_API_TOKEN when it is set, else TAGSIM_READ_TOKEN (with only a read
+token, nothing is open that a reader could not see, and a write's answer, a whole
+document, is no read around the token). Reads need TAGSIM_READ_TOKEN (or the API token)
+when it is set; with only an API token they are open.
 
 Which endpoints write and which are open to anyone is declared with each endpoint
 (service/endpoints.py, ``writes`` and ``public``).
@@ -34,6 +39,7 @@ def install(app, settings):
     if not write_token and not read_token:
         return
     open_paths = public_paths()
+    needed_for_writes = "TAGSIM_API_TOKEN" if write_token else "TAGSIM_READ_TOKEN"
 
     @app.before_request
     def check_token():
@@ -43,9 +49,9 @@ def install(app, settings):
             return
         token = _presented()
         if declared is not None and declared.writes:
-            if write_token and not _matches(token, write_token):
+            if not _matches(token, write_token or read_token):
                 raise Unauthorized("this endpoint changes data: send 'Authorization: Bearer "
-                                   "<token>' with the server's TAGSIM_API_TOKEN")
+                                   f"<token>' with the server's {needed_for_writes}")
         elif read_token and not (_matches(token, read_token) or _matches(token, write_token)):
             raise Unauthorized("send 'Authorization: Bearer <token>' with the server's "
                                "TAGSIM_READ_TOKEN")

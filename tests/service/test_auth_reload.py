@@ -51,6 +51,28 @@ def test_reads_stay_open_with_only_a_write_token(home):
     assert client.post("/v1/documents", json={"text": "hi"}).status_code == 401
 
 
+@pytest.fixture
+def read_only_token(home):
+    return create_app(settings=Settings(home=home, reload_seconds=0, read_token=READ)).test_client()
+
+
+@pytest.mark.parametrize("method, path, body, status", [
+    ("post", "/v1/documents", {"text": "A bank deal."}, 201),
+    ("patch", "/v1/documents/{corpus_id}", {"agreement_type": "licensing"}, 200),
+    ("delete", "/v1/documents/{corpus_id}", None, 204),
+    ("post", "/v1/admin/reload", None, 200),
+])
+def test_a_read_token_alone_guards_writes_too(read_only_token, corpus_docs, method, path, body,
+                                              status):
+    path = path.format(corpus_id=corpus_docs[0]["id"])
+    for headers in ({}, bearer("wrong")):
+        r = getattr(read_only_token, method)(path, json=body, headers=headers)
+        assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized"
+        assert "history" not in r.get_data(as_text=True)
+    r = getattr(read_only_token, method)(path, json=body, headers=bearer(READ))
+    assert r.status_code == status, r.get_data(as_text=True)
+
+
 def test_admin_reload_switches_to_a_new_version(home, small_corpus, client):
     old = client.get("/readyz").get_json()["model_version"]
     client.post("/v1/documents", json={"id": "kept", "text": "Tidal power loan signed."})
