@@ -159,10 +159,10 @@ def run_sklearn(files, n_docs):
 def store_latency(home, url, n=300):
     """p50/p99 ms of POST /v1/documents, and of /v1/similar on a second replica right after."""
     from service import create_app
+    from service.settings import Settings
 
-    config = {"TAGSIM_HOME": str(home), "TESTING": True, "DATABASE_URL": url or "",
-              "RELOAD_SECONDS": 0}
-    one, two = create_app(config).test_client(), create_app(config).test_client()
+    settings = Settings(home=home, database_url=url or None, reload_seconds=0)
+    one, two = (create_app({"TESTING": True}, settings).test_client() for _ in range(2))
     add, similar = [], []
     texts = list(dict.fromkeys(  # distinct texts, so each one's own document comes first
         q["text"][:2000] for q in corpora.read_jsonl(corpora.RESULTS / "corpora" / "queries.jsonl")

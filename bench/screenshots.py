@@ -18,6 +18,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from service import create_app
+from service.settings import Settings
 from tests.service.browser import ServerThread, start_browser
 from training.train import train
 
@@ -45,7 +46,7 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="tagsim-screens-"))
     train(ROOT / "data" / "articles.jsonl.gz", home, folds=0, progress=False, log=lambda *_: None)
-    app = create_app({"TAGSIM_HOME": str(home), "RELOAD_SECONDS": 0})
+    app = create_app(settings=Settings(home=home, reload_seconds=0))
     driver = start_browser()
     try:
         with ServerThread(app) as server:

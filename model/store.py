@@ -37,10 +37,9 @@ import joblib
 import numpy as np
 import sklearn
 
-from model import documents
 from model.corpus import CorpusDocuments, label_masks
 from model.documents import DOCUMENT_STORE  # noqa: F401 (a file of the home, named here too)
-from model.errors import ArtifactError, InvalidInput
+from model.errors import ArtifactError
 from model.similarity import SimilarityIndex
 from model.tagger import HeadSpec, Tagger
 
@@ -54,10 +53,8 @@ SCORES_FILE = "scores.npz"           # each index row's probabilities per head (
 REPORT_FILE = "report.md"            # the training report
 CONFUSION_PLOT = "confusion_{head}.png"  # its confusion matrix of each single-label head
 TRADEOFF_PLOT = "tradeoff_{head}.png"    # its precision/recall by threshold of each multi-label head
-DEFAULT_HOME = "artifacts"
-HOME_VARIABLE = "TAGSIM_HOME"
 DATABASE_VARIABLE = "TAGSIM_DATABASE_URL"
-KEY_VARIABLE = "TAGSIM_ARTIFACT_KEY"
+KEY_VARIABLE = "TAGSIM_ARTIFACT_KEY"   # named in messages; service/settings.py reads them
 KEEP_VARIABLE = "TAGSIM_KEEP_VERSIONS"
 
 
@@ -75,31 +72,6 @@ def new_version_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ") + "-" + uuid.uuid4().hex[:6]
 
 
-def home_path(value=None) -> Path:
-    """The home folder: *value*, else ``$TAGSIM_HOME``, else ``artifacts/``."""
-    return Path(value or os.environ.get(HOME_VARIABLE) or DEFAULT_HOME)
-
-
-def database_url(value=None) -> str | None:
-    """The shared document database: *value*, else ``$TAGSIM_DATABASE_URL``, else None (SQLite)."""
-    return value or os.environ.get(DATABASE_VARIABLE) or None
-
-
-def open_documents(home, url=None):
-    """The store of the documents added through the API to *home* (`model.documents.open_documents`).
-
-    SQLite in the home by default; PostgreSQL when *url* or ``$TAGSIM_DATABASE_URL``
-    names one, so API replicas share it. ``$TAGSIM_DATABASE_TIMEOUT`` (default 5) is
-    the seconds either waits for a connection or SQLite's write lock.
-    """
-    url = database_url(url)
-    if url is not None and not url.startswith(("postgresql://", "postgres://")):
-        raise InvalidInput(f"{DATABASE_VARIABLE} must be a postgresql:// URL, got {url.split(':')[0]!r}")
-    timeout = os.environ.get("TAGSIM_DATABASE_TIMEOUT") or "5"
-    try:
-        return documents.open_documents(home, url, timeout=float(timeout))
-    except ValueError:
-        raise InvalidInput(f"TAGSIM_DATABASE_TIMEOUT must be a number of seconds, got {timeout!r}") from None
 
 
 def holding_lock(func):
@@ -144,18 +116,17 @@ class ArtifactStore:
     home : path
         The folder.
     key : str or None
-        HMAC key for manifests; by default ``$TAGSIM_ARTIFACT_KEY`` (read here, not at import).
-    keep : int or None
-        How many versions `publish` keeps (the current one always stays); by default
-        ``$TAGSIM_KEEP_VERSIONS`` or 5.
+        HMAC key for manifests (``$TAGSIM_ARTIFACT_KEY`` at the edges); None: plain sha256.
+    keep : int
+        How many versions `publish` keeps (the current one always stays).
     """
 
-    def __init__(self, home, key=None, keep=None):
+    def __init__(self, home, key=None, keep=5):
         self.home = Path(home)
         self.versions = self.home / "versions"
         self.current = self.home / "current"
-        self.key = key if key is not None else os.environ.get(KEY_VARIABLE) or None
-        self.keep = keep if keep is not None else int(os.environ.get(KEEP_VARIABLE) or 5)
+        self.key = key or None
+        self.keep = keep
         if self.keep < 1:
             raise ArtifactError(f"{KEEP_VARIABLE} must be 1 or more, got {self.keep}")
 
@@ -384,14 +355,15 @@ class LoadedModel:
         raise KeyError(name)
 
 
-def load_verified(home, with_index=True, version=None) -> LoadedModel:
+def load_verified(home, with_index=True, version=None, key=None) -> LoadedModel:
     """Verify the current version in *home* (or *version*), then load its tagger (and its index and corpus).
 
     Nothing is read from the version, let alone unpickled, before the manifest's seal
     and every file's hash check out. The index and the documents' metadata are
-    memory-mapped, not parsed. Raises `ArtifactError` with one line saying what to do.
+    memory-mapped, not parsed. *key* is the HMAC key the version was sealed with, if
+    any. Raises `ArtifactError` with one line saying what to do.
     """
-    store = ArtifactStore(home)
+    store = ArtifactStore(home, key=key)
     folder = store.current_dir() if version is None else store.versions / version
     manifest = store.verify(folder)
     tagger = joblib.load(folder / MODEL_FILE)

@@ -6,20 +6,21 @@ import json
 import uuid
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from model.errors import AlreadyExists, ArtifactError, InvalidInput
 from model.features import require_words
+from service.endpoints import declared_body, declared_query, endpoint, openapi_spec
 from service.errors import BadJson, RequestTimeout, TooLarge, UnsupportedMediaType
 from service.schemas import (
     MAX_BATCH,
-    MAX_K,
-    MAX_REVIEW,
-    MAX_TERMS,
-    head_requests,
-    openapi_spec,
-    query_parameters,
+    CorrectionIn,
+    DocumentIn,
+    ReviewQuery,
+    SimilarQuery,
+    SimilarRequest,
+    TagBatchRequest,
+    TagRequest,
 )
 
 bp = Blueprint("api", __name__)
@@ -28,21 +29,6 @@ bp = Blueprint("api", __name__)
 def current_model():
     """The `CurrentModel` of this app."""
     return current_app.extensions["tagsim"]
-
-
-@bp.before_request
-def known_query_parameters():
-    """400 for a query parameter the endpoint does not take, rather than ignoring it."""
-    if not request.args or request.url_rule is None:
-        return
-    searcher = current_model().searcher
-    heads = () if searcher is None else searcher.model.heads
-    path = request.url_rule.rule.replace("<", "{").replace(">", "}")
-    allowed = query_parameters(tuple(heads)).get(path)
-    unknown = sorted(set(request.args) - (allowed or set()))
-    if allowed is not None and unknown:
-        takes = ", ".join(sorted(allowed)) or "none"
-        raise InvalidInput(f"unknown query parameter {unknown[0]!r}; this endpoint takes: {takes}")
 
 
 def _reject_constant(name):
@@ -76,29 +62,19 @@ def parse_json():
     return data
 
 
-def validated(schema, data):
-    """*data* checked against a request model; the first problem becomes a 400."""
-    try:
-        return schema.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise InvalidInput(f"field {where!r}: {first['msg']}") from None
-
-
 def check_text(text, field="text"):
     """Length limit (413) and at least one word (422)."""
-    limit = current_app.config["MAX_TEXT_CHARS"]
+    limit = current_app.extensions["tagsim.settings"].max_text_chars
     if len(text) > limit:
         raise TooLarge(f"{field} has {len(text)} characters; the limit is {limit}")
     require_words(text, field)
 
 
-@bp.post("/v1/tag")
+@endpoint(bp, "POST", "/v1/tag", "Tag one article", "sectors and agreement type", body=TagRequest)
 def tag():
     """Tag one article: every head's labels and scores."""
     model = current_model().ready_model()
-    req = validated(head_requests(model.heads).tag, parse_json())
+    req = declared_body(model.heads, parse_json())
     check_text(req.text)
     answer = model.tagger.tag([(req.title, req.text)], explain=req.explain,
                               threshold=req.threshold, limit=req.limit)[0]
@@ -106,14 +82,15 @@ def tag():
     return {"model_version": model.version, **answer}
 
 
-@bp.post("/v1/tag/batch")
+@endpoint(bp, "POST", "/v1/tag/batch", "Tag many articles", "results in input order",
+          body=TagBatchRequest)
 def tag_batch():
     """Tag up to 1,000 articles; results in input order, ids echoed."""
     data = parse_json()
     if isinstance(data.get("items"), list) and len(data["items"]) > MAX_BATCH:
         raise TooLarge(f"items has {len(data['items'])} entries; the limit is {MAX_BATCH}")
     model = current_model().ready_model()
-    req = validated(head_requests(model.heads).tag_batch, data)
+    req = declared_body(model.heads, data)
     for i, item in enumerate(req.items):
         check_text(item.text, f"items[{i}].text")
     answers = model.tagger.tag([(i.title, i.text) for i in req.items], req.explain,
@@ -125,20 +102,12 @@ def tag_batch():
     return {"model_version": model.version, "results": results}
 
 
-def int_arg(name, default, low, high):
-    """A whole-number query-string argument within [low, high]."""
-    raw = request.args.get(name, str(default))
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        raise InvalidInput(f"{name} must be a whole number between {low} and {high}, got {raw!r}")
-    return int(raw)
-
-
-@bp.post("/v1/similar")
+@endpoint(bp, "POST", "/v1/similar", "Similar documents", "best first", body=SimilarRequest)
 def similar():
     """The documents most similar to a text or to a stored document, filtered by label."""
     searcher = current_model().ready_searcher()
     heads = searcher.model.heads
-    req = validated(head_requests(heads).similar, parse_json())
+    req = declared_body(heads, parse_json())
     if (req.text is None) == (req.id is None):
         raise InvalidInput("send exactly one of 'text' or 'id'")
     if req.id is not None:
@@ -152,35 +121,26 @@ def similar():
     return {"model_version": searcher.model.version, "results": results}
 
 
-def score_arg(name):
-    """A number in [0, 1] from the query string (0 when absent)."""
-    raw = request.args.get(name, "0")
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise InvalidInput(f"{name} must be a number between 0 and 1, got {raw!r}")
-    return value
-
-
-@bp.get("/v1/documents/<doc_id>/similar")
+@endpoint(bp, "GET", "/v1/documents/<doc_id>/similar", "Documents similar to a stored one",
+          "best first", query=SimilarQuery)
 def document_similar(doc_id):
     """The documents most similar to a stored one, itself excluded, filtered by label."""
-    k, terms = int_arg("k", 10, 1, MAX_K), int_arg("terms", 10, 0, MAX_TERMS)
-    min_score = score_arg("min_score")
+    query = declared_query()
     searcher = current_model().ready_searcher()
-    filters = {h.name: request.args[h.filter_field] for h in searcher.model.heads
-               if h.filter_field in request.args}
-    results = searcher.search(searcher.vector_of(doc_id), k, filters, min_score, doc_id, terms)
+    fields = query.model_dump(by_alias=True)
+    filters = {h.name: fields[h.filter_field] for h in searcher.model.heads
+               if fields.get(h.filter_field) is not None}
+    results = searcher.search(searcher.vector_of(doc_id), query.k, filters, query.min_score,
+                              doc_id, query.terms)
     return {"model_version": searcher.model.version, "results": results}
 
 
-@bp.post("/v1/documents")
+@endpoint(bp, "POST", "/v1/documents", "Store a document", "stored", status=201, body=DocumentIn,
+          writes=True)
 def add_document():
     """Store a document with the labels given, the others predicted; searchable at once."""
     searcher = current_model().ready_searcher()
-    doc = validated(head_requests(searcher.model.heads).document, parse_json())
+    doc = declared_body(searcher.model.heads, parse_json())
     check_text(doc.text)
     doc_id = doc.id or uuid.uuid4().hex
     if searcher.exists(doc_id):
@@ -191,7 +151,7 @@ def add_document():
     return body, 201, {"Location": f"/v1/documents/{doc_id}"}
 
 
-@bp.get("/v1/documents/<doc_id>")
+@endpoint(bp, "GET", "/v1/documents/<doc_id>", "A stored document", "the document")
 def get_document(doc_id):
     """A document with its labels, how each head got its label, and its review history."""
     served = current_model()
@@ -208,11 +168,12 @@ def get_document(doc_id):
                               for c in served.documents.history(doc_id)]}
 
 
-@bp.patch("/v1/documents/<doc_id>")
+@endpoint(bp, "PATCH", "/v1/documents/<doc_id>", "Correct a document's labels (kept in its history)",
+          "the corrected document", body=CorrectionIn, writes=True)
 def correct_document(doc_id):
     """Correct some heads' labels; appended to the document's history, never overwriting it."""
     searcher = current_model().ready_searcher()
-    req = validated(head_requests(searcher.model.heads).correction, parse_json())
+    req = declared_body(searcher.model.heads, parse_json())
     fields = req.model_dump(by_alias=True)
     labels = checked_labels(searcher.model.heads, fields)
     searcher.correct(doc_id, labels, req.reviewer, req.note)
@@ -237,33 +198,36 @@ def checked_labels(heads, fields):
     return labels
 
 
-@bp.get("/v1/review")
+@endpoint(bp, "GET", "/v1/review", "Unreviewed documents, least certain first", "the queue",
+          query=ReviewQuery)
 def review_queue():
     """Unreviewed documents of one head, least certain first, with the model's answer and scores."""
+    query = declared_query()
     searcher = current_model().ready_searcher()
     names = [h.name for h in searcher.model.heads]
-    head = request.args.get("head", names[0] if names else "")
-    if head not in names:
+    head = query.head or (names[0] if names else "")
+    if head not in names:  # the query was checked against the heads served when it arrived
         raise InvalidInput(f"head must be one of {', '.join(names)}, got {head!r}")
     if not searcher.model.scores:
         raise ArtifactError(f"version {searcher.model.version} has no stored scores; "
                             "run 'tagsim index' or 'make train' to make one that has")
-    limit = int_arg("limit", 20, 1, MAX_REVIEW)
-    entries, unreviewed, reviewed = searcher.review_queue(head, limit)
-    if request.args.get("text") == "1":
+    entries, unreviewed, reviewed = searcher.review_queue(head, query.limit)
+    if query.text == "1":
         entries = [e | {"text": searcher.text_of(e["id"])} for e in entries]
     return {"model_version": searcher.model.version, "head": head, "unreviewed": unreviewed,
             "reviewed": reviewed, "results": entries}
 
 
-@bp.delete("/v1/documents/<doc_id>")
+@endpoint(bp, "DELETE", "/v1/documents/<doc_id>", "Delete a document", "deleted", status=204,
+          writes=True)
 def delete_document(doc_id):
     """Delete an added document, or hide a corpus one until the next index build."""
     current_model().ready_searcher().delete(doc_id)
     return Response(status=204)
 
 
-@bp.post("/v1/admin/reload")
+@endpoint(bp, "POST", "/v1/admin/reload", "Load the current version now (this worker)",
+          "the version now served", writes=True)
 def admin_reload():
     """Load the current version now, in this worker; keep the old one if it fails."""
     served = current_model()
@@ -273,19 +237,19 @@ def admin_reload():
     return {"model_version": served.searcher.model.version, "reloaded": True}
 
 
-@bp.get("/v1/model")
+@endpoint(bp, "GET", "/v1/model", "The current model's manifest", "manifest")
 def model_info():
     """The served version's manifest."""
     return current_model().ready_model().manifest
 
 
-@bp.get("/healthz")
+@endpoint(bp, "GET", "/healthz", "Liveness", "alive", public=True)
 def healthz():
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@bp.get("/readyz")
+@endpoint(bp, "GET", "/readyz", "Readiness", "ready", public=True)
 def readyz():
     """Readiness: a model and its index are loaded."""
     searcher = current_model().ready_searcher()
@@ -293,14 +257,14 @@ def readyz():
             "documents": searcher.visible_count()}
 
 
-@bp.get("/metrics")
+@endpoint(bp, "GET", "/metrics", "Prometheus metrics", "text", media="text/plain")
 def metrics():
     """Prometheus metrics of every worker."""
     body, content_type = current_app.extensions["tagsim.metrics"].exposition()
     return Response(body, content_type=content_type)
 
 
-@bp.get("/openapi.json")
+@endpoint(bp, "GET", "/openapi.json", "This document", "spec", public=True)
 def openapi():
     """The OpenAPI 3 document, with the served model's heads and labels."""
     searcher = current_model().searcher

@@ -1,4 +1,13 @@
-"""Bearer tokens: writes need TAGSIM_API_TOKEN when it is set; reads TAGSIM_READ_TOKEN."""
+"""Bearer tokens. Once any token is set, no anonymous request changes data.
+
+Writes need TAGSIM_API_TOKEN when it is set, else TAGSIM_READ_TOKEN (with only a read
+token, nothing is open that a reader could not see, and a write's answer, a whole
+document, is no read around the token). Reads need TAGSIM_READ_TOKEN (or the API token)
+when it is set; with only an API token they are open.
+
+Which endpoints write and which are open to anyone is declared with each endpoint
+(service/endpoints.py, ``writes`` and ``public``).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +16,8 @@ import hmac
 
 from flask import request
 
+from service.endpoints import current_endpoint, public_paths
 from service.errors import Unauthorized
-
-OPEN = {"/healthz", "/readyz", "/openapi.json", "/"}  # the page asks for a token itself
-WRITES = ("/v1/documents", "/v1/admin/")
 
 
 def _presented():
@@ -26,27 +33,25 @@ def _matches(token, expected):
                                                   digest(expected.encode()).digest())
 
 
-def is_write():
-    """Whether this request changes something."""
-    return request.method in ("POST", "PATCH", "DELETE") and request.path.startswith(WRITES)
-
-
-def install(app):
-    """Check tokens before every request, as configured."""
-    write_token = app.config.get("API_TOKEN") or ""
-    read_token = app.config.get("READ_TOKEN") or ""
+def install(app, settings):
+    """Check tokens before every request, as *settings* (`Settings`) set them."""
+    write_token, read_token = settings.api_token, settings.read_token
     if not write_token and not read_token:
         return
+    open_paths = public_paths()
+    needed_for_writes = "TAGSIM_API_TOKEN" if write_token else "TAGSIM_READ_TOKEN"
 
     @app.before_request
     def check_token():
-        if request.path in OPEN or request.path.startswith("/static/"):
+        declared = current_endpoint()
+        if (declared is not None and declared.public) or request.path in open_paths \
+                or request.path.startswith("/static/"):
             return
         token = _presented()
-        if is_write():
-            if write_token and not _matches(token, write_token):
+        if declared is not None and declared.writes:
+            if not _matches(token, write_token or read_token):
                 raise Unauthorized("this endpoint changes data: send 'Authorization: Bearer "
-                                   "<token>' with the server's TAGSIM_API_TOKEN")
+                                   f"<token>' with the server's {needed_for_writes}")
         elif read_token and not (_matches(token, read_token) or _matches(token, write_token)):
             raise Unauthorized("send 'Authorization: Bearer <token>' with the server's "
                                "TAGSIM_READ_TOKEN")

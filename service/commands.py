@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from model.errors import TagsimError
-from model.store import home_path
 
 
 def register(sub, home):
@@ -69,7 +68,7 @@ def register(sub, home):
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 "
                         "is every network: set TAGSIM_API_TOKEN first)")
-    p.add_argument("--port", type=_whole(0, 65535), default=os.environ.get("PORT", "8000"),
+    p.add_argument("--port", type=_whole(0, 65535),
                    help="port to listen on (default $PORT or 8000)")
     p.add_argument("--workers", type=_whole(1, 64), default=2,
                    help="worker processes, each with $TAGSIM_THREADS threads (default 2; "
@@ -125,7 +124,7 @@ def tag(args):
     """tagsim tag: print the /v1/tag answer for one article."""
     from model.store import load_verified
 
-    model = load_verified(home_path(args.home), with_index=False)
+    model = load_verified(args.settings.home, with_index=False, key=args.settings.artifact_key)
     title, text = _read_article(args.file)
     answer = model.tagger.tag([(title, text)], explain=args.explain, threshold=args.threshold,
                               limit=args.limit)[0]
@@ -135,12 +134,7 @@ def tag(args):
 
 def similar(args):
     """tagsim similar: print the documents most similar to one article."""
-    from model.search import Searcher
-    from model.store import load_verified, open_documents
-
-    home = home_path(args.home)
-    searcher = Searcher(load_verified(home), open_documents(home, args.database_url))
-    searcher.sync()
+    searcher = _searcher(args)
     title, text = _read_article(args.file)
     results = searcher.search(searcher.vectorize(title, text), args.k, terms=args.terms)
     print(json.dumps({"model_version": searcher.model.version, "results": results},
@@ -149,11 +143,14 @@ def similar(args):
 
 
 def _searcher(args):
+    from model.documents import open_documents
     from model.search import Searcher
-    from model.store import load_verified, open_documents
+    from model.store import load_verified
 
-    home = home_path(args.home)
-    searcher = Searcher(load_verified(home), open_documents(home, args.database_url))
+    settings = args.settings
+    searcher = Searcher(load_verified(settings.home, key=settings.artifact_key),
+                        open_documents(settings.home, settings.database_url,
+                                       settings.database_timeout))
     searcher.sync()
     return searcher
 
@@ -204,7 +201,7 @@ def rollback(args):
     """tagsim rollback: point current at the previous version, or at --to, verified first."""
     from model.store import ArtifactStore
 
-    store = ArtifactStore(home_path(args.home))
+    store = ArtifactStore(args.settings.home, key=args.settings.artifact_key)
     with store.lock():
         version = store.rollback(args.to)
     print(version)
@@ -215,7 +212,7 @@ def versions(args):
     """tagsim versions: list the versions, * marking the current one."""
     from model.store import ArtifactStore
 
-    store = ArtifactStore(home_path(args.home))
+    store = ArtifactStore(args.settings.home)
     current = store.current_version()
     names = store.list_versions()
     if not names:
@@ -247,10 +244,9 @@ def serve(args):
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tagsim-metrics-"))
     from service.server import serve
 
-    if not _loopback(args.host) and not os.environ.get("TAGSIM_API_TOKEN"):
+    if not _loopback(args.host) and not args.settings.token_required:
         print(f"tagsim serve: warning: listening on {args.host} with no TAGSIM_API_TOKEN: anyone "
               "who can reach this port can add and delete documents and reload the model; set "
               "TAGSIM_API_TOKEN (and TAGSIM_READ_TOKEN)", file=sys.stderr)
-    serve(home_path(args.home), args.host, args.port, args.workers,  # one line if no model loads
-          database_url=args.database_url)
+    serve(args.settings, args.host, args.workers)  # one line if no model loads
     return 0

@@ -7,9 +7,10 @@ import os
 import threading
 import time
 
+from model.documents import open_documents
 from model.errors import StoreUnavailable, TagsimError
 from model.search import Searcher
-from model.store import ArtifactStore, LoadedModel, load_verified, open_documents
+from model.store import ArtifactStore, LoadedModel, load_verified
 from service.errors import NotReady
 from service.schemas import head_requests
 
@@ -24,13 +25,15 @@ class CurrentModel:
     request half of one model and half of another.
     """
 
-    def __init__(self, home, reload_seconds=0.0, database_url=None):
-        self.home = home
-        self.artifacts = ArtifactStore(home)
-        self.documents = open_documents(home, database_url)
+    def __init__(self, settings):
+        self.home = settings.home
+        self.key = settings.artifact_key
+        self.artifacts = ArtifactStore(self.home, key=self.key)
+        self.documents = open_documents(self.home, settings.database_url,
+                                        settings.database_timeout)
         self.searcher: Searcher | None = None
         self.problem = "the model has not been loaded yet"
-        self.reload_seconds = reload_seconds
+        self.reload_seconds = settings.reload_seconds
         self._loaded_target = None
         self._failed_target = None
         self._lock = threading.Lock()
@@ -47,7 +50,7 @@ class CurrentModel:
         with self._lock:
             target = self._target()
             try:
-                model = load_verified(self.home)
+                model = load_verified(self.home, key=self.key)
                 head_requests(model.heads)  # a head whose fields clash is refused here
                 searcher = Searcher(model, self.documents)
             except TagsimError as exc:

@@ -1,4 +1,4 @@
-"""Request bodies as pydantic models: validation and the OpenAPI document come from here.
+"""Request bodies and query strings as pydantic models: validation and OpenAPI come from here.
 
 The fields that name a head (the filters of /v1/similar, the labels of /v1/documents)
 are those of the served model: `head_requests` adds them to the base models, one per
@@ -13,6 +13,7 @@ from typing import Annotated, Literal, NamedTuple
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -130,6 +131,39 @@ class CorrectionIn(_Strict):
     note: StrictStr | None = Field(None, max_length=2000)
 
 
+def _whole_number(value):
+    # int() would take "+5", " 5" or "²"; a query parameter's number is digits only.
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+
+
+class _Query(BaseModel):
+    """A query string: its values arrive as strings and are parsed; no other names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SimilarQuery(_Query):
+    """The options of GET /v1/documents/<id>/similar; the served model adds a filter per head."""
+
+    k: WholeNumber = Field(10, ge=1, le=MAX_K, description="how many results")
+    terms: WholeNumber = Field(10, ge=0, le=MAX_TERMS,
+                               description="shared terms listed per result, largest first")
+    min_score: float = Field(0.0, ge=0.0, le=1.0, description="drop results scoring less")
+
+
+class ReviewQuery(_Query):
+    """The options of GET /v1/review; the served model's heads are the values of ``head``."""
+
+    head: StrictStr | None = Field(None, description="whose queue (default: the first head)")
+    limit: WholeNumber = Field(20, ge=1, le=MAX_REVIEW, description="how many documents")
+    text: Literal["0", "1"] = Field("0", description="1: add texts")
+
+
 class HeadRequests(NamedTuple):
     """The request models of a model with given heads."""
 
@@ -138,11 +172,21 @@ class HeadRequests(NamedTuple):
     tag: type[TagRequest]
     tag_batch: type[TagBatchRequest]
     correction: type[CorrectionIn]
+    similar_query: type[SimilarQuery]
+    review_query: type[ReviewQuery]
+
+    def of(self, base: type[BaseModel]) -> type[BaseModel]:
+        """This model's version of the request model *base* (declared by an endpoint)."""
+        return next(model for model in self if issubclass(model, base))
+
+    def bodies(self) -> tuple[type[BaseModel], ...]:
+        """The JSON body models, for the OpenAPI document's schemas."""
+        return (self.tag, TagItem, self.tag_batch, self.similar, self.document, self.correction)
 
 
 @functools.lru_cache(maxsize=16)
 def head_requests(heads: tuple[HeadSpec, ...]) -> HeadRequests:
-    """`SimilarRequest` and `DocumentIn` with a field per head of a model.
+    """The request models with a field per head of a model.
 
     /v1/similar gets each head's ``filter_field`` (one of its labels), /v1/documents
     each head's ``name`` (its labels: a list for a multi-label head). Read them with
@@ -165,7 +209,12 @@ def head_requests(heads: tuple[HeadSpec, ...]) -> HeadRequests:
         OperatingPoint.model_fields["threshold"])
     tag, tag_batch = (create_model(base.__name__, __base__=base, __doc__=base.__doc__,
                                    threshold=threshold) for base in (TagRequest, TagBatchRequest))
-    return HeadRequests(similar, document, tag, tag_batch, correction)
+    similar_query = _with_heads(SimilarQuery, heads, lambda h: h.filter_field, lambda h: (
+        _label(h), f"only documents whose {h.name} include this label"))
+    review_query = create_model(ReviewQuery.__name__, __base__=ReviewQuery, __doc__=ReviewQuery.__doc__,
+                                head=(Literal[tuple(h.name for h in heads)] | None,
+                                      ReviewQuery.model_fields["head"])) if heads else ReviewQuery
+    return HeadRequests(similar, document, tag, tag_batch, correction, similar_query, review_query)
 
 
 def _documented_label(head):
@@ -191,117 +240,3 @@ def _with_heads(base, heads, field_of, type_of):
         annotation, description = type_of(head)
         fields[f"head_{i}"] = (annotation | None, Field(None, alias=name, description=description))
     return create_model(base.__name__, __base__=base, __doc__=base.__doc__, **fields)
-
-
-@functools.lru_cache(maxsize=16)
-def query_parameters(heads: tuple[HeadSpec, ...]) -> dict[str, frozenset[str]]:
-    """The query parameters each path of the OpenAPI document takes (path -> names)."""
-    return {path: frozenset(p["name"] for op in ops.values() for p in op.get("parameters", ())
-                            if p["in"] == "query")
-            for path, ops in openapi_spec("1", heads)["paths"].items()}
-
-
-def _error_schema():
-    return {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "required": ["code", "message"],
-        "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
-
-
-def openapi_spec(version: str, heads: tuple[HeadSpec, ...] = ()) -> dict:
-    """The OpenAPI 3 document of the HTTP API, built from the models above.
-
-    *heads* (the served model's) add their filter and label fields, with their labels.
-    """
-    similar, document, tag, tag_batch, correction = head_requests(tuple(heads))
-    models = [tag, TagItem, tag_batch, similar, document, correction]
-    schemas = {}
-    for model in models:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-    schemas["Error"] = _error_schema()
-    if heads:  # a correction names at least one head (checked by the view)
-        schemas[correction.__name__]["anyOf"] = [
-            {"required": [h.name], "properties": {h.name: {
-                "type": "array" if h.multilabel else "string"}}} for h in heads]
-
-    def body(name):
-        return {"required": True, "content": {"application/json": {
-            "schema": {"$ref": f"#/components/schemas/{name}"}}}}
-
-    def answer(description, code="200"):
-        error = {"description": "error", "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/Error"}}}}
-        return {code: {"description": description, "content": {"application/json": {
-            "schema": {"type": "object"}}}}, "4XX": error, "503": error}
-
-    doc_id = [{"name": "doc_id", "in": "path", "required": True, "schema": {"type": "string"}}]
-    k_param = [{"name": "k", "in": "query", "required": False,
-                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}},
-               {"name": "terms", "in": "query", "required": False,
-                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_TERMS,
-                           "default": 10}},
-               {"name": "min_score", "in": "query", "required": False,
-                "schema": {"type": "number", "minimum": 0, "maximum": 1, "default": 0}}]
-    k_param += [{"name": h.filter_field, "in": "query", "required": False,
-                 "description": f"only documents whose {h.name} include this label",
-                 "schema": {"type": "string", **({"enum": list(h.labels)} if h.labels else {})}}
-                for h in heads]
-    paths = {
-        "/v1/tag": {"post": {"summary": "Tag one article", "requestBody": body("TagRequest"),
-                             "responses": answer("sectors and agreement type")}},
-        "/v1/tag/batch": {"post": {"summary": "Tag many articles",
-                                   "requestBody": body("TagBatchRequest"),
-                                   "responses": answer("results in input order")}},
-        "/v1/similar": {"post": {"summary": "Similar documents",
-                                 "requestBody": body("SimilarRequest"),
-                                 "responses": answer("best first")}},
-        "/v1/documents": {"post": {"summary": "Store a document",
-                                   "requestBody": body("DocumentIn"),
-                                   "responses": answer("stored", "201")}},
-        "/v1/documents/{doc_id}": {
-            "get": {"summary": "A stored document", "parameters": doc_id,
-                    "responses": answer("the document")},
-            "patch": {"summary": "Correct a document's labels (kept in its history)",
-                      "parameters": doc_id, "requestBody": body("CorrectionIn"),
-                      "responses": answer("the corrected document")},
-            "delete": {"summary": "Delete a document", "parameters": doc_id,
-                       "responses": {"204": {"description": "deleted"},
-                                     **{k: v for k, v in answer("").items() if k != "200"}}}},
-        "/v1/documents/{doc_id}/similar": {"get": {
-            "summary": "Documents similar to a stored one", "parameters": doc_id + k_param,
-            "responses": answer("best first")}},
-        "/v1/review": {"get": {
-            "summary": "Unreviewed documents, least certain first", "parameters": [
-                {"name": "head", "in": "query", "required": False, "schema": {
-                    "type": "string", "enum": [h.name for h in heads]} if heads else {
-                    "type": "string"}},
-                {"name": "limit", "in": "query", "required": False, "schema": {
-                    "type": "integer", "minimum": 1, "maximum": MAX_REVIEW, "default": 20}},
-                {"name": "text", "in": "query", "required": False, "description": "1: add texts",
-                 "schema": {"type": "string", "enum": ["0", "1"]}}],
-            "responses": answer("the queue")}},
-        "/v1/admin/reload": {"post": {"summary": "Load the current version now (this worker)",
-                                      "responses": answer("the version now served")}},
-        "/v1/model": {"get": {"summary": "The current model's manifest",
-                              "responses": answer("manifest")}},
-        "/": {"get": {"summary": "The web page: try the model, review the queue", "responses": {
-            "200": {"description": "HTML", "content": {"text/html": {"schema": {
-                "type": "string"}}}}}}},
-        "/healthz": {"get": {"summary": "Liveness", "responses": answer("alive")}},
-        "/readyz": {"get": {"summary": "Readiness", "responses": answer("ready")}},
-        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
-            "200": {"description": "text", "content": {"text/plain": {"schema": {
-                "type": "string"}}}}}}},
-        "/openapi.json": {"get": {"summary": "This document", "responses": answer("spec")}},
-    }
-    return {"openapi": "3.0.3",
-            "info": {"title": "tagsim", "version": version,
-                     "description": "Tags technology and cooperation-deal articles by sector "
-                                    "and agreement type, and finds similar articles."},
-            "paths": paths,
-            "components": {"schemas": schemas, "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer",
-                           "description": "needed for writes when TAGSIM_API_TOKEN is set, "
-                                          "and for reads when TAGSIM_READ_TOKEN is set"}}},
-            "security": [{}, {"bearer": []}]}

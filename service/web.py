@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
+from service.endpoints import endpoint
+
 # The app's own static folder (service/static, served at /static) holds the script and styles.
 bp = Blueprint("web", __name__, template_folder="templates")
 
 
-@bp.get("/")
+@endpoint(bp, "GET", "/", "The web page: try the model, review the queue", "HTML", public=True,
+          media="text/html")  # public: the page asks for a token itself
 def index():
     """The page, with the served model's heads and labels (from its manifest)."""
     searcher = current_app.extensions["tagsim"].searcher

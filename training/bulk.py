@@ -59,12 +59,14 @@ def partition_name(path: Path) -> str:
 
 
 def bulk_tag(data, out, home, fmt="jsonl", explain=False, similar=0, scheduler=None,
-             workers=None, database_url=None, log=None, threshold=None, limit=None):
+             workers=None, database_url=None, log=None, threshold=None, limit=None, key=None,
+             database_timeout=5.0):
     """Tag every record of the files *data* names into *out*; return the run's summary.
 
     Runs on the Dask cluster at *scheduler*, else on a local cluster of *workers*
     processes. Partitions already in *out* are skipped. *threshold* and *limit* set
-    the operating point as on ``/v1/tag``.
+    the operating point as on ``/v1/tag``. *key* opens a sealed version; --similar
+    searches the documents at *database_url* too (waiting *database_timeout* s at most).
     """
     if fmt not in FORMATS:
         raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -76,7 +78,7 @@ def bulk_tag(data, out, home, fmt="jsonl", explain=False, similar=0, scheduler=N
             raise InvalidInput(f"{other} and {path} would both write {partition_name(path)}.{fmt}; "
                                "rename one or tag them separately")
     home, out = Path(home).resolve(), Path(out).resolve()
-    loaded = load_verified(home, with_index=False)  # checked here, its version pinned for the run
+    loaded = load_verified(home, with_index=False, key=key)  # checked here, its version pinned for the run
     loaded.tagger.operating_point(threshold, limit)  # a bad value stops the run before it starts
     version = loaded.version
     (out / PARTIAL_ERRORS).mkdir(parents=True, exist_ok=True)
@@ -90,7 +92,8 @@ def bulk_tag(data, out, home, fmt="jsonl", explain=False, similar=0, scheduler=N
             from distributed import as_completed
 
             futures = [client.submit(tag_partition, src, dst, str(home), version, fmt, explain,
-                                     similar, database_url, threshold, limit, pure=False)
+                                     similar, database_url, threshold, limit, key,
+                                     database_timeout, pure=False)
                        for src, dst in todo]
             for future in as_completed(futures):
                 part = Partition(**future.result())
@@ -110,7 +113,8 @@ def bulk_tag(data, out, home, fmt="jsonl", explain=False, similar=0, scheduler=N
 
 
 def tag_partition(source, output, home, version, fmt="jsonl", explain=False, similar=0,
-                  database_url=None, threshold=None, limit=None) -> dict:
+                  database_url=None, threshold=None, limit=None, key=None,
+                  database_timeout=5.0) -> dict:
     """Tag one file into *output* (on a worker); return its `Partition` as a dict."""
     started = time.monotonic()
     part = Partition(source, output)
@@ -123,8 +127,9 @@ def tag_partition(source, output, home, version, fmt="jsonl", explain=False, sim
         errors.append({"file": source, "line": line, "reason": reason})
 
     try:
-        model = worker_model(home, version)
-        searcher = _searcher(home, version, database_url) if similar else None
+        model = worker_model(home, version, key=key)
+        searcher = _searcher(home, version, database_url, key, database_timeout) \
+            if similar else None
         with _writer(fmt, tmp, model) as write:
             for block in _blocks(source, model.text_fields, bad):
                 answers = model.tagger.tag([(None, text) for _, _, text in block], explain,
@@ -175,12 +180,12 @@ def _blocks(source, text_fields, bad):
         yield block
 
 
-def _searcher(home, version, database_url):
+def _searcher(home, version, database_url, key, timeout):
+    from model.documents import open_documents
     from model.search import Searcher
-    from model.store import open_documents
 
-    searcher = Searcher(worker_model(home, version, with_index=True),
-                        open_documents(home, database_url))
+    searcher = Searcher(worker_model(home, version, with_index=True, key=key),
+                        open_documents(home, database_url, timeout))
     searcher.sync()
     return searcher
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from model.errors import TagsimError
 from service import commands as serving
+from service.settings import InvalidSettings, Settings
 from training import commands as training
 
 
@@ -48,8 +49,19 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run one sub-command; errors become one line on stderr (exit 1; usage errors 2)."""
+    """Run one sub-command; errors become one line on stderr (exit 1; usage errors 2).
+
+    The settings are read from the environment here, once, with the flags that override
+    them on top, and reach the command as ``args.settings``.
+    """
     args = build_parser().parse_args(argv)
+    try:
+        args.settings = Settings.from_environment().with_flags(
+            home=Path(args.home) if getattr(args, "home", None) else None,
+            port=getattr(args, "port", None), database_url=getattr(args, "database_url", None))
+    except InvalidSettings as exc:
+        print(f"tagsim: {exc}", file=sys.stderr)
+        return 2
     try:
         code = args.run(args)
         sys.stdout.flush()  # here, so that a closed pipe is caught below

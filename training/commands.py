@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from model.errors import InvalidInput, TagsimError
-from model.store import home_path
 
 
 def _fields(value):
@@ -237,9 +236,11 @@ def tag_files(args):
     """tagsim tag --data: tag every file into --out on Dask; print the run's summary."""
     from training.bulk import bulk_tag
 
-    summary = bulk_tag(args.data, args.out, home_path(args.home), args.format, args.explain,
-                       args.similar, args.scheduler, args.workers, args.database_url,
-                       threshold=args.threshold, limit=args.limit)
+    settings = args.settings
+    summary = bulk_tag(args.data, args.out, settings.home, args.format, args.explain,
+                       args.similar, args.scheduler, args.workers, settings.database_url,
+                       threshold=args.threshold, limit=args.limit, key=settings.artifact_key,
+                       database_timeout=settings.database_timeout)
     print(json.dumps(summary))
     return 1 if summary["failed"] else 0
 
@@ -253,12 +254,19 @@ def train(args):
     if args.threshold_objective:
         params["heads"]["threshold_objective"] = args.threshold_objective
     with fitting(args.data):
-        manifest = train(args.data, home_path(args.home), args.text_fields, args.label_fields,
+        manifest = train(args.data, args.settings.home, args.text_fields, args.label_fields,
                          where=args.where, folds=args.folds, progress=not args.quiet, log=log,
                          params=params, allow_empty=args.allow_empty,
-                         n_jobs=args.jobs, params_file=args.params_file)
+                         n_jobs=args.jobs, params_file=args.params_file,
+                         **_store_settings(args.settings))
     print(manifest["version"])
     return 0
+
+
+def _store_settings(settings):
+    """The keyword arguments of `train` that come from the settings."""
+    return {"key": settings.artifact_key, "keep": settings.keep_versions,
+            "database_url": settings.database_url, "database_timeout": settings.database_timeout}
 
 
 def evaluate(args):
@@ -304,7 +312,8 @@ def evaluate(args):
         if args.params or args.params_file:
             raise TagsimError("--param and --params only apply with --cv or --holdout; "
                               "the current model keeps the settings it was trained with")
-        loaded = load_verified(home_path(args.home), with_index=False)
+        loaded = load_verified(args.settings.home, with_index=False,
+                               key=args.settings.artifact_key)
         heads = {head.name: head.labels for head in loaded.heads}
         unknown = [f for f in args.label_fields or () if f not in heads]
         if unknown:
@@ -359,7 +368,7 @@ def tune(args):
 
     dataset = load_dataset(args.data, args.text_fields, args.label_fields, where=args.where,
                            allow_empty=args.allow_empty)
-    out = args.out or home_path(args.home) / "tuned-params.json"
+    out = args.out or args.settings.home / "tuned-params.json"
     result = tune(dataset, out, budget=args.budget, folds=args.cv, trials=args.trials,
                   seed=args.seed, n_jobs=args.jobs, where=args.where,
                   log=lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -372,7 +381,8 @@ def index(args):
     """tagsim index: publish the current model with the data as its similarity corpus."""
     from training.index import reindex
 
-    manifest = reindex(args.data, home_path(args.home), args.text_fields,
-                       log=lambda msg: print(msg, file=sys.stderr), scheduler=args.scheduler)
+    manifest = reindex(args.data, args.settings.home, args.text_fields,
+                       log=lambda msg: print(msg, file=sys.stderr), scheduler=args.scheduler,
+                       key=args.settings.artifact_key, keep=args.settings.keep_versions)
     print(manifest["version"])
     return 0

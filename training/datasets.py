@@ -8,10 +8,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from model.documents import open_documents
 from model.errors import InvalidInput
 from model.features import document_text
 from model.review import reviewed_labels
-from model.store import open_documents, sha256_of
+from model.store import sha256_of
 from model.tagger import HeadSpec
 
 DEFAULT_TEXT_FIELDS = ("title", "text")
@@ -236,14 +237,16 @@ def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where
     return Dataset(path, sha256_of(path), ids, titles, texts, specs, values, records)
 
 
-def with_labelled_documents(dataset, home, log=print):
+def with_labelled_documents(dataset, home, log=print, url=None, timeout=5.0):
     """*dataset* plus the documents clients added to *home* with labels for each of its heads.
+
+    They are read from the PostgreSQL database at *url* when given (see `open_documents`).
 
     A stored document replaces a record with the same id. Labels a head cannot take
     (outside the taxonomy of a product head, possible only if the taxonomy changed
     since) make the document skipped with a note.
     """
-    store = open_documents(home)
+    store = open_documents(home, url, timeout)
     if store.is_empty():
         return dataset
     documents = store.labelled()
@@ -285,7 +288,7 @@ def with_labelled_documents(dataset, home, log=print):
     return extended
 
 
-def with_corrections(dataset, home, log=print):
+def with_corrections(dataset, home, log=print, url=None, timeout=5.0):
     """*dataset* with the reviewers' corrections stored in *home* applied, and a summary.
 
     A correction wins over the record's label for the heads it corrects (the latest
@@ -296,7 +299,7 @@ def with_corrections(dataset, home, log=print):
     and per reviewer, and names the last correction read.
     """
     summary = {"documents": 0, "per_head": {}, "per_reviewer": {}, "through_seq": 0}
-    store = open_documents(home)
+    store = open_documents(home, url, timeout)
     if store.is_empty():
         return dataset, summary
     corrections = store.corrections_since(0)

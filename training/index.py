@@ -149,11 +149,11 @@ def vectorized_blocks(tagger, blocks, n_jobs=None):
         _worker_tagger = None
 
 
-def _vectorize_on_worker(home, version, texts, given):
-    return _vectorize_block(texts, given, worker_model(home, version).tagger)
+def _vectorize_on_worker(home, version, texts, given, key=None):
+    return _vectorize_block(texts, given, worker_model(home, version, key=key).tagger)
 
 
-def cluster_vectorized_blocks(client, home, version, tagger, blocks):
+def cluster_vectorized_blocks(client, home, version, tagger, blocks, key=None):
     """`vectorized_blocks` on a Dask cluster: the same results, in the same order.
 
     Tasks carry a block's texts and the version's name; each worker loads the model
@@ -163,7 +163,7 @@ def cluster_vectorized_blocks(client, home, version, tagger, blocks):
     for block in blocks:
         pending.append((block, client.submit(_vectorize_on_worker, home, version,
                                              [b[2] for b in block], _given(tagger, block),
-                                             pure=False)))
+                                             key, pure=False)))
         if len(pending) >= in_flight:
             done, future = pending.popleft()
             yield (done, *future.result())
@@ -173,17 +173,20 @@ def cluster_vectorized_blocks(client, home, version, tagger, blocks):
 
 
 @holding_lock
-def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None, scheduler=None):
+def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None, scheduler=None,
+            key=None, keep=5):
     """Publish a new version: the current model with *data* as its similarity corpus.
 
     Records keep their own labels where the model knows them; the rest are predicted.
     Vectorising runs in local processes, or on the Dask cluster at *scheduler*.
-    Holds the home's write lock throughout, so a second run fails at once.
+    Holds the home's write lock throughout, so a second run fails at once. *key* seals
+    the version (and opens the current one); *keep* versions are kept.
     """
-    loaded = load_verified(home, with_index=False)
+    loaded = load_verified(home, with_index=False, key=key)
     tagger = loaded.tagger
     log(f"indexing {data} with model {loaded.version}")
-    with ArtifactStore(home).new_version() as staged, contextlib.ExitStack() as cluster:
+    with ArtifactStore(home, key, keep).new_version() as staged, \
+            contextlib.ExitStack() as cluster:
         for name in loaded.manifest["files"]:
             if Path(name).parts[0] not in (INDEX_FILE, DOCUMENTS_FILE, LABELS_FILE, SCORES_FILE):
                 shutil.copy2(loaded.folder / name, staged.folder / name)
@@ -196,7 +199,7 @@ def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None,
                 client = cluster.enter_context(dask_client(scheduler))
                 log(f"vectorising on the Dask cluster at {scheduler}")
                 vectorized = cluster_vectorized_blocks(client, str(Path(home).resolve()),
-                                                       loaded.version, tagger, blocks)
+                                                       loaded.version, tagger, blocks, key)
             else:
                 vectorized = vectorized_blocks(tagger, blocks, n_jobs)
             for block, words, block_labels, block_scores in vectorized:

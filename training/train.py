@@ -218,7 +218,8 @@ def library_versions():
 
 @holding_lock
 def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=None, folds=5,
-          progress=True, log=print, n_jobs=-1, params=None, allow_empty=False, params_file=None):
+          progress=True, log=print, n_jobs=-1, params=None, allow_empty=False, params_file=None,
+          key=None, keep=5, database_url=None, database_timeout=5.0):
     """Validate *data*, cross-validate the pipeline, fit it on everything, publish a version.
 
     Holds the home's write lock throughout, so a second run fails at once. With the
@@ -228,7 +229,8 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
     (``{"features": {...}, "heads": {...}}``, see `parse_params`); the manifest
     records all three. *n_jobs* is the number of cores used (-1: all). Returns the
     published version's manifest; ``current`` changes only once the whole version is
-    on disk.
+    on disk. *key* seals the version, *keep* versions are kept, and the added documents
+    are read from *database_url* (else the home's SQLite) within *database_timeout* s.
     """
     started = time.perf_counter()
     params = params or {}
@@ -236,8 +238,9 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
     dataset = load_dataset(data, text_fields, label_fields, where=where, allow_empty=allow_empty)
     corrections = {"documents": 0, "per_head": {}, "per_reviewer": {}, "through_seq": 0}
     if label_fields is None:
-        dataset = with_labelled_documents(dataset, home, log)
-        dataset, corrections = with_corrections(dataset, home, log)
+        where_stored = {"url": database_url, "timeout": database_timeout}
+        dataset = with_labelled_documents(dataset, home, log, **where_stored)
+        dataset, corrections = with_corrections(dataset, home, log, **where_stored)
     check_trainable(dataset, folds if folds >= 2 else 0)
     log(f"read {len(dataset)} records from {data}; heads: "
         + ", ".join(f"{s.name} ({'multi' if s.multilabel else 'single'}-label, "
@@ -262,7 +265,7 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
     else:
         log("fitting the final model on all records")
         tagger = fresh(dataset.specs, n_jobs).fit(dataset.texts, dataset.targets)
-    with ArtifactStore(home).new_version() as staged:
+    with ArtifactStore(home, key, keep).new_version() as staged:
         joblib.dump(tagger, staged.folder / MODEL_FILE)
         words = write_index(staged.folder, tagger, dataset)
         thresholds = {s.name: dict(zip(s.labels, map(float, tagger.heads[s.name].thresholds_),

@@ -70,15 +70,13 @@ def test_prune_keeps_the_newest_and_current(tmp_path):
     assert store.list_versions() == ["v0", "v2", "v3"]
 
 
-def test_publish_keeps_the_configured_number(tmp_path, monkeypatch):
-    monkeypatch.setenv("TAGSIM_KEEP_VERSIONS", "3")
-    store = ArtifactStore(tmp_path)
+def test_publish_keeps_the_configured_number(tmp_path):
+    store = ArtifactStore(tmp_path, keep=3)
     for i in range(5):
         publish(store, version=f"v{i}")
     assert store.list_versions() == ["v2", "v3", "v4"] and store.current_version() == "v4"
-    monkeypatch.setenv("TAGSIM_KEEP_VERSIONS", "0")
     with pytest.raises(ArtifactError, match="TAGSIM_KEEP_VERSIONS must be 1 or more"):
-        ArtifactStore(tmp_path)
+        ArtifactStore(tmp_path, keep=0)
 
 
 def test_rollback_to_previous_and_named(tmp_path):

@@ -4,6 +4,7 @@ import shutil
 import pytest
 
 from service import create_app
+from service.settings import Settings
 from tests.service.live import Server
 
 
@@ -18,7 +19,7 @@ def home(tmp_path, trained_home):
 
 @pytest.fixture
 def app(home):
-    return create_app({"TAGSIM_HOME": str(home), "TESTING": True})
+    return create_app({"TESTING": True}, Settings(home=home))
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 import pytest
 
 from service import create_app
+from service.endpoints import endpoint
 from service.schemas import MAX_BATCH
+from service.settings import Settings
 
 SOLAR = ("The energy ministry signed a memorandum of understanding with a solar developer to "
          "build photovoltaic plants and battery storage on former coal land.")
@@ -126,6 +128,51 @@ def test_unknown_query_parameters_are_refused(client, corpus_docs, method, path)
     assert "unknown query parameter" in message
 
 
+@pytest.mark.parametrize("query, message", [
+    ("sector=fintech&sector=biomed", "query parameter 'sector' is given 2 times; give it once"),
+    ("k=3&k=4", "query parameter 'k' is given 2 times"),
+    ("sector=not-a-sector", "query parameter 'sector': Input should be"),
+    ("min_score=nan", "query parameter 'min_score'"),
+    ("k=%2B5", "query parameter 'k': Value error, expected a whole number, got '+5'"),
+    ("terms=%205", "query parameter 'terms'"),
+])
+def test_query_parameters_are_validated_as_bodies_are(client, corpus_docs, query, message):
+    r = client.get(f"/v1/documents/{corpus_docs[0]['id']}/similar?{query}")
+    assert message in error_of(r, 400, "invalid_input")
+
+
+@pytest.mark.parametrize("query", ["text=true", "text=1&text=1", "head=sectors&head=sectors",
+                                   "limit=5&colour=red"])
+def test_review_query_is_validated_not_ignored(client, query):
+    error_of(client.get(f"/v1/review?{query}"), 400, "invalid_input")
+
+
+def test_one_declaration_adds_route_auth_query_check_and_spec(home, monkeypatch):
+    from flask import Blueprint
+
+    from service import endpoints
+    from service.schemas import ReviewQuery
+
+    monkeypatch.setattr(endpoints, "ENDPOINTS", dict(endpoints.ENDPOINTS))
+    extra = Blueprint("extra", __name__)
+
+    @endpoint(extra, "POST", "/v1/echo/<word>", "Echo a word", "the word", query=ReviewQuery,
+              writes=True)
+    def echo(word):
+        return {"word": word, "limit": endpoints.declared_query().limit}
+
+    app = create_app({"TESTING": True}, Settings(home=home, api_token="t"))
+    app.register_blueprint(extra)
+    client = app.test_client()
+    assert client.post("/v1/echo/hi?limit=3").status_code == 401
+    auth = {"Authorization": "Bearer t"}
+    assert client.post("/v1/echo/hi?limit=3", headers=auth).get_json() == {"word": "hi", "limit": 3}
+    error_of(client.post("/v1/echo/hi?limit=x", headers=auth), 400, "invalid_input")
+    operation = client.get("/openapi.json").get_json()["paths"]["/v1/echo/{word}"]["post"]
+    assert operation["summary"] == "Echo a word"
+    assert [p["name"] for p in operation["parameters"]] == ["word", "head", "limit", "text"]
+
+
 def test_readyz_counts_what_search_can_return(client, corpus_docs):
     before = client.get("/readyz").get_json()["documents"]
     assert before == len(corpus_docs)
@@ -234,7 +281,7 @@ def test_corpus_documents_can_be_read_and_hidden(client, corpus_docs):
 
 def test_documents_survive_a_new_app(home, client):
     client.post("/v1/documents", json={"id": "keep", "text": "Wind farm loan signed."})
-    again = create_app({"TAGSIM_HOME": str(home)}).test_client()
+    again = create_app(settings=Settings(home=home)).test_client()
     assert again.get("/v1/documents/keep").status_code == 200
     assert "keep" in [x["id"] for x in again.post(
         "/v1/similar", json={"text": "wind farm loan", "k": 3}).get_json()["results"]]
@@ -249,7 +296,7 @@ def test_model_health_ready(client):
 
 
 def test_not_ready_without_a_model(tmp_path):
-    client = create_app({"TAGSIM_HOME": str(tmp_path)}).test_client()
+    client = create_app(settings=Settings(home=tmp_path)).test_client()
     assert client.get("/healthz").status_code == 200
     assert "make train" in error_of(client.get("/readyz"), 503, "not_ready")
     error_of(client.post("/v1/tag", json={"text": "hello"}), 503, "not_ready")

@@ -4,6 +4,7 @@ import pytest
 
 from model.store import ArtifactStore
 from service import create_app
+from service.settings import Settings
 from training.train import train
 
 WRITE, READ = "w-token-123", "r-token-456"
@@ -11,8 +12,8 @@ WRITE, READ = "w-token-123", "r-token-456"
 
 @pytest.fixture
 def secured(home):
-    return create_app({"TAGSIM_HOME": str(home), "RELOAD_SECONDS": 0, "API_TOKEN": WRITE,
-                       "READ_TOKEN": READ}).test_client()
+    return create_app(settings=Settings(home=home, reload_seconds=0, api_token=WRITE,
+                                        read_token=READ)).test_client()
 
 
 def bearer(token):
@@ -45,10 +46,31 @@ def test_reads_need_a_token_when_a_read_token_is_set(secured):
 
 
 def test_reads_stay_open_with_only_a_write_token(home):
-    client = create_app({"TAGSIM_HOME": str(home), "RELOAD_SECONDS": 0,
-                         "API_TOKEN": WRITE}).test_client()
+    client = create_app(settings=Settings(home=home, reload_seconds=0, api_token=WRITE)).test_client()
     assert client.post("/v1/tag", json={"text": "hi"}).status_code == 200
     assert client.post("/v1/documents", json={"text": "hi"}).status_code == 401
+
+
+@pytest.fixture
+def read_only_token(home):
+    return create_app(settings=Settings(home=home, reload_seconds=0, read_token=READ)).test_client()
+
+
+@pytest.mark.parametrize("method, path, body, status", [
+    ("post", "/v1/documents", {"text": "A bank deal."}, 201),
+    ("patch", "/v1/documents/{corpus_id}", {"agreement_type": "licensing"}, 200),
+    ("delete", "/v1/documents/{corpus_id}", None, 204),
+    ("post", "/v1/admin/reload", None, 200),
+])
+def test_a_read_token_alone_guards_writes_too(read_only_token, corpus_docs, method, path, body,
+                                              status):
+    path = path.format(corpus_id=corpus_docs[0]["id"])
+    for headers in ({}, bearer("wrong")):
+        r = getattr(read_only_token, method)(path, json=body, headers=headers)
+        assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized"
+        assert "history" not in r.get_data(as_text=True)
+    r = getattr(read_only_token, method)(path, json=body, headers=bearer(READ))
+    assert r.status_code == status, r.get_data(as_text=True)
 
 
 def test_admin_reload_switches_to_a_new_version(home, small_corpus, client):
@@ -75,7 +97,7 @@ def test_a_broken_new_version_is_not_served(home, small_corpus, client):
 def test_watcher_reloads_by_itself(home, small_corpus):
     import time
 
-    app = create_app({"TAGSIM_HOME": str(home), "RELOAD_SECONDS": 0.1})
+    app = create_app(settings=Settings(home=home, reload_seconds=0.1))
     client = app.test_client()
     old = client.get("/readyz").get_json()["model_version"]  # starts the watcher
     new = train(small_corpus, home, folds=0, progress=False, log=lambda *_: None)["version"]
@@ -88,7 +110,7 @@ def test_watcher_reloads_by_itself(home, small_corpus):
 
 
 def test_server_without_model_becomes_ready_once_one_appears(tmp_path, small_corpus):
-    app = create_app({"TAGSIM_HOME": str(tmp_path), "RELOAD_SECONDS": 0})
+    app = create_app(settings=Settings(home=tmp_path, reload_seconds=0))
     client = app.test_client()
     assert client.get("/readyz").status_code == 503
     home = tmp_path

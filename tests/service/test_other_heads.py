@@ -3,6 +3,7 @@
 import pytest
 
 from service import create_app
+from service.settings import Settings
 from tests.conftest import write_jsonl
 from training.train import train
 
@@ -38,7 +39,7 @@ def client(topic_home, tmp_path):
 
     home = tmp_path / "home"
     shutil.copytree(topic_home, home, symlinks=True)
-    return create_app({"TAGSIM_HOME": str(home), "TESTING": True}).test_client()
+    return create_app({"TESTING": True}, Settings(home=home)).test_client()
 
 
 def test_tag_answers_with_the_models_heads(client):
@@ -116,6 +117,6 @@ def test_an_index_keeps_valid_labels_and_predicts_the_rest(topic_home, tmp_path)
     docs = {d["id"]: d for d in map(json.loads, lines)}
     assert docs["k1"] == {"id": "k1", "title": "", "topic": "health", "tags": ["africa"]}
     assert docs["k2"]["topic"] == "finance" and isinstance(docs["k2"]["tags"], list)
-    client = create_app({"TAGSIM_HOME": str(home), "TESTING": True}).test_client()
+    client = create_app({"TESTING": True}, Settings(home=home)).test_client()
     results = client.post("/v1/similar", json={"text": "bank loan", "topic": "health"}).get_json()
     assert [x["id"] for x in results["results"]] == ["k1"]

@@ -9,6 +9,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from service import create_app
+from service.settings import Settings
 from tests.service.browser import ServerThread, start_browser
 
 HOSTILE = "<script>window.pwned = 1</script><img src=x onerror=\"window.pwned = 1\">"
@@ -23,7 +24,7 @@ def browser():
 
 @pytest.fixture
 def served(home):
-    app = create_app({"TAGSIM_HOME": str(home), "TESTING": True, "API_TOKEN": "s3cret"})
+    app = create_app({"TESTING": True}, Settings(home=home, api_token="s3cret"))
     with ServerThread(app) as server:
         yield server, app.test_client()
 

@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from model.documents import open_documents
 from model.review import uncertainty
-from model.store import load_verified, open_documents
+from model.store import load_verified
 from service import create_app
+from service.settings import Settings
 from training.train import train
 
 ARTICLE = {"id": "a1", "title": "Bank and solar firm", "text": "A bank lends to a solar farm "
@@ -75,8 +77,7 @@ def test_unknown_document_is_404(client):
 
 
 def test_corrections_need_the_write_token_when_set(home, added):
-    client = create_app({"TAGSIM_HOME": str(home), "TESTING": True,
-                         "API_TOKEN": "t0k"}).test_client()
+    client = create_app({"TESTING": True}, Settings(home=home, api_token="t0k")).test_client()
     assert client.patch(f"/v1/documents/{added}", json={"agreement_type": "none"}).status_code == 401
     assert client.patch(f"/v1/documents/{added}", json={"agreement_type": "none"},
                         headers={"Authorization": "Bearer t0k"}).status_code == 200
@@ -155,7 +156,7 @@ def test_a_reindexed_version_stores_the_scores_of_its_new_corpus(home, tmp_path,
         {"id": f"n{i}", "title": r["title"], "text": r["text"]} for i, r in
         enumerate(corpus_records[1:40:2])])
     reindex(data, home, log=lambda *_: None)
-    client = create_app({"TAGSIM_HOME": str(home), "TESTING": True}).test_client()
+    client = create_app({"TESTING": True}, Settings(home=home)).test_client()
     queue = client.get("/v1/review?head=agreement_type&limit=5").get_json()
     assert queue["unreviewed"] == 20 and len(queue["results"]) == 5
     assert all(r["id"].startswith("n") and r["scored_by"] == queue["model_version"]

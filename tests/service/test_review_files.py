@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from model.store import open_documents
+from model.documents import open_documents
 from training.cli import main
 
 

@@ -5,14 +5,15 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from service import create_app
-from service.schemas import openapi_spec
+from service.endpoints import openapi_spec
+from service.settings import Settings
 
 OPERATIONS = [(path, method) for path, ops in openapi_spec("1")["paths"].items() for method in ops]
 
 
 @pytest.mark.parametrize("path, method", OPERATIONS)
 def test_operation_conforms_to_the_spec(home, path, method):
-    app = create_app({"TAGSIM_HOME": str(home), "RELOAD_SECONDS": 0})
+    app = create_app(settings=Settings(home=home, reload_seconds=0))
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
     operation = schema[path][method.upper()]
 

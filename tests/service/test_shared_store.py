@@ -5,9 +5,10 @@ import time
 
 import pytest
 
-from model.store import open_documents
+from model.documents import open_documents
 from service import create_app
 from service.client import ApiError
+from service.settings import Settings
 from tests.service.live import Server
 from training.train import train
 
@@ -20,9 +21,9 @@ def database_url(request):
     return request.getfixturevalue("postgres_db").url
 
 
-def replica(home, database_url):
-    return create_app({"TAGSIM_HOME": str(home), "TESTING": True,
-                       "DATABASE_URL": database_url}).test_client()
+def replica(home, database_url, **settings):
+    return create_app({"TESTING": True}, Settings(home=home, database_url=database_url or None,
+                                                  **settings)).test_client()
 
 
 def test_replicas_see_each_others_writes_before_their_next_answer(home, database_url):
@@ -60,9 +61,8 @@ def test_replicas_share_corrections_and_the_queue(home, database_url, corpus_doc
     assert not {"shared-2", corpus_id} & {r["id"] for r in queued["results"]}
 
 
-def test_a_database_that_goes_down_is_503_and_the_service_recovers(home, postgres_db, monkeypatch):
-    monkeypatch.setenv("TAGSIM_DATABASE_TIMEOUT", "1")
-    client = replica(home, postgres_db.url)
+def test_a_database_that_goes_down_is_503_and_the_service_recovers(home, postgres_db):
+    client = replica(home, postgres_db.url, database_timeout=1)
     assert client.post("/v1/documents", json={"id": "before", "text": "Wind farm loan."}).status_code == 201
     postgres_db.go_down()
     started = time.monotonic()
@@ -81,11 +81,9 @@ def test_a_database_that_goes_down_is_503_and_the_service_recovers(home, postgre
     assert client.get("/v1/documents/before").status_code == 200
 
 
-def test_a_server_started_while_the_database_is_down_serves_once_it_is_back(home, postgres_db,
-                                                                            monkeypatch):
-    monkeypatch.setenv("TAGSIM_DATABASE_TIMEOUT", "1")
+def test_a_server_started_while_the_database_is_down_serves_once_it_is_back(home, postgres_db):
     postgres_db.go_down()
-    client = replica(home, postgres_db.url)
+    client = replica(home, postgres_db.url, database_timeout=1)
     r = client.get("/readyz")
     assert r.status_code == 503 and r.get_json()["error"]["code"] == "database_unavailable"
     postgres_db.come_back()

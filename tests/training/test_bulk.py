@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from service import create_app
+from service.settings import Settings
 from tests.conftest import write_jsonl
 from training import index as index_module
 from training.cli import main
@@ -70,7 +71,7 @@ def test_bulk_tagging_answers_as_the_api_and_logs_bad_records(trained_home, arch
                                                            "part-b.jsonl", "part-c.jsonl"]
     rows = [r for name in ("a", "b", "c") for r in read_jsonl(out / f"part-{name}.jsonl")]
     assert [r["id"] for r in rows] == [a["id"] for a in articles]  # ids kept, order kept
-    api = create_app({"TAGSIM_HOME": str(trained_home), "TESTING": True}).test_client()
+    api = create_app({"TESTING": True}, Settings(home=trained_home)).test_client()
     for article, row in list(zip(articles, rows, strict=True))[::5]:
         answer = api.post("/v1/tag", json={"title": article["title"], "text": article["text"]})
         assert {k: v for k, v in row.items() if k != "id"} == answer.get_json()
@@ -167,7 +168,7 @@ def test_bulk_tagging_takes_the_operating_point_of_the_api(trained_home, archive
                        "--limit", "2")
     assert code == 0, err
     rows = read_jsonl(out / "part-b.jsonl")
-    api = create_app({"TAGSIM_HOME": str(trained_home), "TESTING": True}).test_client()
+    api = create_app({"TESTING": True}, Settings(home=trained_home)).test_client()
     for article, row in zip(articles[12:22], rows, strict=True):
         answer = api.post("/v1/tag", json={"title": article["title"], "text": article["text"],
                                            "threshold": 0.05, "limit": 2}).get_json()

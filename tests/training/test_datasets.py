@@ -127,7 +127,7 @@ def test_title_and_body_are_joined_the_same_way_everywhere(tmp_path, loaded):
 
 
 def test_training_asks_the_document_store_and_leaves_no_file_behind(tmp_path, monkeypatch):
-    from model.store import open_documents
+    from model.documents import open_documents
     from training.datasets import with_corrections, with_labelled_documents
 
     monkeypatch.delenv("TAGSIM_DATABASE_URL", raising=False)

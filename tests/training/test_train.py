@@ -140,7 +140,7 @@ def test_no_model_yet(tmp_path):
 
 
 def test_labelled_api_documents_join_the_next_training(home_copy, small_corpus):
-    from model.store import open_documents
+    from model.documents import open_documents
 
     tmp_path = home_copy
     first = json.loads((tmp_path / "current" / "manifest.json").read_text())
