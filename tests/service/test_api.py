@@ -373,11 +373,10 @@ def test_each_error_answers_with_its_own_status(app, error, status):
     error_of(app.test_client().get(f"/raise/{error}"), status, kind.code)
 
 
-def test_a_locked_document_database_is_503_not_500(home, monkeypatch):
+def test_a_locked_document_database_is_503_not_500(home):
     import sqlite3
 
-    monkeypatch.setenv("TAGSIM_DATABASE_TIMEOUT", "0.3")
-    client = create_app({"TAGSIM_HOME": str(home), "TESTING": True}).test_client()
+    client = create_app({"TESTING": True}, Settings(home=home, database_timeout=0.3)).test_client()
     assert client.post("/v1/documents", json={"id": "a", "text": "Wind farm loan."}).status_code == 201
     holder = sqlite3.connect(home / "documents.sqlite", isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
