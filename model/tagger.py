@@ -43,12 +43,43 @@ class HeadSpec:
         return cls(str(entry["name"]), _KINDS[entry["kind"]], tuple(map(str, entry["labels"])),
                    str(entry["filter_field"]), str(entry["scores_field"]))
 
+    def normalise(self, value, field=None, known=True):
+        """*value* as this head stores labels: a sorted list without repeats, or one label.
+
+        The one check of a labelling, wherever labels come in (the API, review files,
+        training data, stored documents). `InvalidInput` says what is wrong in the
+        API's words, naming *field* (default: the head's name): a list where one label
+        is due or the reverse, an empty label, or — with *known* — a label the head
+        does not have (*known* False takes any non-empty label: a head whose labels are
+        whatever its data holds).
+
+        >>> HeadSpec("sectors", True, ("biomed", "policy")).normalise(["policy", "biomed", "policy"])
+        ['biomed', 'policy']
+        >>> HeadSpec("type", False, ("mou", "none")).normalise("deal")
+        Traceback (most recent call last):
+        ...
+        model.errors.InvalidInput: field 'type': unknown label 'deal'; expected one of mou, none
+        """
+        field = field or self.name
+        if self.multilabel and not isinstance(value, list):
+            raise InvalidInput(f"field {field!r}: expected a list of labels")
+        if not self.multilabel and not isinstance(value, str):
+            raise InvalidInput(f"field {field!r}: expected one label (a string)")
+        for label in value if self.multilabel else [value]:
+            if not isinstance(label, str) or not label:
+                raise InvalidInput(f"field {field!r}: every label must be a non-empty string")
+            if known and label not in self.labels:
+                raise InvalidInput(f"field {field!r}: unknown label {label!r}; expected one of "
+                                   + ", ".join(self.labels))
+        return sorted(set(value)) if self.multilabel else value
+
     def accepts(self, value) -> bool:
-        """Whether *value* is a valid labelling: a list of this head's labels, or one label."""
-        if self.multilabel:
-            return isinstance(value, list) and all(isinstance(v, str) and v in self.labels
-                                                   for v in value)
-        return isinstance(value, str) and value in self.labels
+        """Whether *value* is a valid labelling of this head (see `normalise`)."""
+        try:
+            self.normalise(value)
+        except InvalidInput:
+            return False
+        return True
 
 
 class Tagger:
@@ -128,7 +159,7 @@ class Tagger:
             for spec in self.specs:
                 value = own.get(spec.name)
                 if spec.accepts(value):
-                    labels[spec.name] = sorted(set(value)) if spec.multilabel else value
+                    labels[spec.name] = spec.normalise(value)
                 else:
                     labels[spec.name] = guesses[spec.name][i]
                     predicted.append(spec.name)

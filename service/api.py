@@ -182,16 +182,8 @@ def correct_document(doc_id):
 
 def checked_labels(heads, fields):
     """head name -> labels from a correction's fields; each label must be one of the head's."""
-    labels = {}
-    for head in heads:
-        value = fields.get(head.name)
-        if value is None:
-            continue
-        for label in value if head.multilabel else [value]:
-            if label not in head.labels:
-                raise InvalidInput(f"unknown {head.name} label {label!r}; expected one of "
-                                   + ", ".join(head.labels))
-        labels[head.name] = sorted(set(value)) if head.multilabel else value
+    labels = {head.name: head.normalise(fields[head.name]) for head in heads
+              if fields.get(head.name) is not None}
     if not labels:
         raise InvalidInput("send the labels of at least one head: "
                            + ", ".join(h.name for h in heads))

@@ -178,14 +178,8 @@ def _checked(at, record, by_head, exists):
         raise InvalidInput(f"{at}: no labels for any head ({', '.join(by_head)})")
     labels = {}
     for name, value in record["labels"].items():
-        head = by_head[name]
-        if head.multilabel and not isinstance(value, list):
-            raise InvalidInput(f"{at}, field {name!r}: expected a list of labels")
-        if not head.multilabel and not isinstance(value, str):
-            raise InvalidInput(f"{at}, field {name!r}: expected one label (a string)")
-        for label in value if head.multilabel else [value]:
-            if label not in head.labels:
-                raise InvalidInput(f"{at}, field {name!r}: unknown label {label!r}; expected "
-                                   "one of " + ", ".join(head.labels))
-        labels[name] = sorted(set(value)) if head.multilabel else value
+        try:
+            labels[name] = by_head[name].normalise(value)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{at}, {exc}") from None
     return {"id": doc_id, "labels": labels, "reviewer": record["reviewer"], "note": record["note"]}

@@ -262,8 +262,7 @@ def with_labelled_documents(dataset, home, log=print, url=None, timeout=5.0):
             log(f"skipping stored document {doc['id']!r}: its {', '.join(wrong)} labels are not "
                 "labels of this training's heads")
             continue
-        values = {s.name: sorted(set(labels[s.name])) if s.multilabel else labels[s.name]
-                  for s in dataset.specs}
+        values = {s.name: _normalised(s, labels[s.name]) for s in dataset.specs}
         text = document_text(doc["title"], doc["text"])
         i = rows.get(doc["id"])
         if i is None:
@@ -327,7 +326,7 @@ def with_corrections(dataset, home, log=print, url=None, timeout=5.0):
                 out.targets[name].append(None)
         for name, review in usable.items():
             value = review["labels"]
-            out.targets[name][i] = sorted(set(value)) if specs[name].multilabel else value
+            out.targets[name][i] = _normalised(specs[name], value)
             summary["per_head"][name] = summary["per_head"].get(name, 0) + 1
             who = review["reviewer"] or "(anonymous)"
             summary["per_reviewer"][who] = summary["per_reviewer"].get(who, 0) + 1
@@ -343,14 +342,23 @@ def with_corrections(dataset, home, log=print, url=None, timeout=5.0):
 
 
 def _takes(spec, value):
-    """Whether a stored document's *value* can train *spec*: the taxonomy's labels for a
-    product head, any non-empty labels of the right kind for another."""
+    """Whether a stored document's *value* can train *spec* (see `_normalised`)."""
+    try:
+        _normalised(spec, value)
+    except InvalidInput:
+        return False
+    return True
+
+
+def _normalised(spec, value):
+    """*value* checked as `HeadSpec.normalise` does: against the taxonomy for a product
+    head, as any non-empty labels of the right kind for another."""
     product = _PRODUCT_NAMES.get(spec.name)
-    if product is not None:
-        return product.multilabel == spec.multilabel and product.accepts(value)
-    if spec.multilabel:
-        return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
-    return isinstance(value, str) and bool(value)
+    if product is None:
+        return spec.normalise(value, known=False)
+    if product.multilabel != spec.multilabel:
+        raise InvalidInput(f"field {spec.name!r}: this head is not the product's {spec.name}")
+    return product.normalise(value)
 
 
 def _head(name, multilabel, labels):
