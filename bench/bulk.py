@@ -3,7 +3,7 @@
 Generates ``--docs`` articles with bench/corpora.py, split into ``--partitions`` JSONL
 files, and in one run measures:
 
-- `tagsim tag --data ... --out ...` (`training.bulk.bulk_tag`, the command's code) on a
+- `tagsim tag --data ... --out ...` (`service.bulk.bulk_tag`, the command's code) on a
   local Dask cluster of 1 and of 2 worker processes: articles/s (cluster start-up not
   included, reported apart), the scaling from 1 to 2 workers, each worker's peak RSS;
 - a loop over ``POST /v1/tag/batch`` (1,000 articles per call, 2 client threads) against
@@ -75,7 +75,7 @@ def run_tagsim(files, home, workers):
     """bulk_tag on a fresh local cluster of *workers* processes: (summary, start-up s, peak MiB)."""
     from distributed import Client, LocalCluster
 
-    from training.bulk import bulk_tag
+    from service.bulk import bulk_tag
 
     out = Path(tempfile.mkdtemp(prefix="tagsim-bulk-", dir=corpora.RESULTS))
     t = time.monotonic()

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from model.features import document_text
-from model.store import load_verified
+from model.loaded import load_verified
 from training.train import FEATURE_PARAMS, train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -122,8 +122,8 @@ def memory(pid):
 
 
 def in_process_p50(home, tag_body, similar_bodies, repeats=300):
+    from model.loaded import load_verified
     from model.search import Searcher
-    from model.store import load_verified
 
     model = load_verified(home)
     searcher = Searcher(model)

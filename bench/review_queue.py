@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.loaded import load_verified
 from model.search import Searcher
-from model.store import load_verified
 from model.visible import Visible
 from training.datasets import load_dataset
 from training.train import train

@@ -10,8 +10,8 @@ import scipy.sparse as sp
 from model.documents import DocumentStore
 from model.errors import InvalidInput, NotFound
 from model.features import require_words
+from model.loaded import LoadedModel
 from model.review import review_queue
-from model.store import LoadedModel
 from model.visible import Visible
 
 

@@ -25,7 +25,7 @@ def register(sub, home):
                         "thresholds: one number for all, or LABEL=P pairs for some")
     p.add_argument("--limit", type=_whole(1, 10_000), metavar="N",
                    help="at most N labels per multi-label head, the most probable first")
-    p.set_defaults(run=tag)
+    add_bulk_tagging(p, tag)
 
     database = argparse.ArgumentParser(add_help=False)
     database.add_argument("--database-url", metavar="URL",
@@ -120,9 +120,65 @@ def _read_article(name):
     return None, raw
 
 
+def add_bulk_tagging(parser, one_article):
+    """Give `tagsim tag` its file-to-file form (service/bulk.py, on Dask).
+
+    *one_article* runs the one-file form; the parser's FILE becomes optional.
+    """
+    bulk = parser.add_argument_group("many files to many files, on Dask (instead of FILE)")
+    bulk.add_argument("--data", metavar="PATH_OR_GLOB",
+                      help="JSONL (.gz), CSV or Parquet files, e.g. 'archive/part-*.jsonl.gz'")
+    bulk.add_argument("--out", type=Path, metavar="DIR",
+                      help="one output per input file, and errors.jsonl")
+    bulk.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl",
+                      help="output format (default jsonl)")
+    bulk.add_argument("--similar", type=int, default=0, metavar="K",
+                      help="add the K most similar documents to each answer (default 0: none)")
+    bulk.add_argument("--scheduler", metavar="ADDRESS",
+                      help="an existing Dask scheduler, e.g. tcp://host:8786 (default: a local "
+                           "cluster)")
+    bulk.add_argument("--workers", type=int, metavar="N",
+                      help="worker processes of the local cluster (default: one per core)")
+    bulk.add_argument("--database-url", metavar="URL",
+                      help="the document store --similar searches too (default: "
+                           "$TAGSIM_DATABASE_URL, else the home's SQLite)")
+
+    def run(args):
+        if args.data is None:
+            if args.file is None:
+                parser.error("give FILE (or - for standard input), or --data and --out")
+            if args.out is not None:
+                parser.error("--out goes with --data")
+            return one_article(args)
+        if args.file is not None:
+            parser.error("give FILE or --data, not both")
+        if args.out is None:
+            parser.error("--data needs --out DIR")
+        if not 0 <= args.similar <= 100:
+            parser.error(f"--similar must be between 0 and 100, got {args.similar}")
+        if args.workers is not None and args.workers < 1:
+            parser.error(f"--workers must be 1 or more, got {args.workers}")
+        return tag_files(args)
+
+    parser.set_defaults(run=run)
+
+
+def tag_files(args):
+    """tagsim tag --data: tag every file into --out on Dask; print the run's summary."""
+    from service.bulk import bulk_tag
+
+    settings = args.settings
+    summary = bulk_tag(args.data, args.out, settings.home, args.format, args.explain,
+                       args.similar, args.scheduler, args.workers, settings.database_url,
+                       threshold=args.threshold, limit=args.limit, key=settings.artifact_key,
+                       database_timeout=settings.database_timeout)
+    print(json.dumps(summary))
+    return 1 if summary["failed"] else 0
+
+
 def tag(args):
     """tagsim tag: print the /v1/tag answer for one article."""
-    from model.store import load_verified
+    from model.loaded import load_verified
 
     model = load_verified(args.settings.home, with_index=False, key=args.settings.artifact_key)
     title, text = _read_article(args.file)
@@ -144,8 +200,8 @@ def similar(args):
 
 def _searcher(args):
     from model.documents import open_documents
+    from model.loaded import load_verified
     from model.search import Searcher
-    from model.store import load_verified
 
     settings = args.settings
     searcher = Searcher(load_verified(settings.home, key=settings.artifact_key),

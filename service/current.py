@@ -9,8 +9,9 @@ import time
 
 from model.documents import open_documents
 from model.errors import StoreUnavailable, TagsimError
+from model.loaded import LoadedModel, load_verified
 from model.search import Searcher
-from model.store import ArtifactStore, LoadedModel, load_verified
+from model.store import ArtifactStore
 from service.errors import NotReady
 from service.schemas import head_requests
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from model.store import load_verified
+from model.loaded import load_verified
 from training.train import train
 
 ROOT = Path(__file__).resolve().parents[1]

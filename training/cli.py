@@ -44,7 +44,6 @@ def build_parser():
                       help="folder of model versions (default: $TAGSIM_HOME or artifacts/)")
     training.register(sub, home)
     serving.register(sub, home)
-    training.add_bulk_tagging(sub.choices["tag"], serving.tag)
     return parser
 
 

@@ -60,7 +60,7 @@ def _other_records(where, trained_where):
     Only the same field with another value (split=test after split=train) is sure; no
     filter, or a filter on another field, can read training records.
     """
-    from training.datasets import parse_where
+    from model.records import parse_where
 
     now, then = parse_where(where), parse_where(trained_where)
     return bool(now and then) and now[0] == then[0] and now[1] != then[1]
@@ -189,62 +189,6 @@ def register(sub, home):
     p.set_defaults(run=index)
 
 
-def add_bulk_tagging(parser, one_article):
-    """Give `tagsim tag` (registered by service/commands.py) its file-to-file form.
-
-    *one_article* runs the one-file form; the parser's FILE becomes optional.
-    """
-    bulk = parser.add_argument_group("many files to many files, on Dask (instead of FILE)")
-    bulk.add_argument("--data", metavar="PATH_OR_GLOB",
-                      help="JSONL (.gz), CSV or Parquet files, e.g. 'archive/part-*.jsonl.gz'")
-    bulk.add_argument("--out", type=Path, metavar="DIR",
-                      help="one output per input file, and errors.jsonl")
-    bulk.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl",
-                      help="output format (default jsonl)")
-    bulk.add_argument("--similar", type=int, default=0, metavar="K",
-                      help="add the K most similar documents to each answer (default 0: none)")
-    bulk.add_argument("--scheduler", metavar="ADDRESS",
-                      help="an existing Dask scheduler, e.g. tcp://host:8786 (default: a local "
-                           "cluster)")
-    bulk.add_argument("--workers", type=int, metavar="N",
-                      help="worker processes of the local cluster (default: one per core)")
-    bulk.add_argument("--database-url", metavar="URL",
-                      help="the document store --similar searches too (default: "
-                           "$TAGSIM_DATABASE_URL, else the home's SQLite)")
-
-    def run(args):
-        if args.data is None:
-            if args.file is None:
-                parser.error("give FILE (or - for standard input), or --data and --out")
-            if args.out is not None:
-                parser.error("--out goes with --data")
-            return one_article(args)
-        if args.file is not None:
-            parser.error("give FILE or --data, not both")
-        if args.out is None:
-            parser.error("--data needs --out DIR")
-        if not 0 <= args.similar <= 100:
-            parser.error(f"--similar must be between 0 and 100, got {args.similar}")
-        if args.workers is not None and args.workers < 1:
-            parser.error(f"--workers must be 1 or more, got {args.workers}")
-        return tag_files(args)
-
-    parser.set_defaults(run=run)
-
-
-def tag_files(args):
-    """tagsim tag --data: tag every file into --out on Dask; print the run's summary."""
-    from training.bulk import bulk_tag
-
-    settings = args.settings
-    summary = bulk_tag(args.data, args.out, settings.home, args.format, args.explain,
-                       args.similar, args.scheduler, args.workers, settings.database_url,
-                       threshold=args.threshold, limit=args.limit, key=settings.artifact_key,
-                       database_timeout=settings.database_timeout)
-    print(json.dumps(summary))
-    return 1 if summary["failed"] else 0
-
-
 def train(args):
     """tagsim train: fit and publish a version, print its name."""
     from training.train import parse_params, train
@@ -307,7 +251,7 @@ def evaluate(args):
                 dataset = dataset.subset(sorted(held))
                 predictions = predictions.subset(sorted(held))
     else:
-        from model.store import load_verified
+        from model.loaded import load_verified
 
         if args.params or args.params_file:
             raise TagsimError("--param and --params only apply with --cv or --holdout; "

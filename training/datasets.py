@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import gzip
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.documents import open_documents
 from model.errors import InvalidInput
 from model.features import document_text
+from model.records import DEFAULT_TEXT_FIELDS, kind_of, validated_records
 from model.review import reviewed_labels
 from model.store import sha256_of
 from model.tagger import HeadSpec
 
-DEFAULT_TEXT_FIELDS = ("title", "text")
 # The product's heads: the taxonomy of data/LABELS.md, enforced when they are trained by
 # default, and the names the HTTP API has always given them. Every other head is named
 # after its label field.
@@ -55,145 +52,6 @@ class Dataset:
                        [self.titles[i] for i in rows], [self.texts[i] for i in rows], self.specs,
                        {k: [v[i] for i in rows] for k, v in self.targets.items()},
                        [self.records[i] for i in rows])
-
-
-def _raise(line, error):
-    raise error
-
-
-def read_records(path, on_error=_raise):
-    """Yield (line number, record) from a .jsonl, .jsonl.gz, .csv or .parquet file.
-
-    A line that is not a record is passed to *on_error* with its number and an
-    `InvalidInput` naming the file and line: raised by default, skipped if *on_error*
-    returns (bulk tagging logs it). For Parquet the line is the row number, from 1.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInput(f"{path}: no such file")
-    name = path.name.lower()
-    if name.endswith(".parquet"):
-        yield from _parquet_records(path)
-        return
-    opener = gzip.open if name.endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8", newline="") as fh:
-            if name.endswith((".csv", ".csv.gz")):
-                yield from _csv_records(path, fh, on_error)
-            else:
-                yield from _jsonl_records(path, fh, on_error)
-    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
-        raise InvalidInput(f"{path}: cannot be read as UTF-8 text ({exc})") from exc
-
-
-def _jsonl_records(path, fh, on_error):
-    for n, line in enumerate(fh, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            on_error(n, InvalidInput(f"{path}, line {n}, column {exc.colno}: not valid JSON "
-                                     f"({exc.msg}); each line must be one JSON object"))
-            continue
-        if not isinstance(record, dict):
-            on_error(n, InvalidInput(f"{path}, line {n}: expected a JSON object, got {_kind(record)}"))
-            continue
-        yield n, record
-
-
-def _csv_records(path, fh, on_error):
-    reader = csv.DictReader(fh)
-    for row in reader:
-        try:
-            yield reader.line_num, _csv_record(path, reader.line_num, row)
-        except InvalidInput as exc:
-            on_error(reader.line_num, exc)
-
-
-def _csv_record(path, n, row):
-    record = {}
-    for key, value in row.items():
-        if key is None:
-            raise InvalidInput(f"{path}, line {n}: more cells than header columns")
-        if value is not None and value.startswith("["):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise InvalidInput(f"{path}, line {n}, field {key!r}: "
-                                   "starts with '[' but is not a JSON list") from None
-        record[key] = value
-    return record
-
-
-def _parquet_records(path, batch_rows=10_000):
-    try:
-        import pyarrow.parquet as pq
-
-        batches = pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
-        n = 0
-        for batch in batches:
-            for record in batch.to_pylist():
-                n += 1
-                yield n, record
-    except ImportError:
-        raise InvalidInput(f"{path}: reading Parquet needs pyarrow: pip install 'tagsim[scale]'") from None
-    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        raise InvalidInput(f"{path}: cannot be read as Parquet ({exc})") from None
-
-
-def _kind(value):
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(value), "a number")
-
-
-def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None, allow_empty=False):
-    """Yield (line, id, title, text, record) for each record, text fields and id checked.
-
-    Text fields are optional strings (the first of several is the title), but a record
-    needs text in at least one of them unless *allow_empty*. Ids (default ``line-N``)
-    must be unique. *where* (``"field=value"``) keeps only matching records.
-    Raises `InvalidInput` naming the file, line and field of the first bad record.
-    """
-    keep = parse_where(where)
-    seen: dict[str, int] = {}
-    for n, record in read_records(path):
-        if keep and str(record.get(keep[0])) != keep[1]:
-            continue
-        rid, title, text = checked_record(f"{path}, line {n}", n, record, text_fields, allow_empty,
-                                          seen)
-        yield n, rid, title, text, record
-    if not seen:
-        raise InvalidInput(f"{path}: no records" + (f" with {where}" if keep else ""))
-
-
-def checked_record(at, n, record, text_fields=DEFAULT_TEXT_FIELDS, allow_empty=False, seen=None):
-    """(id, title, joined text) of one record, or `InvalidInput` naming *at* and the field.
-
-    Text fields are optional strings (the first of several is the title), but the record
-    needs text in at least one of them unless *allow_empty*. *seen* maps the ids met so
-    far to their line; this record's id is added to it.
-    """
-    parts = []
-    for name in text_fields:
-        value = record.get(name)
-        if value is not None and not isinstance(value, str):
-            raise InvalidInput(f"{at}, field {name!r}: expected a string, got {_kind(value)}")
-        parts.append(value or "")
-    if not allow_empty and not any(part.strip() for part in parts):
-        others = "".join(f", nor in {f!r}" for f in text_fields[:-1])
-        raise InvalidInput(f"{at}, field {text_fields[-1]!r}: no text{others}; give the record "
-                           "some text, or pass --allow-empty to keep records without any")
-    rid = record.get("id", f"line-{n}")
-    if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "":
-        raise InvalidInput(f"{at}, field 'id': expected a non-empty string or integer")
-    rid = str(rid)
-    if seen is not None:
-        if rid in seen:
-            raise InvalidInput(f"{at}, field 'id': {rid!r} already used on line {seen[rid]}")
-        seen[rid] = n
-    title = parts[0] if len(parts) > 1 else ""
-    return rid, title, document_text(*parts)
 
 
 def load_dataset(path, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=None,
@@ -369,16 +227,6 @@ def _head(name, multilabel, labels):
     return HeadSpec(name, multilabel, tuple(sorted(labels)), **names)
 
 
-def parse_where(where):
-    """``--where`` FIELD=VALUE as (field, value); None for no filter."""
-    if not where:
-        return None
-    name, sep, value = where.partition("=")
-    if not sep or not name:
-        raise InvalidInput(f"--where expects FIELD=VALUE, got {where!r}")
-    return name, value
-
-
 def _label_value(where, name, value, kinds, n, allowed):
     if value is None:
         raise InvalidInput(f"{where}, field {name!r}: missing")
@@ -391,13 +239,13 @@ def _label_value(where, name, value, kinds, n, allowed):
         labels = [value]
     else:
         raise InvalidInput(f"{where}, field {name!r}: expected a label or a list of labels, "
-                           f"got {_kind(value) if value != '' else 'an empty string'}")
+                           f"got {kind_of(value) if value != '' else 'an empty string'}")
     multilabel = isinstance(value, list)
     first = kinds.setdefault(name, (multilabel, n))
     if first[0] != multilabel:
         want = "a list of labels" if first[0] else "a single label (a string)"
         raise InvalidInput(f"{where}, field {name!r}: expected {want} as on line {first[1]}, "
-                           f"got {_kind(value)}")
+                           f"got {kind_of(value)}")
     if allowed is not None:
         unknown = [v for v in labels if v not in allowed]
         if unknown:

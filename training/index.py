@@ -19,9 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from model.cluster import dask_client, worker_count, worker_model
 from model.corpus import LabelColumns
 from model.index_writer import IndexWriter
+from model.loaded import load_verified
 from model.manifest import IndexInfo, Manifest
+from model.records import DEFAULT_TEXT_FIELDS, validated_records
 from model.similarity import SimilarityIndex
 from model.store import (
     DOCUMENTS_FILE,
@@ -30,11 +33,8 @@ from model.store import (
     SCORES_FILE,
     ArtifactStore,
     holding_lock,
-    load_verified,
     sha256_of,
 )
-from training.cluster import dask_client, worker_count, worker_model
-from training.datasets import DEFAULT_TEXT_FIELDS, validated_records
 
 BLOCK = 5_000  # records vectorised together
 

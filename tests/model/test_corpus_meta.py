@@ -6,7 +6,8 @@ import pytest
 
 from model.corpus import CorpusDocuments, LabelColumns, label_masks
 from model.errors import ArtifactError
-from model.store import LABELS_FILE, ArtifactStore, load_verified
+from model.loaded import load_verified
+from model.store import LABELS_FILE, ArtifactStore
 
 DOCS = [
     {"id": "a", "title": "Solar – Ünïcode", "sectors": ["clean_energy", "policy"],

@@ -5,7 +5,9 @@ import pytest
 import scipy.sparse as sp
 from sklearn.svm import LinearSVC
 
-from model.heads import CalibratedLinearHead, _fit_binary, class_weights, nb_ratios
+from model.heads import CalibratedLinearHead
+from model.linear import class_weights, nb_ratios
+from model.linear import fit_binary as _fit_binary
 
 
 def synthetic(n=300, n_labels=3, seed=0, shift=-1.5, noise=0.3):

@@ -4,8 +4,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from model.loaded import load_verified
 from model.search import Searcher
-from model.store import load_verified
 
 # Few distinct weights, so equal products (ties) are common.
 WEIGHTS = st.sampled_from([0.125, 0.25, 0.5, 0.3, 0.7, 1.0])

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from model.documents import open_documents
+from model.loaded import load_verified
 from model.review import uncertainty
-from model.store import load_verified
 from service import create_app
 from service.settings import Settings
 from training.train import train

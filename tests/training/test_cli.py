@@ -71,7 +71,7 @@ def test_tag_missing_file_and_missing_model(tmp_path, trained_home, capsys):
 
 
 def loaded_labels(home):
-    from model.store import load_verified
+    from model.loaded import load_verified
 
     head = {h.name: h for h in load_verified(home, with_index=False).heads}["agreement_type"]
     return head.labels

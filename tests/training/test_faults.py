@@ -9,7 +9,8 @@ import time
 import pytest
 
 from model.errors import ArtifactError
-from model.store import ArtifactStore, load_verified
+from model.loaded import load_verified
+from model.store import ArtifactStore
 from training.train import train
 
 QUIET = {"folds": 0, "progress": False, "log": lambda *_: None}

@@ -5,8 +5,9 @@ import joblib
 import pytest
 
 from model.errors import ArtifactError
+from model.loaded import load_verified
 from model.similarity import SimilarityIndex
-from model.store import ArtifactStore, load_verified, sha256_of
+from model.store import ArtifactStore, sha256_of
 from training.train import train
 
 QUIET = {"folds": 0, "progress": False, "log": lambda *_: None}

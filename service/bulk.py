@@ -18,10 +18,10 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from model.cluster import dask_client, worker_model
 from model.errors import InvalidInput, TagsimError
-from model.store import load_verified
-from training.cluster import dask_client, worker_model
-from training.datasets import checked_record, read_records
+from model.loaded import load_verified
+from model.records import checked_record, read_records
 
 SUFFIXES = (".jsonl.gz", ".jsonl", ".csv.gz", ".csv", ".parquet")
 FORMATS = ("jsonl", "parquet")

@@ -55,6 +55,6 @@ def worker_count(client) -> int:
 @functools.lru_cache(maxsize=2)
 def worker_model(home, version, with_index=False, key=None):
     """The `LoadedModel` of *version* in *home* (sealed with *key*), loaded once per worker process."""
-    from model.store import load_verified
+    from model.loaded import load_verified
 
     return load_verified(home, with_index=with_index, version=version, key=key)

@@ -1,0 +1,111 @@
+"""A version loaded for serving: verified first, then read whole into one immutable object."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+from model.corpus import CorpusDocuments, label_masks
+from model.errors import ArtifactError
+from model.similarity import SimilarityIndex
+from model.store import (
+    DOCUMENTS_FILE,
+    INDEX_FILE,
+    LABELS_FILE,
+    MANIFEST,
+    MODEL_FILE,
+    SCORES_FILE,
+    ArtifactStore,
+)
+from model.tagger import HeadSpec, Tagger
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """Everything one model version answers with; immutable, swapped as a whole.
+
+    ``heads`` are the manifest's: every field, filter and answer key that names a head
+    is derived from them.
+    """
+
+    version: str
+    manifest: dict
+    tagger: Tagger
+    folder: Path
+    heads: tuple[HeadSpec, ...]
+    index: SimilarityIndex | None = None
+    corpus: Sequence = ()  # each row's metadata (a `CorpusDocuments`)
+    masks: dict = field(default_factory=dict)  # (head, label) -> bool array over rows
+    scores: dict = field(default_factory=dict)  # head -> (rows, labels) probabilities, if stored
+
+    @property
+    def text_fields(self) -> tuple[str, ...]:
+        """The text fields the model was trained on, body last."""
+        return tuple(self.manifest.get("text_fields", ("title", "text")))
+
+    def head(self, name: str) -> HeadSpec:
+        """The head called *name*; `KeyError` if the model has none."""
+        for head in self.heads:
+            if head.name == name:
+                return head
+        raise KeyError(name)
+
+
+def load_verified(home, with_index=True, version=None, key=None) -> LoadedModel:
+    """Verify the current version in *home* (or *version*), then load its tagger (and its index and corpus).
+
+    Nothing is read from the version, let alone unpickled, before the manifest's seal
+    and every file's hash check out. The index and the documents' metadata are
+    memory-mapped, not parsed. *key* is the HMAC key the version was sealed with, if
+    any. Raises `ArtifactError` with one line saying what to do.
+    """
+    store = ArtifactStore(home, key=key)
+    folder = store.current_dir() if version is None else store.versions / version
+    manifest = store.verify(folder)
+    tagger = joblib.load(folder / MODEL_FILE)
+    if not isinstance(tagger, Tagger):
+        raise ArtifactError(f"{folder / MODEL_FILE} does not hold a tagsim tagger; retrain")
+    heads = _manifest_heads(manifest, tagger, folder)
+    if not with_index:
+        return LoadedModel(manifest["version"], manifest, tagger, folder, heads)
+    try:
+        index = SimilarityIndex.load(folder / INDEX_FILE)
+        corpus = CorpusDocuments(folder / DOCUMENTS_FILE)
+        if len(corpus) != len(index):
+            raise ValueError(f"{len(index)} index rows but {len(corpus)} documents")
+        masks = label_masks(folder / LABELS_FILE, [h.name for h in heads], len(corpus))
+        scores = _stored_scores(folder / SCORES_FILE, heads, len(corpus))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ArtifactError(f"cannot read the index or documents of {folder}: {exc}; "
+                            "retrain") from None
+    return LoadedModel(manifest["version"], manifest, tagger, folder, heads, index, corpus, masks,
+                       scores)
+
+
+def _stored_scores(path, heads, n_rows):
+    """Per head, the (rows, labels) probabilities of a version's corpus; {} for older versions."""
+    if not path.is_file():
+        return {}
+    with np.load(path, allow_pickle=False) as z:
+        scores = {h.name: z[h.name] for h in heads}
+    for name, P in scores.items():
+        if P.shape[0] != n_rows:
+            raise ValueError(f"{path} scores {P.shape[0]} rows of {name}, not {n_rows}")
+    return scores
+
+
+def _manifest_heads(manifest, tagger, folder) -> tuple[HeadSpec, ...]:
+    """The heads the manifest records, checked against the tagger's."""
+    try:
+        heads = tuple(HeadSpec.from_manifest(entry) for entry in manifest["heads"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{folder / MANIFEST} has no valid 'heads' ({exc!r}); retrain") \
+            from None
+    if heads != tuple(replace(s, labels=tagger.labels_of(s)) for s in tagger.specs):
+        raise ArtifactError(f"the heads in {folder / MANIFEST} are not those of "
+                            f"{folder / MODEL_FILE}; retrain")
+    return heads
