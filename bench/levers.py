@@ -33,6 +33,13 @@ LEVERS = {
     "lead block, 40 words, weight 0.5": {"feature_params": {"lead_words": 40, "lead_weight": 0.5}},
     "short views (60 words)": {"training_params": {"view_words": (60,)}},
     "sector fallback (best label above a floor)": {"head_params": {"fallback": True}},
+    # Combinations of the ones cross-validation liked.
+    "lead 40 x0.5 + short views 60": {"feature_params": {"lead_words": 40, "lead_weight": 0.5},
+                                      "training_params": {"view_words": (60,)}},
+    "lead 60 x0.5": {"feature_params": {"lead_words": 60, "lead_weight": 0.5}},
+    "lead 40 x0.3": {"feature_params": {"lead_words": 40, "lead_weight": 0.3}},
+    "lead 40 x0.5 + two-stage": {"feature_params": {"lead_words": 40, "lead_weight": 0.5},
+                                 "head_params": {"null_label": "none", "two_stage": True}},
 }
 
 

@@ -48,7 +48,8 @@ def test_results_list_the_terms_of_the_stored_rows(searcher):
     matrix = searcher.model.index.matrix
     listed = 0
     for j in range(0, matrix.shape[0], 37):
-        query = searcher.vectorize(None, searcher.model.corpus[j]["title"])
+        meta = searcher.model.corpus[j]
+        query = searcher.vectorize(None, meta["title"] or " ".join(meta["text"].split()[:12]))
         result = searcher._result(searcher.visible, query, 0.5, "corpus", j, None)
         assert result["shared_terms"] == reference(searcher, query, matrix[j], None)
         listed += len(result["shared_terms"])

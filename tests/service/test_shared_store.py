@@ -170,4 +170,8 @@ def test_a_deleted_documents_corrections_do_not_come_back(home, database_url, co
         assert doc["agreement_type"] == "joint_venture" and doc["history"] == []
         assert doc["label_status"]["agreement_type"]["status"] == "given"
         assert client.get("/v1/review?head=agreement_type").get_json()["reviewed"] == 1
-    assert open_documents(home, database_url or None).corrections_since(0)[0]["id"] == corpus_id
+    store = open_documents(home, database_url or None)
+    try:
+        assert store.corrections_since(0)[0]["id"] == corpus_id
+    finally:
+        store.close()
