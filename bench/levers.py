@@ -8,7 +8,7 @@ A lever is adopted when cross-validation on the corpus supports it; the dev sets
 how it transfers (bench/README.md lists what was chosen and why).
 
     python bench/levers.py [--data data/articles.jsonl.gz] [--dev ... --dev ...] [--folds 5]
-                           [--only NAME ...]
+                           [--seeds 1] [--only NAME ...]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import json
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 from real import DATASETS, DEV_SETS, fit_tagsim, fully_right, score, tagsim_scores
 
 from training.datasets import load_dataset
@@ -47,12 +48,14 @@ def _tagger(overrides, specs, jobs):
     return make_tagger(specs, n_jobs=jobs, **overrides)
 
 
-def measure(corpus, devs, overrides, folds):
-    """Cross-validation and dev-set figures of one setting."""
-    results = cross_validate(corpus, partial(_tagger, overrides), folds=folds, progress=False,
-                             n_jobs=-1)
-    out = {"cv_agreement_accuracy": results["agreement_type"].summary["accuracy"],
-           "cv_sector_micro_f1": results["sectors"].summary["micro_f1"]}
+def measure(corpus, devs, overrides, folds, seeds=1):
+    """Cross-validation (averaged over *seeds* fold draws) and dev-set figures of one setting."""
+    runs = [cross_validate(corpus, partial(_tagger, overrides), folds=folds, seed=seed,
+                           progress=False, n_jobs=-1) for seed in range(seeds)]
+    out = {"cv_agreement_accuracy": round(float(np.mean(
+               [r["agreement_type"].summary["accuracy"] for r in runs])), 4),
+           "cv_sector_micro_f1": round(float(np.mean(
+               [r["sectors"].summary["micro_f1"] for r in runs])), 4)}
     tagger, seconds = fit_tagsim(corpus, **overrides)
     out["training_seconds"] = round(seconds, 1)
     for name, dev in devs.items():
@@ -90,6 +93,8 @@ def main(argv=None):
     parser.add_argument("--dev", action="append", help="a real dev set; once per set "
                         "(default: both in ../shared/datasets)")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="average cross-validation over this many fold draws (default 1)")
     parser.add_argument("--only", action="append", choices=sorted(LEVERS),
                         help="measure only these settings (default: all)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -102,7 +107,7 @@ def main(argv=None):
     devs = {Path(p).stem: load_dataset(p) for p in paths}
     rows = {}
     for name in args.only or LEVERS:
-        rows[name] = measure(corpus, devs, LEVERS[name], args.folds)
+        rows[name] = measure(corpus, devs, LEVERS[name], args.folds, args.seeds)
         print(f"measured: {name}", flush=True)
     print(json.dumps(rows, indent=2) if args.json else report(rows, list(devs)))
 
