@@ -54,10 +54,15 @@ test: $(BIN)/.dev-installed browser ## run the whole test suite
 bench-neighbours: install ## similar-article quality: leave-one-out label agreement vs plain TF-IDF
 	$(BIN)/python bench/neighbours.py --data $(DATA)
 
-bench-load: install ## throughput and latency of the real server under wrk (installs wrk if missing)
+# The last commit served by gunicorn and the hand-written buffering worker (service/worker.py):
+# bench-load measures it first, then this tree, on the same home. COMPARE= skips it.
+COMPARE ?= a7b3aa3
+
+bench-load: install ## throughput of the real server under wrk, old server (COMPARE) vs this one; installs wrk
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@test -e $(TAGSIM_HOME)/current || $(MAKE) --no-print-directory train
-	$(BIN)/python bench/load.py --datasets $(DATASETS)
+	@test -z "$(COMPARE)" || $(BIN)/python -c 'import gunicorn' 2>/dev/null || $(PIP) install 'gunicorn>=27,<28'
+	$(BIN)/python bench/load.py --datasets $(DATASETS) $(if $(COMPARE),--compare $(COMPARE))
 
 $(BIN)/.bench-installed: $(BIN)/.dev-installed
 	@$(PIP) install -e '.[dev,scale,bench]'

@@ -7,9 +7,13 @@ the model in ``artifacts/``), then runs wrk for a bounded time against ``/v1/tag
 connections (throughput) and then with one (the HTTP round trip, compared with the same
 call in-process). Reports requests/s, p50/p99, errors, and each worker's memory.
 
-    python bench/load.py [--docs 100000] [--seconds 15] [--connections 32]
+    python bench/load.py [--docs 100000] [--seconds 15] [--connections 32] [--compare REV]
 
-wrk comes from Debian (``apt-get install wrk``); ``make bench-load`` installs it.
+``--compare REV`` also serves the same home with the server code of git revision REV
+(exported with ``git archive`` into a temporary folder, run with this venv) and prints
+both, REV first: ``make bench-load`` compares with the last commit that served with
+gunicorn and the hand-written buffering worker. wrk comes from Debian
+(``apt-get install wrk``); ``make bench-load`` installs it.
 """
 
 from __future__ import annotations
@@ -75,12 +79,12 @@ def prepare_home(n_docs, datasets, log):
     return home
 
 
-def start_server(home, port, workers, log_file):
-    """Start `tagsim serve`; return the process and the seconds until /readyz answered."""
+def start_server(home, port, workers, log_file, root=ROOT):
+    """Start `tagsim serve` from the tree *root*; return the process and the seconds until ready."""
     env = dict(os.environ)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     proc = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--home", str(home),
-                             "--port", str(port), "--workers", str(workers)], cwd=ROOT, env=env,
+                             "--port", str(port), "--workers", str(workers)], cwd=root, env=env,
                             stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     started = time.monotonic()
     while time.monotonic() < started + 120:
@@ -147,7 +151,9 @@ def main(argv=None):
     parser.add_argument("--seconds", type=int, default=15, help="length of each wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument("--compare", metavar="REV",
+                        help="also measure the server code of this git revision, first")
     parser.add_argument("--datasets", type=Path, default=corpora.DEFAULT_DATASETS)
     parser.add_argument("--home", type=Path,
                         help="serve this home as it is instead of building one (--docs unused)")
@@ -164,9 +170,56 @@ def main(argv=None):
     article = next(q for q in queries if len(q) >= 3000)[:3000]
     tag_bodies = [json.dumps({"text": article})]
     similar_bodies = [json.dumps({"text": q[:3000], "k": 10}) for q in queries]
+    servers = [("this tree", ROOT)]
+    with tempfile.TemporaryDirectory(prefix="tagsim-bench-") as old_root:
+        if args.compare:
+            export_tree(args.compare, old_root)
+            servers.insert(0, (args.compare, Path(old_root)))
+        results = [(name, *measure(root, home, args, tag_bodies, similar_bodies))
+                   for name, root in servers]
+    n_indexed, local = in_process_p50(home, tag_bodies[0], similar_bodies)
+    if args.home:
+        corpus = f"{n_indexed} documents from {args.home}"
+    else:
+        corpus = f"{args.docs} generated documents" if args.docs else "the default corpus"
+    for name, runs, ready_s, mem in results:
+        print(f"\nwrk over loopback, `tagsim serve --workers {args.workers}` (server code of {name}), "
+              f"similarity corpus of {corpus}, {args.seconds} s per run; the server answered "
+              f"/readyz {ready_s:.1f} s after it was started\n")
+        print("| endpoint | connections | requests/s | p50 ms | p99 ms | errors |")
+        print("|---|---|---|---|---|---|")
+        for endpoint, conns, r in runs:
+            print(f"| {endpoint} | {conns} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
+                  f"| {r['errors']} |")
+        print("\n| endpoint | in-process p50 ms | HTTP p50 ms (1 connection) | HTTP adds ms |")
+        print("|---|---|---|---|")
+        for (endpoint, _, r), key in zip([x for x in runs if x[1] == 1], ("tag", "similar"),
+                                         strict=True):
+            print(f"| {endpoint} | {local[key]:.2f} | {r['p50']:.2f} | {r['p50'] - local[key]:.2f} |")
+        print("\n| worker pid | RSS MiB | PSS MiB (shared pages split) |")
+        print("|---|---|---|")
+        for pid, rss, pss in mem:
+            print(f"| {pid} | {rss:.0f} | {pss:.0f} |")
+    if len(results) == 2:
+        (old, old_runs, *_), (new, new_runs, *_) = results
+        print(f"\n| endpoint | connections | {old} requests/s | this tree requests/s | change |")
+        print("|---|---|---|---|---|")
+        for (endpoint, conns, a), (_, _, b) in zip(old_runs, new_runs, strict=True):
+            print(f"| {endpoint} | {conns} | {a['rps']:.0f} | {b['rps']:.0f} "
+                  f"| {b['rps'] / a['rps'] - 1:+.0%} |")
+
+
+def export_tree(rev, folder):
+    """Write the files of git revision *rev* into *folder* (its server code, run with this venv)."""
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", folder], input=archive.stdout, check=True)
+
+
+def measure(root, home, args, tag_bodies, similar_bodies):
+    """(wrk runs, seconds to ready, worker memory) of the server code in *root*."""
     port = free_port()
     with open(corpora.RESULTS / "load-server.log", "ab") as log_file:
-        proc, ready_s = start_server(home, port, args.workers, log_file)
+        proc, ready_s = start_server(home, port, args.workers, log_file, root)
         try:
             runs = []
             for name, path, bodies in (("tag (3 KB article)", "/v1/tag", tag_bodies),
@@ -182,28 +235,7 @@ def main(argv=None):
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=60)
-    n_indexed, local = in_process_p50(home, tag_bodies[0], similar_bodies)
-    if args.home:
-        corpus = f"{n_indexed} documents from {args.home}"
-    else:
-        corpus = f"{args.docs} generated documents" if args.docs else "the default corpus"
-    print(f"\nwrk over loopback, `tagsim serve --workers {args.workers}`, similarity corpus of "
-          f"{corpus}, {args.seconds} s per run; the server answered /readyz {ready_s:.1f} s "
-          "after it was started\n")
-    print("| endpoint | connections | requests/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|")
-    for name, conns, r in runs:
-        print(f"| {name} | {conns} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
-              f"| {r['errors']} |")
-    print("\n| endpoint | in-process p50 ms | HTTP p50 ms (1 connection) | HTTP adds ms |")
-    print("|---|---|---|---|")
-    for (name, _, r), key in zip([x for x in runs if x[1] == 1], ("tag", "similar"), strict=True):
-        print(f"| {name} | {local[key]:.2f} | {r['p50']:.2f} | {r['p50'] - local[key]:.2f} |")
-    print("\n| worker pid | RSS MiB | PSS MiB (shared pages split) |")
-    print("|---|---|---|")
-    for pid, rss, pss in mem:
-        print(f"| {pid} | {rss:.0f} | {pss:.0f} |")
-
+    return runs, ready_s, mem
 
 if __name__ == "__main__":
     main()

@@ -6,7 +6,7 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
 DEFAULTS = {
-    "TAGSIM_LOAD_MODEL": True,       # False: load on the first request or reload (gunicorn preloads)
+    "TAGSIM_LOAD_MODEL": True,       # False: load on the first request or reload (serve loads first)
 }
 
 

@@ -43,7 +43,7 @@ def parse_json():
         raw = request.get_data(cache=False)
     except HTTPException:
         raise
-    except OSError:  # the client stopped sending; service/worker.py times sockets out
+    except OSError:  # a server that streams the body timed the client out
         raise RequestTimeout("the request body stopped arriving; send it whole, at once") from None
     except Exception as exc:  # the server could not decode the body's framing
         raise BadJson(f"the body could not be read ({exc}); check its Content-Length or "

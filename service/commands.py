@@ -64,7 +64,7 @@ def register(sub, home):
     p.add_argument("file", type=Path, help="a Label Studio JSON export, or JSONL")
     p.set_defaults(run=review_import)
 
-    p = sub.add_parser("serve", parents=[home, database], help="serve the HTTP API with gunicorn")
+    p = sub.add_parser("serve", parents=[home, database], help="serve the HTTP API with Granian")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 "
                         "is every network: set TAGSIM_API_TOKEN first)")
@@ -292,17 +292,25 @@ def _loopback(host):
 
 
 def serve(args):
-    """tagsim serve: load the current model, then serve the HTTP API with gunicorn."""
+    """tagsim serve: load the current model, then serve the HTTP API with Granian."""
+    import shutil
     import tempfile
 
     # Workers share one metrics directory; it must be set before prometheus_client loads,
-    # which is why service/__init__.py imports it only inside create_app.
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tagsim-metrics-"))
+    # which is why service/__init__.py imports it only inside create_app. A directory made
+    # here is this server's alone, and removed when it stops.
+    made = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tagsim-metrics-")
     from service.server import serve
 
     if not _loopback(args.host) and not args.settings.token_required:
         print(f"tagsim serve: warning: listening on {args.host} with no TAGSIM_API_TOKEN: anyone "
               "who can reach this port can add and delete documents and reload the model; set "
               "TAGSIM_API_TOKEN (and TAGSIM_READ_TOKEN)", file=sys.stderr)
-    serve(args.settings, args.host, args.workers)  # one line if no model loads
+    try:
+        serve(args.settings, args.host, args.workers)  # one line if no model loads
+    finally:
+        if made:
+            shutil.rmtree(made, ignore_errors=True)
     return 0

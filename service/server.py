@@ -1,69 +1,69 @@
-"""Serve the app with gunicorn: the model is loaded once, before the workers fork."""
+"""Serve the app with Granian: the model is loaded and verified once, before the workers start.
+
+Granian (Rust, hyper) accepts connections and parses request lines and headers in each
+worker's event loop; `WholeRequests` (service/whole_requests.py) reads the body there
+too, so an app thread is given only a whole request. Workers are forked after the load
+(Granian forks on Linux) and load nothing themselves; the index files are memory-mapped,
+so the workers share their pages.
+"""
 
 from __future__ import annotations
 
+import resource
 import sys
-
-from gunicorn.app.base import BaseApplication
 
 from model.errors import ArtifactError
 from service import create_app
-from service.worker import buffering_worker
+from service.whole_requests import WholeRequests
+
+_APP = None  # the app the workers answer with, set by `serve` before they fork
+ACCESS_LOG_FORMAT = '%(addr)s "%(method)s %(path)s" %(status)d %(dt_ms).1fms'  # no query strings
 
 
-class TagsimServer(BaseApplication):
-    """gunicorn serving an app built (and its model loaded) before the workers fork."""
-
-    def __init__(self, app, options):
-        self.application = app
-        self.options = options
-        super().__init__()
-
-    def load_config(self):
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self):
-        return self.application
+def _forked_app(target=None):
+    """Granian's target loader, called in each worker: the app built before the fork."""
+    return _APP
 
 
-def _worker_exit(server, worker):
-    from prometheus_client import multiprocess
+def _allow_open_files(connections):
+    """Raise this process's open-file limit (the workers inherit it) to hold *connections*."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = connections + 256  # and the artifact files, the database, the listening socket
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE,
+                           (want if hard == resource.RLIM_INFINITY else min(want, hard), hard))
 
-    multiprocess.mark_process_dead(worker.pid)
 
-
-def serve(settings, host="127.0.0.1", workers=2, timeout=60):
-    """Load the current model, then run gunicorn until it is stopped (SIGTERM or Ctrl-C).
+def serve(settings, host="127.0.0.1", workers=2):
+    """Load the current model, then run Granian until it is stopped (SIGTERM or Ctrl-C).
 
     Raises `ArtifactError` at once, before any worker starts, if the model cannot be
-    loaded. The workers are forked after the load and share its memory. Each worker
-    reads whole requests in its event loop and answers them with ``settings.threads``
-    threads (see service/worker.py); a request must arrive within
-    ``settings.read_timeout`` seconds, and a worker holds at most
-    ``settings.max_connections`` connections. *settings* (a `Settings`) also give the
-    home, the port, the document database and whether to write the access log.
+    loaded. Each of *workers* processes answers with ``settings.threads`` threads; a
+    request must arrive whole within ``settings.read_timeout`` seconds (headers: the
+    connection is closed; body: 408), a body may hold ``settings.max_body_bytes``
+    (more: 413), and a worker holds at most ``settings.max_connections`` connections.
     """
+    global _APP
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.server import Server
+
     app = create_app({"TAGSIM_LOAD_MODEL": False}, settings)
-    options = {
-        "bind": f"{host}:{settings.port}",
-        "workers": workers,
-        "worker_class": buffering_worker(settings.read_timeout,
-                                          settings.max_body_bytes),
-        "threads": settings.threads,
-        "worker_connections": settings.max_connections,
-        "keepalive": 5,
-        "preload_app": True,  # the app (loaded below) is built once, before the fork
-        "timeout": timeout,
-        "graceful_timeout": 10,
-        "accesslog": "-" if settings.access_log else None,
-        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',  # no query strings
-        "child_exit": _worker_exit,
-    }
     current = app.extensions["tagsim"]
     if not current.load():
         raise ArtifactError(current.problem)
     current.documents.close()  # each worker opens its own connections; none may share ours
+    _allow_open_files(settings.max_connections)
+    _APP = WholeRequests(app, settings.threads, settings.read_timeout,
+                         settings.max_body_bytes)
+    server = Server(
+        "tagsim", address=host, port=settings.port, interface=Interfaces.ASGINL,
+        workers=workers, http=HTTPModes.http1, websockets=False,
+        backpressure=settings.max_connections,
+        http1_settings=HTTP1Settings(header_read_timeout=min(settings.read_timeout, 60) * 1000,
+                                     keep_alive=True),
+        log_access=settings.access_log, log_access_format=ACCESS_LOG_FORMAT,
+        workers_kill_timeout=10)
     print(f"tagsim serve: serving {current.searcher.model.version} on http://{host}:{settings.port} "
           f"({workers} workers x {settings.threads} threads; Ctrl-C stops)", file=sys.stderr, flush=True)
-    TagsimServer(app, options).run()
+    server.serve(target_loader=_forked_app)

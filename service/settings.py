@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     keep_versions: int = Field(5, ge=1, description="a whole number of 1 or more")
     threads: int = Field(4, ge=1, description="a whole number of 1 or more")
     read_timeout: int = Field(10, ge=1, description="a whole number of seconds, 1 or more")
-    max_connections: int = Field(200, ge=1, description="a whole number of 1 or more")
+    max_connections: int = Field(1000, ge=1, description="a whole number of 1 or more")
     access_log: bool = Field(True, description="1 or 0")
     database_url: str | None = Field(None, pattern=r"^postgres(ql)?://", repr=False,
                                      description="a postgresql:// URL")

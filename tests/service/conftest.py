@@ -36,7 +36,7 @@ def corpus_docs(home):
 
 @pytest.fixture
 def server(home):
-    """A real server (gunicorn, two workers) over a private copy of the trained home."""
+    """A real server (Granian, two workers) over a private copy of the trained home."""
     srv = Server(home).start()
     yield srv
     srv.stop()

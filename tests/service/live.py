@@ -1,4 +1,4 @@
-"""A real `tagsim serve` (gunicorn, two workers) on a free loopback port, for the tests."""
+"""A real `tagsim serve` (Granian, two workers) on a free loopback port, for the tests."""
 
 import os
 import signal

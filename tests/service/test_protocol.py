@@ -2,69 +2,16 @@
 
 import json
 import shutil
-import socket
 import time
 
 import pytest
 
-from service.worker import HEADER_BUFFER, request_complete
 from tests.service.live import Server, read_answer
 
 TAG_HEAD = (b"POST /v1/tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"Content-Length: 100\r\n\r\n")
 CHUNKED_HEAD = (b"POST /v1/tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 b"Transfer-Encoding: chunked\r\n\r\n")
-
-
-@pytest.mark.parametrize("data, complete", [
-    (b"GET /healthz HTTP/1.1\r\nHost: x\r\n", False),
-    (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", True),
-    (b"GET /healthz HTTP/1.1\nHost: x\n\n", True),
-    (TAG_HEAD + b'{"text":', False),
-    (TAG_HEAD + b"x" * 99, False),
-    (TAG_HEAD + b"x" * 100, True),
-    (TAG_HEAD.replace(b"100", b"abc"), True),             # gunicorn answers 400 at once
-    (TAG_HEAD.replace(b"100", str(2 << 20).encode()), True),  # the app answers 413 unread
-    (CHUNKED_HEAD + b"5\r\nhello\r\n", False),
-    (CHUNKED_HEAD + b"5\r\nhello\r\n0\r\n", False),
-    (CHUNKED_HEAD + b"5\r\nhello\r\n0\r\n\r\n", True),
-    (CHUNKED_HEAD + b"5\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n", True),
-    (CHUNKED_HEAD + b"zz\r\n", True),                     # malformed: gunicorn answers 400
-    (b"GET /" + b"a" * HEADER_BUFFER + b" HTTP/1.1", True),  # gunicorn answers 414
-])
-def test_request_complete(data, complete):
-    assert request_complete(bytearray(data), 1 << 20)[0] is complete
-
-
-def test_expect_100_continue_is_noticed():
-    head = TAG_HEAD.replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n")
-    assert request_complete(bytearray(head), 1 << 20) == (False, True)
-
-
-def test_fifty_slow_clients_do_not_delay_a_normal_one(server):
-    """Headers sent, then the body stalled or trickled: no worker waits for them."""
-    slow = []
-    for i in range(50):
-        sock = server.connect()
-        sock.sendall(CHUNKED_HEAD + b"8\r\n{\"text\":\r\n" if i % 5 == 0 else
-                     TAG_HEAD + b'{"text":')
-        slow.append(sock)
-    timings = []
-    client = server.client(timeout=5)
-    for _ in range(10):
-        for sock in slow[1::2]:
-            sock.sendall(b" ")  # trickled: a byte a round, never the 100 announced
-        for call in (lambda: client._call("GET", "/healthz"),
-                     lambda: client.tag("The bank signed a memorandum of understanding.")):
-            started = time.monotonic()
-            call()
-            timings.append(time.monotonic() - started)
-    for sock in slow:  # still waiting, unanswered: they were slow throughout
-        sock.setblocking(False)
-        with pytest.raises(BlockingIOError):
-            sock.recv(1)
-        sock.close()
-    assert len(timings) == 20 and max(timings) < 1.0, timings
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +24,16 @@ def quick(tmp_path_factory, trained_home):
     srv.stop()
 
 
+CLOSE = b"Connection: close\r\n"
+
+
 def answer_to(server, data):
     """(status, headers, body) of the answer to raw request bytes."""
     with server.connect() as sock:
-        sock.sendall(data)
+        try:
+            sock.sendall(data)
+        except OSError:  # answered and closed before all of it was sent (413)
+            pass
         raw = read_answer(sock)
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -88,26 +41,36 @@ def answer_to(server, data):
     return int(lines[0].split()[1]), headers, body
 
 
-CLOSE = b"Connection: close\r\n"
-
-
 @pytest.mark.parametrize("data, status, code", [
-    (b"GET /healthz?" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
-    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431,
-     "headers_too_large"),
-    (b"GARBAGE\r\n\r\n", 400, "bad_request"),
-    (b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", 400, "bad_request"),
-    (TAG_HEAD.replace(b"100", b"abc"), 400, "bad_request"),
+    (b"GET /healthz?" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n", 400,
+     "invalid_input"),  # a long query reaches the app, which names the parameter it does not know
     (TAG_HEAD + b'{"text":', 408, "timeout"),
     (CHUNKED_HEAD + b"8\r\n{\"text\":\r\n", 408, "timeout"),
-    (CHUNKED_HEAD + b"3\r\n{\"text\":\r\n0\r\n\r\n", 400, "bad_json"),  # a chunk longer than said
+    (CHUNKED_HEAD + b"3\r\n{\"text\":\r\n0\r\n\r\n", 400, "bad_request"),  # a chunk longer than said
+    (CHUNKED_HEAD + b"zz\r\n", 400, "bad_request"),
     (TAG_HEAD.replace(b"100", str((1 << 20) + 1).encode()), 413, "too_large"),
+    (CHUNKED_HEAD + b"%x\r\n" % ((1 << 20) + 1) + b" " * ((1 << 20) + 1) + b"\r\n0\r\n\r\n", 413,
+     "too_large"),  # over the limit in chunks: too large, not bad JSON
 ])
 def test_errors_below_flask_are_json(quick, data, status, code):
     got, headers, body = answer_to(quick, data)
     assert (got, headers["content-type"]) == (status, "application/json"), body
     error = json.loads(body)["error"]
     assert error["code"] == code and error["message"]
+
+
+@pytest.mark.parametrize("data, status", [
+    (b"GET /healthz?" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: a\r\n" * 101 + b"\r\n", 431),
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 2_000_000 + b"\r\n\r\n", 431),
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", 400),
+    (TAG_HEAD.replace(b"100", b"abc"), 400),
+])
+def test_what_granian_refuses_itself_is_an_empty_answer(quick, data, status):
+    """The README lists these: Granian answers them before the app, with no body."""
+    got, headers, body = answer_to(quick, data)
+    assert (got, body, headers.get("connection")) == (status, b"", "close")
 
 
 @pytest.mark.parametrize("data", [
@@ -143,15 +106,3 @@ def corpus_ids(quick):
     lines = (quick.home / "current" / "documents.jsonl").read_text().splitlines()
     return [json.loads(line)["id"] for line in lines]
 
-
-def test_sockets_are_given_a_timeout():
-    from service.worker import TimedSocket
-
-    a, b = socket.socketpair()
-    timed = TimedSocket.adopt(a, 0.2)
-    timed.setblocking(True)
-    assert timed.gettimeout() == 0.2
-    with pytest.raises(TimeoutError):
-        timed.recv(1)
-    timed.close()
-    b.close()

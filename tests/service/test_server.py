@@ -1,4 +1,4 @@
-"""The real thing: gunicorn with two workers on a free loopback port."""
+"""The real thing: `tagsim serve` (Granian) with two workers on a free loopback port."""
 
 import signal
 
@@ -66,3 +66,14 @@ def test_documents_survive_restart_and_kill_9(home):
         assert srv.client().get_document("durable-2")["id"] == "durable-2"
     finally:
         srv.stop()
+
+
+def test_serve_removes_its_metrics_folder_when_it_stops(home, tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    srv = Server(home, env={"TMPDIR": str(scratch)}).start()
+    try:
+        assert [p.name[:15] for p in scratch.iterdir()] == ["tagsim-metrics-"]
+    finally:
+        srv.stop()
+    assert list(scratch.iterdir()) == []
