@@ -238,11 +238,11 @@ class Tagger:
 
         *threshold* and *limit* set the operating point of the multi-label heads (see
         `operating_point`); by default each label uses its tuned threshold.
-        Raises `EmptyText` when a text has no word at all.
+        Raises `EmptyText` when an article (title and text together) has no word at all.
         """
         cuts, limit = self.operating_point(threshold, limit)
-        for _, text in docs:
-            require_words(text)
+        for title, text in docs:
+            require_words(document_text(title, text))
         X = self.vectorize(docs)
         answers = [{} for _ in docs]
         for spec in self.specs:

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from model.errors import AlreadyExists, ArtifactError, InvalidInput
-from model.features import require_words
+from model.features import document_text, require_words
 from service.endpoints import declared_body, declared_query, endpoint, openapi_spec
 from service.errors import BadJson, RequestTimeout, TooLarge, UnsupportedMediaType
 from service.schemas import (
@@ -70,12 +70,21 @@ def check_text(text, field="text"):
     require_words(text, field)
 
 
+def check_article(title, text, prefix=""):
+    """An article to tag: each field within the length limit (413), words in one of them (422)."""
+    limit = current_app.extensions["tagsim.settings"].max_text_chars
+    for field, value in (("title", title or ""), ("text", text)):
+        if len(value) > limit:
+            raise TooLarge(f"{prefix}{field} has {len(value)} characters; the limit is {limit}")
+    require_words(document_text(title, text), f"{prefix}text (with the title)")
+
+
 @endpoint(bp, "POST", "/v1/tag", "Tag one article", "sectors and agreement type", body=TagRequest)
 def tag():
     """Tag one article: every head's labels and scores."""
     model = current_model().ready_model()
     req = declared_body(model.heads, parse_json())
-    check_text(req.text)
+    check_article(req.title, req.text)
     answer = model.tagger.tag([(req.title, req.text)], explain=req.explain,
                               threshold=req.threshold, limit=req.limit)[0]
     current_app.extensions["tagsim.metrics"].count_labels(answer, model.heads)
@@ -92,7 +101,7 @@ def tag_batch():
     model = current_model().ready_model()
     req = declared_body(model.heads, data)
     for i, item in enumerate(req.items):
-        check_text(item.text, f"items[{i}].text")
+        check_article(item.title, item.text, f"items[{i}].")
     answers = model.tagger.tag([(i.title, i.text) for i in req.items], req.explain,
                                threshold=req.threshold, limit=req.limit)
     for answer in answers:

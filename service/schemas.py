@@ -66,10 +66,16 @@ class OperatingPoint(_Strict):
         "at most this many labels per multi-label head, the most probable first"))
 
 
+# A title with an empty text is a valid training record, so it is a valid article to tag:
+# the two together need one word (service/api.py, check_article).
+ArticleText = Annotated[StrictStr, Field(description=(
+    "the article's body; may be empty when the title has words"))]
+
+
 class TagRequest(OperatingPoint):
     """Tag one article."""
 
-    text: Text
+    text: ArticleText = ""
     title: StrictStr | None = None
     explain: StrictBool = Field(False, description="add the top terms behind each label")
 
@@ -78,7 +84,7 @@ class TagItem(_Strict):
     """One article of a batch."""
 
     id: DocId | None = None
-    text: Text
+    text: ArticleText = ""
     title: StrictStr | None = None
 
 

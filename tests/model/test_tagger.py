@@ -24,7 +24,7 @@ def check_answer(loaded, answer):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(max_size=400), title=st.one_of(st.none(), st.text(max_size=40)))
 def test_tag_never_crashes_on_arbitrary_unicode(loaded, text, title):
-    if not re.search(r"\w", text):
+    if not re.search(r"\w", (title or "") + "\n" + text):  # an article is its title and text
         with pytest.raises(EmptyText, match="send at least one word"):
             loaded.tagger.tag([(title, text)])
         return

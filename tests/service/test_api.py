@@ -351,7 +351,8 @@ def test_openapi_documents_every_route(app, client):
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method.lower()) in documented, (path, method)
     tag = spec["components"]["schemas"]["TagRequest"]
-    assert tag["required"] == ["text"] and tag["additionalProperties"] is False
+    # Neither field is required alone: a title with an empty text is an article too.
+    assert "required" not in tag and tag["additionalProperties"] is False
 
 
 @pytest.mark.parametrize("error, status", [
@@ -391,3 +392,21 @@ def test_a_locked_document_database_is_503_not_500(home):
         holder.execute("ROLLBACK")
         holder.close()
     assert client.post("/v1/documents", json={"id": "b", "text": "Solar loan."}).status_code == 201
+
+
+def test_a_title_with_an_empty_text_is_tagged_as_training_reads_it(client):
+    title = "Solar developer signs memorandum with regional bank"
+    alone = client.post("/v1/tag", json={"title": title})
+    empty = client.post("/v1/tag", json={"title": title, "text": ""})
+    assert alone.status_code == empty.status_code == 200
+    # document_text joins a title and an empty body as the title alone, as training does.
+    as_text = client.post("/v1/tag", json={"text": title}).get_json()
+    for answer in (alone.get_json(), empty.get_json()):
+        assert answer["sectors"] == as_text["sectors"]
+        assert answer["agreement_type"] == as_text["agreement_type"]
+    batch = client.post("/v1/tag/batch", json={"items": [{"title": title}, {"text": title}]})
+    first, second = batch.get_json()["results"]
+    assert first["agreement_scores"] == second["agreement_scores"]
+    message = error_of(client.post("/v1/tag", json={"title": " ", "text": "?"}), 422, "empty_text")
+    assert "text (with the title)" in message
+    error_of(client.post("/v1/tag", json={}), 422, "empty_text")
