@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -72,10 +73,17 @@ class Searcher:
             corrections = store.corrections_since(0)
             return view.apply(self, docs, deleted, corrections, store.scores_of_many(), seq=seq,
                               review_seq=corrections[-1]["seq"] if corrections else 0)
-        changes = store.changes_since(view.seq)
-        corrections = store.corrections_since(view.review_seq)
-        if not changes and not corrections:
+        # One query while nothing changed; every sequence number up to these has committed
+        # (writers commit in order), so a retired correction is not asked for again.
+        last_change, last_correction = store.latest()
+        if last_change <= view.seq and last_correction <= view.review_seq:
             return view
+        changes = store.changes_since(view.seq) if last_change > view.seq else []
+        corrections = store.corrections_since(view.review_seq) \
+            if last_correction > view.review_seq else []
+        if not changes and not corrections:
+            return replace(view, seq=max(view.seq, last_change),
+                           review_seq=max(view.review_seq, last_correction))
         last = {doc_id: op for _, doc_id, op in changes}  # in order: the last op wins
         deleted = {doc_id for _, doc_id, op in changes if op == "delete"}
         puts = [doc_id for doc_id, op in last.items() if op == "put"]
@@ -83,8 +91,9 @@ class Searcher:
         deleted |= set(puts) - docs.keys()  # put, then deleted before we read it
         return view.apply(self, [docs[i] for i in sorted(docs)], sorted(deleted), corrections,
                           store.scores_of_many(sorted(docs)) if docs else {},
-                          seq=changes[-1][0] if changes else view.seq,
-                          review_seq=corrections[-1]["seq"] if corrections else view.review_seq)
+                          seq=max(changes[-1][0] if changes else view.seq, last_change),
+                          review_seq=max(corrections[-1]["seq"] if corrections else 0,
+                                         view.review_seq, last_correction))
 
     def add(self, doc_id, title, text, given):
         """Store a document and make it searchable at once; return its labels and the predicted heads.

@@ -298,11 +298,15 @@ def serve(args):
     # Workers share one metrics directory; it must be set before prometheus_client loads,
     # which is why service/__init__.py imports it only inside create_app.
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tagsim-metrics-"))
+    from service.protection import bound_hosts
     from service.server import serve
 
     if not _loopback(args.host) and not args.settings.token_required:
         print(f"tagsim serve: warning: listening on {args.host} with no TAGSIM_API_TOKEN: anyone "
               "who can reach this port can add and delete documents and reload the model; set "
               "TAGSIM_API_TOKEN (and TAGSIM_READ_TOKEN)", file=sys.stderr)
-    serve(args.settings, args.host, args.workers)  # one line if no model loads
+    settings = args.settings
+    if settings.allowed_hosts is None:  # the bound address's names (DNS rebinding)
+        settings = settings.with_flags(allowed_hosts=",".join(bound_hosts(args.host)))
+    serve(settings, args.host, args.workers)  # one line if no model loads
     return 0
