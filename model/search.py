@@ -12,6 +12,7 @@ from model.documents import DocumentStore
 from model.errors import InvalidInput, NotFound
 from model.features import require_words
 from model.loaded import LoadedModel
+from model.mapped import changed
 from model.review import review_queue
 from model.visible import Visible
 
@@ -212,7 +213,7 @@ class Searcher:
         if doc_id in view.live:
             return view.live[doc_id]["vector"]
         self._document(view, doc_id)
-        return self.model.index.matrix[self.corpus_row[doc_id]]
+        return self.model.index.row(self.corpus_row[doc_id])
 
     def search(self, query, k=10, filters=None, min_score=0.0, exclude=None, terms=10):
         """The *k* most similar visible documents, best first, with their shared terms.
@@ -287,6 +288,8 @@ class Searcher:
         common, qi, vi = np.intersect1d(q_terms, v_terms, assume_unique=True,
                                         return_indices=True)
         products = q_data[qi] * v_data[vi]
+        if not np.isfinite(products).all():
+            raise changed("a weight is not a number")
         order = np.argsort(-products, kind="stable")[:limit]
         return [{"term": str(self.terms[common[i]]), "weight": round(float(products[i]), 6)}
                 for i in order]
