@@ -37,6 +37,8 @@ LEVERS = {
     # Combinations of the ones cross-validation liked.
     "lead 60 x0.5": {"feature_params": {"lead_words": 60, "lead_weight": 0.5}},
     "lead 40 x0.3": {"feature_params": {"lead_words": 40, "lead_weight": 0.3}},
+    "lead 40 x0.5 + none bias": {"feature_params": {"lead_words": 40, "lead_weight": 0.5},
+                                 "head_params": {"null_label": "none"}},
     "lead 40 x0.5 + two-stage": {"feature_params": {"lead_words": 40, "lead_weight": 0.5},
                                  "head_params": {"null_label": "none", "two_stage": True}},
 }

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.errors import ArtifactError
+
 
 class CorpusDocuments(Sequence):
     """Row-indexed view of ``documents.jsonl``; each line is parsed when it is read.
@@ -42,7 +44,14 @@ class CorpusDocuments(Sequence):
     def __getitem__(self, row):
         if not -len(self) <= row < len(self):
             raise IndexError(f"row {row} of {len(self)}")
-        return json.loads(self._buf[self._starts[row]:self._ends[row]])
+        try:  # the file is mapped: a byte changed after loading is read here
+            meta = json.loads(self._buf[self._starts[row]:self._ends[row]])
+        except ValueError:
+            meta = None
+        if not isinstance(meta, dict):
+            raise ArtifactError(f"line {row + 1} of {self.path} is no longer a JSON object: the "
+                                "file changed after it was loaded; restore the version's files")
+        return meta
 
 
 class LabelColumns:

@@ -50,6 +50,7 @@ class SqliteDialect:
 
     types = {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "json": "TEXT", "bool": "INTEGER",
              "time": "TEXT"}
+    outage_pause = 0  # a local file: a failure (say, a held lock) says nothing of the next call
 
     def __init__(self, path, timeout=5.0):
         if not timeout > 0:
@@ -126,6 +127,7 @@ class PostgresDialect:
 
     types = {"serial": "BIGSERIAL PRIMARY KEY", "json": "JSONB", "bool": "BOOLEAN",
              "time": "TIMESTAMPTZ"}
+    outage_pause = 1.0  # seconds of failing at once after the server could not be reached
 
     def __init__(self, url, timeout=5.0, max_size=4):
         if not timeout > 0:

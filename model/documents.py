@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from model.dialects import PostgresDialect, SqliteDialect
 from model.errors import AlreadyExists, InvalidInput, NotFound, StoreUnavailable, TagsimError
+from model.outage import Outage
 
 DOCUMENT_STORE = "documents.sqlite"  # in the home, not in a version: the API's documents
 
@@ -92,6 +93,9 @@ class DocumentStore(Protocol):
     def changes_since(self, seq: int) -> list[tuple[int, str, str]]:
         """(seq, id, op) of every change after *seq*, oldest first."""
 
+    def latest(self) -> tuple[int, int]:
+        """(last change, last correction) sequence numbers, retired ones included, in one query."""
+
     def state(self) -> tuple[int, list[dict], set[str]]:
         """One consistent snapshot: last sequence, every document, deleted corpus ids."""
 
@@ -165,17 +169,32 @@ class SqlDocumentStore(DocumentStore):
     def __init__(self, dialect):
         self.dialect = dialect
         self.location = dialect.location
+        self.outage = Outage(dialect.outage_pause)
         self._migrated_in = None  # the process that migrated
         self._lock = threading.Lock()
 
     def _run(self, work, write=False, snapshot=False):
-        """*work(db)* in one transaction, after the migrations; driver errors mapped."""
-        if self._migrated_in != os.getpid():
-            with self._lock:
-                if self._migrated_in != os.getpid():
-                    self._transaction(self._migrate, write=True)
-                    self._migrated_in = os.getpid()
-        return self._transaction(work, write, snapshot)
+        """*work(db)* in one transaction, after the migrations; driver errors mapped.
+
+        While the database is down, `StoreUnavailable` at once but for one probe at a
+        time (`Outage`): no call waits the connection timeout behind another.
+        """
+        self.outage.admit()
+        try:
+            if self._migrated_in != os.getpid():
+                with self._lock:
+                    if self._migrated_in != os.getpid():
+                        self._transaction(self._migrate, write=True)
+                        self._migrated_in = os.getpid()
+            result = self._transaction(work, write, snapshot)
+        except StoreUnavailable as exc:
+            self.outage.failed(str(exc))
+            raise
+        except BaseException:
+            self.outage.succeeded()  # the database answered (a conflict, a bad value...)
+            raise
+        self.outage.succeeded()
+        return result
 
     def _transaction(self, work, write=False, snapshot=False):
         try:
@@ -257,6 +276,11 @@ class SqlDocumentStore(DocumentStore):
     def changes_since(self, seq):
         return [tuple(r) for r in self._run(lambda db: db.execute(
             "SELECT seq, id, op FROM changes WHERE seq > ? ORDER BY seq", (seq,)).fetchall())]
+
+    def latest(self):
+        return tuple(self._run(lambda db: db.execute(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes),"
+            " (SELECT COALESCE(MAX(seq), 0) FROM corrections)").fetchall()[0]))
 
     def state(self):
         def work(db):

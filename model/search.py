@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -11,6 +12,7 @@ from model.documents import DocumentStore
 from model.errors import InvalidInput, NotFound
 from model.features import require_words
 from model.loaded import LoadedModel
+from model.mapped import changed
 from model.review import review_queue
 from model.visible import Visible
 
@@ -72,10 +74,17 @@ class Searcher:
             corrections = store.corrections_since(0)
             return view.apply(self, docs, deleted, corrections, store.scores_of_many(), seq=seq,
                               review_seq=corrections[-1]["seq"] if corrections else 0)
-        changes = store.changes_since(view.seq)
-        corrections = store.corrections_since(view.review_seq)
-        if not changes and not corrections:
+        # One query while nothing changed; every sequence number up to these has committed
+        # (writers commit in order), so a retired correction is not asked for again.
+        last_change, last_correction = store.latest()
+        if last_change <= view.seq and last_correction <= view.review_seq:
             return view
+        changes = store.changes_since(view.seq) if last_change > view.seq else []
+        corrections = store.corrections_since(view.review_seq) \
+            if last_correction > view.review_seq else []
+        if not changes and not corrections:
+            return replace(view, seq=max(view.seq, last_change),
+                           review_seq=max(view.review_seq, last_correction))
         last = {doc_id: op for _, doc_id, op in changes}  # in order: the last op wins
         deleted = {doc_id for _, doc_id, op in changes if op == "delete"}
         puts = [doc_id for doc_id, op in last.items() if op == "put"]
@@ -83,8 +92,9 @@ class Searcher:
         deleted |= set(puts) - docs.keys()  # put, then deleted before we read it
         return view.apply(self, [docs[i] for i in sorted(docs)], sorted(deleted), corrections,
                           store.scores_of_many(sorted(docs)) if docs else {},
-                          seq=changes[-1][0] if changes else view.seq,
-                          review_seq=corrections[-1]["seq"] if corrections else view.review_seq)
+                          seq=max(changes[-1][0] if changes else view.seq, last_change),
+                          review_seq=max(corrections[-1]["seq"] if corrections else 0,
+                                         view.review_seq, last_correction))
 
     def add(self, doc_id, title, text, given):
         """Store a document and make it searchable at once; return its labels and the predicted heads.
@@ -203,7 +213,7 @@ class Searcher:
         if doc_id in view.live:
             return view.live[doc_id]["vector"]
         self._document(view, doc_id)
-        return self.model.index.matrix[self.corpus_row[doc_id]]
+        return self.model.index.row(self.corpus_row[doc_id])
 
     def search(self, query, k=10, filters=None, min_score=0.0, exclude=None, terms=10):
         """The *k* most similar visible documents, best first, with their shared terms.
@@ -278,6 +288,8 @@ class Searcher:
         common, qi, vi = np.intersect1d(q_terms, v_terms, assume_unique=True,
                                         return_indices=True)
         products = q_data[qi] * v_data[vi]
+        if not np.isfinite(products).all():
+            raise changed("a weight is not a number")
         order = np.argsort(-products, kind="stable")[:limit]
         return [{"term": str(self.terms[common[i]]), "weight": round(float(products[i]), 6)}
                 for i in order]

@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from model.mapped import changed, check_range, checked_rows, spans
+
 ROWS_PER_SHARD = 500_000  # a 2 MB accumulator: scattered additions stay in L2
 _PROBE_SHARE = 0.05       # share of the query's postings read before theta is known
 _SKIP_SHARE = 0.5         # skipped terms may add at most this share of theta
@@ -200,7 +202,15 @@ class SimilarityIndex:
         return np.flatnonzero(acc >= floor) if floor > 0 else np.flatnonzero(acc)
 
     def _exact(self, shard, rows, dense):
-        return np.asarray(self.matrix[rows + shard.start] @ dense, dtype=np.float32).ravel()
+        rows = checked_rows(self.matrix, rows + shard.start, "document")
+        return np.asarray(rows @ dense, dtype=np.float32).ravel()
+
+    def row(self, i):
+        """Row *i* of the corpus matrix (a checked copy: the files may change under us)."""
+        row = checked_rows(self.matrix, [i], "document")
+        if not (np.isfinite(row.data).all() and (row.data >= 0).all()):
+            raise changed("a document weight is not a non-negative number")
+        return row
 
     def _kth_exact(self, shard, acc, dense, k, allowed):
         """A lower bound on the k-th best score: the k-th best exact score of promising rows."""
@@ -288,15 +298,18 @@ def _accumulate(shard, terms, weights):
     lengths = shard.lengths[terms]
     kernel = _matvec_kernel()
     if kernel is None or lengths.sum() < _LONG_LISTS * len(terms):
-        return np.asarray(shard.postings[terms].T @ weights, dtype=np.float32).ravel()
+        postings = checked_rows(shard.postings, terms, "postings")
+        return np.asarray(postings.T @ weights, dtype=np.float32).ravel()
     out = np.zeros(shard.size, dtype=np.float32)
-    indptr, rows, data = shard.postings.indptr, shard.postings.indices, shard.postings.data
+    rows, data = shard.postings.indices, shard.postings.data
+    starts, stops = spans(shard.postings.indptr, terms, len(rows), "postings")
     column = np.zeros(2, dtype=rows.dtype)  # one column: postings 0..length
     weight = np.empty(1, dtype=np.float32)
-    for term, w in zip(terms.tolist(), weights.tolist(), strict=True):
-        start, stop = indptr[term], indptr[term + 1]
+    for start, stop, w in zip(starts.tolist(), stops.tolist(), weights.tolist(), strict=True):
         column[1], weight[0] = stop - start, w
-        kernel(shard.size, 1, column, rows[start:stop], data[start:stop], weight, out)
+        posted = rows[start:stop]
+        check_range(posted, shard.size, "postings")  # the kernel adds at these rows unchecked
+        kernel(shard.size, 1, column, posted, data[start:stop], weight, out)
     return out
 
 

@@ -101,7 +101,7 @@ class Visible:
                     continue  # not visible (deleted, or never here): the review waits in the store
                 meta = model.corpus[row]
                 live[doc_id] = {**meta, "id": doc_id, "title": meta.get("title", ""),
-                                "vector": model.index.matrix[row], "source": "corpus", "row": row}
+                                "vector": model.index.row(row), "source": "corpus", "row": row}
                 hide(doc_id)
             entry = live[doc_id] = dict(live[doc_id])  # the old snapshot keeps its own
             for head, review in reviews[doc_id].items():

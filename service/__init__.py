@@ -27,7 +27,7 @@ def create_app(config=None, settings=None):
     """
     # Imported here, as flaskr does: importing the package (for its CLI commands) must not
     # load prometheus_client before `tagsim serve` has set PROMETHEUS_MULTIPROC_DIR.
-    from service import auth, endpoints, errors
+    from service import auth, endpoints, errors, protection
     from service.api import bp
     from service.current import CurrentModel
     from service.metrics import Metrics
@@ -46,13 +46,14 @@ def create_app(config=None, settings=None):
     errors.register(app)
     metrics = Metrics()
     metrics.install(app)
+    protection.install(app, protection.parse_hosts(settings.allowed_hosts))
     auth.install(app, settings)  # before the query check: no token, no hint of what it takes
     endpoints.install(app)
     current = CurrentModel(settings)
     if app.config["TAGSIM_LOAD_MODEL"]:
         if not current.load():
             app.logger.error("model not loaded: %s", current.problem)
-    app.before_request(current.ensure_watcher)
+    current.start_watcher()  # here and in every process forked from this one
     app.extensions["tagsim"] = current
     app.extensions["tagsim.metrics"] = metrics
     app.register_blueprint(bp)

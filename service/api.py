@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from model.errors import AlreadyExists, ArtifactError, InvalidInput
+from model.errors import AlreadyExists, ArtifactError, InvalidInput, StoreUnavailable
 from model.features import document_text, require_words
 from service.endpoints import declared_body, declared_query, endpoint, openapi_spec
 from service.errors import BadJson, RequestTimeout, TooLarge, UnsupportedMediaType
@@ -60,6 +61,14 @@ def parse_json():
     if not isinstance(data, dict):
         raise InvalidInput("body must be a JSON object")
     return data
+
+
+STALE = {"Tagsim-Documents": "stale"}  # answered from the last snapshot: the database is down
+
+
+def searched(body, stale):
+    """A search's answer; while the database is down, marked as possibly stale (header and field)."""
+    return (body | {"documents_stale": True}, 200, STALE) if stale else body
 
 
 def check_text(text, field="text"):
@@ -114,7 +123,7 @@ def tag_batch():
 @endpoint(bp, "POST", "/v1/similar", "Similar documents", "best first", body=SimilarRequest)
 def similar():
     """The documents most similar to a text or to a stored document, filtered by label."""
-    searcher = current_model().ready_searcher()
+    searcher, stale = current_model().snapshot_searcher()
     heads = searcher.model.heads
     req = declared_body(heads, parse_json())
     if (req.text is None) == (req.id is None):
@@ -127,7 +136,7 @@ def similar():
     fields = req.model_dump(by_alias=True)
     filters = {h.name: fields[h.filter_field] for h in heads if fields[h.filter_field] is not None}
     results = searcher.search(query, req.k, filters, req.min_score, exclude, req.terms)
-    return {"model_version": searcher.model.version, "results": results}
+    return searched({"model_version": searcher.model.version, "results": results}, stale)
 
 
 @endpoint(bp, "GET", "/v1/documents/<doc_id>/similar", "Documents similar to a stored one",
@@ -135,13 +144,13 @@ def similar():
 def document_similar(doc_id):
     """The documents most similar to a stored one, itself excluded, filtered by label."""
     query = declared_query()
-    searcher = current_model().ready_searcher()
+    searcher, stale = current_model().snapshot_searcher()
     fields = query.model_dump(by_alias=True)
     filters = {h.name: fields[h.filter_field] for h in searcher.model.heads
                if fields.get(h.filter_field) is not None}
     results = searcher.search(searcher.vector_of(doc_id), query.k, filters, query.min_score,
                               doc_id, query.terms)
-    return {"model_version": searcher.model.version, "results": results}
+    return searched({"model_version": searcher.model.version, "results": results}, stale)
 
 
 @endpoint(bp, "POST", "/v1/documents", "Store a document", "stored", status=201, body=DocumentIn,
@@ -157,7 +166,7 @@ def add_document():
     labels, predicted = searcher.add(doc_id, doc.title, doc.text, doc.model_dump(by_alias=True))
     body = jsonify({"id": doc_id, "title": doc.title or "", **labels, "predicted": predicted,
                     "model_version": searcher.model.version})
-    return body, 201, {"Location": f"/v1/documents/{doc_id}"}
+    return body, 201, {"Location": "/v1/documents/" + quote(doc_id, safe="")}
 
 
 @endpoint(bp, "GET", "/v1/documents/<doc_id>", "A stored document", "the document")
@@ -204,7 +213,7 @@ def checked_labels(heads, fields):
 def review_queue():
     """Unreviewed documents of one head, least certain first, with the model's answer and scores."""
     query = declared_query()
-    searcher = current_model().ready_searcher()
+    searcher, stale = current_model().snapshot_searcher()
     names = [h.name for h in searcher.model.heads]
     head = query.head or (names[0] if names else "")
     if head not in names:  # the query was checked against the heads served when it arrived
@@ -214,9 +223,10 @@ def review_queue():
                             "run 'tagsim index' or 'make train' to make one that has")
     entries, unreviewed, reviewed = searcher.review_queue(head, query.limit)
     if query.text == "1":
-        entries = [e | {"text": searcher.text_of(e["id"])} for e in entries]
-    return {"model_version": searcher.model.version, "head": head, "unreviewed": unreviewed,
-            "reviewed": reviewed, "results": entries}
+        texts = searcher.texts_of([e["id"] for e in entries])  # the added ones in one query
+        entries = [e | {"text": texts[e["id"]]} for e in entries]
+    return searched({"model_version": searcher.model.version, "head": head,
+                     "unreviewed": unreviewed, "reviewed": reviewed, "results": entries}, stale)
 
 
 @endpoint(bp, "DELETE", "/v1/documents/<doc_id>", "Delete a document", "deleted", status=204,
@@ -227,15 +237,17 @@ def delete_document(doc_id):
     return Response(status=204)
 
 
-@endpoint(bp, "POST", "/v1/admin/reload", "Load the current version now (this worker)",
+@endpoint(bp, "POST", "/v1/admin/reload", "Load the current version now (every worker)",
           "the version now served", writes=True)
 def admin_reload():
-    """Load the current version now, in this worker; keep the old one if it fails."""
+    """Load the current version now here, and within the reload interval in every worker."""
     served = current_model()
-    if not served.load():
+    told = served.request_reload()
+    if served.problem is not None:
         version = served.searcher.model.version if served.searcher else None
         raise ArtifactError(f"reload failed, still serving {version}: {served.problem}")
-    return {"model_version": served.searcher.model.version, "reloaded": True}
+    return {"model_version": served.searcher.model.version, "reloaded": True,
+            "every_worker": told}
 
 
 @endpoint(bp, "GET", "/v1/model", "The current model's manifest", "manifest")
@@ -252,8 +264,13 @@ def healthz():
 
 @endpoint(bp, "GET", "/readyz", "Readiness", "ready", public=True)
 def readyz():
-    """Readiness: a model and its index are loaded."""
-    searcher = current_model().ready_searcher()
+    """Readiness: a model and its index are loaded, and the document database answers."""
+    try:
+        searcher = current_model().ready_searcher()
+    except StoreUnavailable as exc:  # who and where the database is: for the log, not anyone
+        current_app.logger.error("not ready: %s", exc)
+        raise StoreUnavailable("the document database is unavailable; the server log says "
+                               "why") from None
     return {"status": "ready", "model_version": searcher.model.version,
             "documents": searcher.visible_count()}
 

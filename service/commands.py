@@ -302,14 +302,18 @@ def serve(args):
     made = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tagsim-metrics-")
+    from service.protection import bound_hosts
     from service.server import serve
 
     if not _loopback(args.host) and not args.settings.token_required:
         print(f"tagsim serve: warning: listening on {args.host} with no TAGSIM_API_TOKEN: anyone "
               "who can reach this port can add and delete documents and reload the model; set "
               "TAGSIM_API_TOKEN (and TAGSIM_READ_TOKEN)", file=sys.stderr)
+    settings = args.settings
+    if settings.allowed_hosts is None:  # the bound address's names (DNS rebinding)
+        settings = settings.with_flags(allowed_hosts=",".join(bound_hosts(args.host)))
     try:
-        serve(args.settings, args.host, args.workers)  # one line if no model loads
+        serve(settings, args.host, args.workers)  # one line if no model loads
     finally:
         if made:
             shutil.rmtree(made, ignore_errors=True)

@@ -15,6 +15,8 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
+# Label values are bounded: an invented method or path must not add a series per request.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -57,7 +59,8 @@ class Metrics:
         @app.after_request
         def record(response):
             endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-            self.requests.labels(endpoint, request.method, str(response.status_code)).inc()
+            method = request.method if request.method in METHODS else "other"
+            self.requests.labels(endpoint, method, str(response.status_code)).inc()
             if "started" in g:
                 self.latency.labels(endpoint).observe(time.perf_counter() - g.started)
             return response

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
                                      description="a postgresql:// URL")
     database_timeout: float = Field(5.0, gt=0, allow_inf_nan=False,
                                     description="a number of seconds, more than 0")
+    allowed_hosts: str | None = Field(None, pattern=r"^[\w.:\[\]*, -]*$",
+                                      description="host names separated by commas, or *")
 
     @classmethod
     def from_environment(cls, **values) -> Settings:

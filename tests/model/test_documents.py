@@ -133,10 +133,13 @@ def test_postgres_down_is_a_clear_error_and_recovers(tmp_path, postgres_db):
     started = time.monotonic()
     with pytest.raises(StoreUnavailable, match="unavailable"):
         store.put("b", "", "text", {}, False)
+    failed = time.monotonic()
     with pytest.raises(StoreUnavailable):
         store.get("a")
+    assert time.monotonic() - failed < 0.2  # found down: at once, not after the timeout again
     assert time.monotonic() - started < 5  # bounded by the timeout, never a hang
     postgres_db.come_back()
+    time.sleep(store.outage.pause)  # then one call probes, and finds it back
     assert store.get("a")["id"] == "a"
     assert store.get("b") is None  # the failed write left nothing behind
     store.close()

@@ -12,9 +12,9 @@ import pytest
 
 from service.client import ApiError
 
-TAG_HEAD = (b"POST /v1/tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+TAG_HEAD = (b"POST /v1/tag HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: 100\r\n\r\n")
-CHUNKED_HEAD = (b"POST /v1/tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+CHUNKED_HEAD = (b"POST /v1/tag HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 b"Transfer-Encoding: chunked\r\n\r\n")
 ARTICLE = "The bank signed a memorandum of understanding with a solar developer."
 
@@ -62,7 +62,7 @@ def close_all(socks):
 def test_huge_headers_then_a_line_every_four_seconds(server):
     """8 connections send 66 KiB of headers, then one more header line every 4 s."""
     pad = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * 1000) for i in range(66))
-    socks = open_connections(server, 8, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + pad)
+    socks = open_connections(server, 8, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + pad)
     last = [time.monotonic()]
 
     def trickle():
@@ -81,7 +81,7 @@ def test_huge_headers_then_a_line_every_four_seconds(server):
 
 def test_a_whole_request_then_the_start_of_another_in_one_packet(server):
     """16 connections send a complete request and, in the same packet, half of the next."""
-    packet = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + TAG_HEAD + b'{"text": "a ba'
+    packet = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + TAG_HEAD + b'{"text": "a ba'
     socks = open_connections(server, 16, packet)
     try:
         assert_answered_quickly(answer_times(server, 5))

@@ -8,9 +8,9 @@ import pytest
 
 from tests.service.live import Server, read_answer
 
-TAG_HEAD = (b"POST /v1/tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+TAG_HEAD = (b"POST /v1/tag HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: 100\r\n\r\n")
-CHUNKED_HEAD = (b"POST /v1/tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+CHUNKED_HEAD = (b"POST /v1/tag HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 b"Transfer-Encoding: chunked\r\n\r\n")
 
 
@@ -42,7 +42,7 @@ def answer_to(server, data):
 
 
 @pytest.mark.parametrize("data, status, code", [
-    (b"GET /healthz?" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n", 400,
+    (b"GET /healthz?" + b"a" * 5000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" + CLOSE + b"\r\n", 400,
      "invalid_input"),  # a long query reaches the app, which names the parameter it does not know
     (TAG_HEAD + b'{"text":', 408, "timeout"),
     (CHUNKED_HEAD + b"8\r\n{\"text\":\r\n", 408, "timeout"),
@@ -60,11 +60,11 @@ def test_errors_below_flask_are_json(quick, data, status, code):
 
 
 @pytest.mark.parametrize("data, status", [
-    (b"GET /healthz?" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
-    (b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: a\r\n" * 101 + b"\r\n", 431),
-    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 2_000_000 + b"\r\n\r\n", 431),
+    (b"GET /healthz?" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 414),
+    (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Pad: a\r\n" * 101 + b"\r\n", 431),
+    (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 2_000_000 + b"\r\n\r\n", 431),
     (b"GARBAGE\r\n\r\n", 400),
-    (b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", 400),
+    (b"GET /healthz HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n", 400),
     (TAG_HEAD.replace(b"100", b"abc"), 400),
 ])
 def test_what_granian_refuses_itself_is_an_empty_answer(quick, data, status):
@@ -89,7 +89,7 @@ def test_chunked_and_expect_continue_bodies_are_answered(quick, data):
 @pytest.mark.parametrize("method, path", [("OPTIONS", "/v1/tag"),
                                           ("DELETE", "/v1/documents/{id}")])
 def test_empty_answers_are_204_without_a_content_type(quick, corpus_ids, method, path):
-    request = f"{method} {path.format(id=corpus_ids[0])} HTTP/1.1\r\nHost: x\r\n"
+    request = f"{method} {path.format(id=corpus_ids[0])} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
     status, headers, body = answer_to(quick, request.encode() + CLOSE + b"\r\n")
     assert (status, body) == (204, b"") and "content-type" not in headers
 

@@ -161,3 +161,51 @@ def test_a_reindexed_version_stores_the_scores_of_its_new_corpus(home, tmp_path,
     assert queue["unreviewed"] == 20 and len(queue["results"]) == 5
     assert all(r["id"].startswith("n") and r["scored_by"] == queue["model_version"]
                for r in queue["results"])
+
+
+class _Counting:
+    """A database connection that records each statement the store runs through it."""
+
+    def __init__(self, db, statements):
+        self.db, self.statements = db, statements
+
+    def execute(self, sql, params=()):
+        self.statements.append(sql)
+        return self.db.execute(sql, params)
+
+
+def counted_statements(store, monkeypatch):
+    """The list every statement *store* runs from now on is appended to."""
+    from contextlib import contextmanager
+
+    statements, transaction = [], store.dialect.transaction
+
+    @contextmanager
+    def counting(*args, **kwargs):
+        with transaction(*args, **kwargs) as db:
+            yield _Counting(db, statements)
+
+    monkeypatch.setattr(store.dialect, "transaction", counting)
+    return statements
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_the_review_queue_makes_one_query_however_many_documents_were_added(
+        request, home, monkeypatch, store):
+    url = request.getfixturevalue("postgres_db").url if store == "postgres" else None
+    app = create_app({"TESTING": True}, Settings(home=home, database_url=url, reload_seconds=0))
+    client = app.test_client()
+    for i in range(60):
+        assert client.post("/v1/documents", json={"id": f"added-{i}", "text": f"Bank {i} lends "
+                                                  "to a solar farm developer."}).status_code == 201
+    statements = counted_statements(app.extensions["tagsim"].documents, monkeypatch)
+    for _ in range(5):
+        before = len(statements)
+        r = client.get("/v1/review?head=sectors&limit=100")
+        assert r.status_code == 200 and len(r.get_json()["results"]) == 100
+        assert len(statements) - before <= 1, statements[before:]
+        before = len(statements)
+        r = client.get("/v1/review?head=agreement_type&limit=100&text=1")  # the texts: one more
+        added = [e for e in r.get_json()["results"] if e["source"] == "api"]
+        assert added and all(e["text"].startswith("Bank ") for e in added)
+        assert len(statements) - before <= 2, statements[before:]

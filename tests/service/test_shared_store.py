@@ -68,15 +68,23 @@ def test_a_database_that_goes_down_is_503_and_the_service_recovers(home, postgre
     started = time.monotonic()
     for r in (client.get("/readyz"),
               client.post("/v1/documents", json={"id": "during", "text": "Solar loan."}),
-              client.delete("/v1/documents/before"),
-              client.post("/v1/similar", json={"text": "wind farm loan"})):
+              client.delete("/v1/documents/before")):
         assert r.status_code == 503
         assert r.get_json()["error"]["code"] == "database_unavailable"
         assert "unavailable" in r.get_json()["error"]["message"]
     assert time.monotonic() - started < 10
     assert client.post("/v1/tag", json={"text": "A bank bought a start-up."}).status_code == 200
+    r = client.post("/v1/similar", json={"text": "wind farm loan"})  # from the last snapshot
+    assert r.status_code == 200 and r.headers["Tagsim-Documents"] == "stale"
+    assert r.get_json()["documents_stale"] is True
+    assert "before" in [h["id"] for h in r.get_json()["results"]]
     postgres_db.come_back()
+    deadline = time.monotonic() + 10
+    while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert client.get("/readyz").status_code == 200
+    r = client.post("/v1/similar", json={"text": "wind farm loan"})
+    assert "Tagsim-Documents" not in r.headers and "documents_stale" not in r.get_json()
     assert client.post("/v1/documents", json={"id": "after", "text": "Solar loan."}).status_code == 201
     assert client.get("/v1/documents/before").status_code == 200
 
@@ -86,7 +94,11 @@ def test_a_server_started_while_the_database_is_down_serves_once_it_is_back(home
     client = replica(home, postgres_db.url, database_timeout=1)
     r = client.get("/readyz")
     assert r.status_code == 503 and r.get_json()["error"]["code"] == "database_unavailable"
+    assert postgres_db.name not in r.get_data(as_text=True)  # who and where: in the log only
     postgres_db.come_back()
+    deadline = time.monotonic() + 10
+    while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert client.get("/readyz").status_code == 200
 
 
