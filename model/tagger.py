@@ -271,9 +271,14 @@ class Tagger:
         return {spec.name: chosen, spec.scores_field: scores}
 
     def explain(self, x, answer, top_terms=8):
-        """Top terms behind each predicted label: coefficient times feature value."""
+        """Top terms behind each predicted label: coefficient times feature value.
+
+        A term's weight in the lead block (``lead:…``) adds to the same term's in the
+        body, so each term is listed once, as the text has it.
+        """
         x = sp.csr_matrix(x)
         names = self.features.feature_names_
+        terms = [str(names[i]).removeprefix("lead:") for i in x.indices]
         out = {}
         for spec in self.specs:
             head = self.heads[spec.name]
@@ -282,12 +287,12 @@ class Tagger:
             out[spec.name] = {}
             for label in labels:
                 j = self.labels_of(spec).index(label)
-                contrib = x.data * head.coef_[j, x.indices]
-                top = np.argsort(-contrib)[:top_terms]
-                out[spec.name][label] = [
-                    {"term": str(names[x.indices[k]]), "weight": round(float(contrib[k]), 6)}
-                    for k in top if contrib[k] > 0
-                ]
+                by_term: dict[str, float] = {}
+                for term, c in zip(terms, x.data * head.coef_[j, x.indices], strict=True):
+                    by_term[term] = by_term.get(term, 0.0) + float(c)
+                top = sorted(by_term.items(), key=lambda tc: -tc[1])[:top_terms]
+                out[spec.name][label] = [{"term": term, "weight": round(c, 6)}
+                                         for term, c in top if c > 0]
         return out
 
 

@@ -70,10 +70,15 @@ class OperatingPoint(_Strict):
 # the two together need one word (service/api.py, check_article).
 ArticleText = Annotated[StrictStr, Field(description=(
     "the article's body; may be empty when the title has words"))]
+# The schema's way of saying "words in the text or in the title".
+_WORDS_SOMEWHERE = {"anyOf": [{"required": [f], "properties": {f: {"type": "string", "pattern": r"\w"}}}
+                              for f in ("text", "title")]}
 
 
 class TagRequest(OperatingPoint):
     """Tag one article."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_WORDS_SOMEWHERE)
 
     text: ArticleText = ""
     title: StrictStr | None = None
@@ -82,6 +87,8 @@ class TagRequest(OperatingPoint):
 
 class TagItem(_Strict):
     """One article of a batch."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_WORDS_SOMEWHERE)
 
     id: DocId | None = None
     text: ArticleText = ""

@@ -26,7 +26,7 @@ def small(tmp_path_factory, corpus_records):
 
 def test_a_lever_changes_the_model_and_every_figure_is_reported(small):
     corpus, devs = small
-    plain = levers.measure(corpus, devs, levers.LEVERS["defaults"], folds=2)
+    plain = levers.measure(corpus, devs, levers.LEVERS["defaults before issue 21"], folds=2)
     lead = levers.measure(corpus, devs, levers.LEVERS["lead block, 40 words"], folds=2)
     for row in (plain, lead):
         assert 0.5 <= row["cv_agreement_accuracy"] <= 1 and 0.5 <= row["cv_sector_micro_f1"] <= 1
@@ -34,7 +34,8 @@ def test_a_lever_changes_the_model_and_every_figure_is_reported(small):
                                      "sector_micro_f1", "fully_right"}
     # The setting reaches the model measured: the lead block is there, and only there.
     tagger, _ = levers.fit_tagsim(corpus, **levers.LEVERS["lead block, 40 words"])
-    assert tagger.features.lead_ is not None
-    assert levers.fit_tagsim(corpus)[0].features.lead_ is None
+    assert tagger.features.lead_ is not None and tagger.features.lead_weight == 1.0
+    before, _ = levers.fit_tagsim(corpus, **levers.LEVERS["defaults before issue 21"])
+    assert before.features.lead_ is None and before.heads["agreement_type"].null_label is None
     table = levers.report({"defaults": plain, "lead": lead}, ["dev_a"])
     assert table.count("\n") == 3 and "dev_a none recall" in table

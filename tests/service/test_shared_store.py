@@ -44,8 +44,12 @@ def test_replicas_share_corrections_and_the_queue(home, database_url, corpus_doc
     one, two = replica(home, database_url), replica(home, database_url)
     assert one.post("/v1/documents", json={"id": "shared-2", "text": "A bank lends to a "
                                            "wind farm developer."}).status_code == 201
+    # Terse enough for the model to be unsure of its agreement type: the queue's 500 least
+    # certain include it (the corpus rows' stored scores are in-sample, hence confident).
+    assert one.post("/v1/documents", json={"id": "shared-3",
+                                           "text": "Wind farm loan."}).status_code == 201
     queued = two.get("/v1/review?head=agreement_type&limit=500").get_json()["results"]
-    assert "shared-2" in [r["id"] for r in queued]  # scored when added, through replica one
+    assert "shared-3" in [r["id"] for r in queued]  # scored when added, through replica one
     corpus_id = corpus_docs[0]["id"]
     for doc_id in ("shared-2", corpus_id):
         assert one.patch(f"/v1/documents/{doc_id}", json={"agreement_type": "licensing",
