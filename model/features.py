@@ -191,6 +191,14 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             return words.tocsr()
         return sp.hstack(blocks, format="csr", dtype=np.float32)
 
+    def transform_words(self, texts):
+        """The word block alone (``word_block(transform(texts))``), without computing the rest."""
+        check_is_fitted(self, "word_")
+        texts = list(texts)
+        if len(texts) == 1 and self._plain_word_tfidf():
+            return self._word_row(texts[0])
+        return self.word_.transform(texts).tocsr()
+
     def _leads(self, texts):
         return [lead(text, self.lead_words) for text in texts]
 

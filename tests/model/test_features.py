@@ -63,3 +63,12 @@ def test_lead_block_comes_last_and_reads_only_the_lead():
     assert (led.word_block(X) != W).nnz == 0
     lead_names = [n for n in led.feature_names_ if n.startswith("lead:")]
     assert "lead:memorandum" in lead_names and "lead:solar" not in lead_names
+
+
+def test_the_word_block_alone_is_the_word_block_of_the_whole(fitted):
+    features, texts = fitted
+    led = TextFeatures(lead_words=20, lead_weight=0.5).fit(texts)
+    for batch in ([texts[0]], texts[:5]):
+        whole = led.word_block(led.transform(batch))
+        alone = led.transform_words(batch)
+        assert alone.shape == whole.shape and (alone != whole).nnz == 0
