@@ -40,8 +40,6 @@ class Visible:
     hidden: np.ndarray
     visible: np.ndarray | None = None
     live: MappingProxyType = field(default_factory=lambda: _EMPTY)
-    live_ids: tuple = ()
-    live_matrix: sp.csr_matrix | None = None
     reviews: MappingProxyType = field(default_factory=lambda: _EMPTY)
     scores: MappingProxyType = field(default_factory=lambda: _EMPTY)
     seq: int | None = None
@@ -53,8 +51,31 @@ class Visible:
         """The snapshot of a version's corpus alone, before the store is read."""
         hidden = np.zeros(n_rows, dtype=bool)
         hidden.flags.writeable = False
-        return cls(tuple(heads), int(n_terms), hidden,
-                   live_matrix=sp.csr_matrix((0, n_terms), dtype=np.float32))
+        return cls(tuple(heads), int(n_terms), hidden)
+
+    @property
+    def live_ids(self):
+        """The live documents' ids, sorted: the row order of `live_matrix`."""
+        return self._stacked()[0]
+
+    @property
+    def live_matrix(self):
+        """The live documents' word rows, one CSR matrix, built on first use per snapshot.
+
+        Lazily, so a write (which builds a new snapshot) costs no pass over every live
+        document; the first search after it pays once. Two threads building it at once
+        build the same matrix.
+        """
+        return self._stacked()[1]
+
+    def _stacked(self):
+        stacked = self.cache.get("stacked")
+        if stacked is None:
+            ids = tuple(sorted(self.live))
+            matrix = sp.vstack([self.live[i]["vector"] for i in ids], format="csr") if ids \
+                else sp.csr_matrix((0, self.n_terms), dtype=np.float32)
+            stacked = self.cache["stacked"] = (ids, matrix)
+        return stacked
 
     def apply(self, searcher, documents=(), deleted=(), corrections=(), scores=None, seq=None,
               review_seq=None):
@@ -108,12 +129,9 @@ class Visible:
                 if head in self.heads:
                     entry[head] = review["labels"]
         hidden.flags.writeable = False
-        live_ids = tuple(sorted(live))
-        live_matrix = sp.vstack([live[i]["vector"] for i in live_ids], format="csr") if live_ids \
-            else sp.csr_matrix((0, self.n_terms), dtype=np.float32)
         return replace(
             self, hidden=hidden, visible=~hidden if hidden.any() else None,
-            live=MappingProxyType(live), live_ids=live_ids, live_matrix=live_matrix,
+            live=MappingProxyType(live),
             reviews=MappingProxyType(reviews), scores=MappingProxyType(stored),
             seq=self.seq if seq is None else seq,
             review_seq=self.review_seq if review_seq is None else review_seq, cache={})
