@@ -120,7 +120,8 @@ def tag_batch():
     return {"model_version": model.version, "results": results}
 
 
-@endpoint(bp, "POST", "/v1/similar", "Similar documents", "best first", body=SimilarRequest)
+@endpoint(bp, "POST", "/v1/similar", "Similar documents", "best first", body=SimilarRequest,
+          documents=True)
 def similar():
     """The documents most similar to a text or to a stored document, filtered by label."""
     searcher, stale = current_model().snapshot_searcher()
@@ -140,7 +141,7 @@ def similar():
 
 
 @endpoint(bp, "GET", "/v1/documents/<doc_id>/similar", "Documents similar to a stored one",
-          "best first", query=SimilarQuery)
+          "best first", query=SimilarQuery, documents=True)
 def document_similar(doc_id):
     """The documents most similar to a stored one, itself excluded, filtered by label."""
     query = declared_query()
@@ -169,7 +170,8 @@ def add_document():
     return body, 201, {"Location": "/v1/documents/" + quote(doc_id, safe="")}
 
 
-@endpoint(bp, "GET", "/v1/documents/<doc_id>", "A stored document", "the document")
+@endpoint(bp, "GET", "/v1/documents/<doc_id>", "A stored document", "the document",
+          documents=True)
 def get_document(doc_id):
     """A document with its labels, how each head got its label, and its review history."""
     served = current_model()
@@ -209,7 +211,7 @@ def checked_labels(heads, fields):
 
 
 @endpoint(bp, "GET", "/v1/review", "Unreviewed documents, least certain first", "the queue",
-          query=ReviewQuery)
+          query=ReviewQuery, documents=True)
 def review_queue():
     """Unreviewed documents of one head, least certain first, with the model's answer and scores."""
     query = declared_query()

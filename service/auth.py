@@ -1,9 +1,11 @@
-"""Bearer tokens. Once any token is set, no anonymous request changes data.
+"""Bearer tokens. Once any token is set, no anonymous request changes or reads documents.
 
 Writes need TAGSIM_API_TOKEN when it is set, else TAGSIM_READ_TOKEN (with only a read
 token, nothing is open that a reader could not see, and a write's answer, a whole
 document, is no read around the token). Reads need TAGSIM_READ_TOKEN (or the API token)
-when it is set; with only an API token they are open.
+when it is set; with only an API token, the reads that answer with stored documents
+(declared ``documents``: a document, similar documents, the review queue) need it, and
+the others (tagging, the manifest) stay open.
 
 Which endpoints write and which are open to anyone is declared with each endpoint
 (service/endpoints.py, ``writes`` and ``public``).
@@ -52,6 +54,7 @@ def install(app, settings):
             if not _matches(token, write_token or read_token):
                 raise Unauthorized("this endpoint changes data: send 'Authorization: Bearer "
                                    f"<token>' with the server's {needed_for_writes}")
-        elif read_token and not (_matches(token, read_token) or _matches(token, write_token)):
+        elif (read_token or (declared is not None and declared.documents)) \
+                and not (_matches(token, read_token) or _matches(token, write_token)):
             raise Unauthorized("send 'Authorization: Bearer <token>' with the server's "
-                               "TAGSIM_READ_TOKEN")
+                               + ("TAGSIM_READ_TOKEN" if read_token else "TAGSIM_API_TOKEN"))

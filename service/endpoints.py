@@ -33,6 +33,7 @@ class Endpoint:
     query: type[BaseModel] | None = None  # the query string (a `service.schemas` model)
     writes: bool = False      # changes data: needs the write token when tokens are set
     public: bool = False      # open even when tokens are set (probes, the spec, the page)
+    documents: bool = False   # answers with stored documents: needs a token once any is set
     media: str = "application/json"
 
     @property

@@ -45,10 +45,22 @@ def test_reads_need_a_token_when_a_read_token_is_set(secured):
         assert secured.get(path).status_code == 200
 
 
-def test_reads_stay_open_with_only_a_write_token(home):
+def test_with_only_a_write_token_tagging_is_open_and_documents_are_not(home, corpus_docs):
     client = create_app(settings=Settings(home=home, reload_seconds=0, api_token=WRITE)).test_client()
     assert client.post("/v1/tag", json={"text": "hi"}).status_code == 200
+    assert client.get("/v1/model").status_code == 200
     assert client.post("/v1/documents", json={"text": "hi"}).status_code == 401
+    doc_id = corpus_docs[0]["id"]
+    # Once any token is set, no anonymous request reads documents either.
+    reads = [("get", f"/v1/documents/{doc_id}", None), ("get", f"/v1/documents/{doc_id}/similar", None),
+             ("post", "/v1/similar", {"text": "solar power"}), ("get", "/v1/review", None)]
+    for method, path, body in reads:
+        r = getattr(client, method)(path, json=body) if body else getattr(client, method)(path)
+        assert r.status_code == 401, path
+        assert "TAGSIM_API_TOKEN" in r.get_json()["error"]["message"]
+        r = getattr(client, method)(path, json=body, headers=bearer(WRITE)) if body else \
+            getattr(client, method)(path, headers=bearer(WRITE))
+        assert r.status_code == 200, (path, r.get_data(as_text=True))
 
 
 @pytest.fixture
