@@ -74,9 +74,9 @@ def review_queue(searcher, view, spec, limit=20):
     corpus_scores = model.scores.get(head)
     n_unreviewed = 0
     if corpus_scores is not None:
-        u = searcher.__dict__.setdefault("_uncertainty", {}).get(head)
-        if u is None:
-            u = searcher._uncertainty[head] = uncertainty(corpus_scores, thresholds)
+        u = searcher.corpus_uncertainty.get(head)
+        if u is None:  # the corpus' stored scores never change: once per searcher and head
+            u = searcher.corpus_uncertainty[head] = uncertainty(corpus_scores, thresholds)
         visible = view.visible if view.visible is not None else np.ones(len(view.hidden), bool)
         n_unreviewed += int(visible.sum())
         for row in least_certain(u, visible, limit):

@@ -37,6 +37,7 @@ class Searcher:
         self.terms = model.tagger.features.feature_names_
         self.corpus_row = {doc_id: i for i, doc_id in enumerate(model.index.ids)}
         self.masks = model.masks
+        self.corpus_uncertainty: dict[str, np.ndarray] = {}  # head -> per corpus row (review)
         self.visible = Visible.of_corpus(self.heads, len(self.corpus_row),
                                          model.tagger.features.n_word_features_)
         self._sync_lock = threading.Lock()  # one sync at a time; searches never take it

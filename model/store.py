@@ -47,7 +47,6 @@ SCORES_FILE = "scores.npz"           # each index row's probabilities per head (
 REPORT_FILE = "report.md"            # the training report
 CONFUSION_PLOT = "confusion_{head}.png"  # its confusion matrix of each single-label head
 TRADEOFF_PLOT = "tradeoff_{head}.png"    # its precision/recall by threshold of each multi-label head
-DATABASE_VARIABLE = "TAGSIM_DATABASE_URL"
 KEY_VARIABLE = "TAGSIM_ARTIFACT_KEY"   # named in messages; service/settings.py reads them
 KEEP_VARIABLE = "TAGSIM_KEEP_VERSIONS"
 

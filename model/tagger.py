@@ -157,10 +157,9 @@ class Tagger:
         for i, own in enumerate(given):
             labels, predicted = {}, []
             for spec in self.specs:
-                value = own.get(spec.name)
-                if spec.accepts(value):
-                    labels[spec.name] = spec.normalise(value)
-                else:
+                try:
+                    labels[spec.name] = spec.normalise(own.get(spec.name))
+                except InvalidInput:
                     labels[spec.name] = guesses[spec.name][i]
                     predicted.append(spec.name)
             rows.append((labels, predicted))

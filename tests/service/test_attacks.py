@@ -79,28 +79,16 @@ def test_huge_headers_then_a_line_every_four_seconds(server):
         close_all(socks)
 
 
-def test_a_whole_request_then_the_start_of_another_in_one_packet(server):
-    """16 connections send a complete request and, in the same packet, half of the next."""
-    packet = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + TAG_HEAD + b'{"text": "a ba'
-    socks = open_connections(server, 16, packet)
-    try:
-        assert_answered_quickly(answer_times(server, 5))
-    finally:
-        close_all(socks)
-
-
-def test_a_chunk_size_over_one_mebibyte(server):
-    """24 connections announce a 2 MiB chunk, send a little of it and stall."""
-    socks = open_connections(server, 24, CHUNKED_HEAD + b"200000\r\n" + b"x" * 1000)
-    try:
-        assert_answered_quickly(answer_times(server, 5))
-    finally:
-        close_all(socks)
-
-
-def test_a_chunk_size_line_over_one_kibibyte(server):
-    """16 connections send a chunk-size line of 1,100 bytes that never ends."""
-    socks = open_connections(server, 16, CHUNKED_HEAD + b"1;ext=" + b"e" * 1100)
+@pytest.mark.parametrize("connections, packet", [
+    # a complete request and, in the same packet, half of the next
+    (16, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + TAG_HEAD + b'{"text": "a ba'),
+    # a 2 MiB chunk announced, a little of it sent, then a stall
+    (24, CHUNKED_HEAD + b"200000\r\n" + b"x" * 1000),
+    # a chunk-size line of 1,100 bytes that never ends
+    (16, CHUNKED_HEAD + b"1;ext=" + b"e" * 1100),
+], ids=["request-then-half-of-the-next", "chunk-size-over-1-mib", "chunk-size-line-over-1-kib"])
+def test_connections_that_stall_mid_request(server, connections, packet):
+    socks = open_connections(server, connections, packet)
     try:
         assert_answered_quickly(answer_times(server, 5))
     finally:
