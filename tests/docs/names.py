@@ -1,0 +1,131 @@
+"""Whether each name the docs use exists: `tagsim` commands and options (the real parser),
+`make` targets (the Makefile's rules), bench scripts and their options, HTTP paths (the
+endpoint declarations of `service.endpoints`). Each function returns one line per problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from tests.docs.answers import curl_request
+from tests.docs.pages import ROOT, page_commands, program
+
+# -- tagsim ------------------------------------------------------------------------------
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def tagsim_problems(page: str, parser: argparse.ArgumentParser) -> list[str]:
+    """Each ``tagsim`` sub-command and option the page names that the parser lacks."""
+    problems = []
+    for command in page_commands(page):
+        name, args = program(command.words)
+        if name.rsplit("/", 1)[-1] != "tagsim":
+            continue
+        current, path = parser, ["tagsim"]
+        for arg in (a.strip("[]") for a in args):
+            subs = _subcommands(current)
+            if arg.startswith("-") and arg != "-" and not re.match(r"^-\d", arg):
+                option = arg.split("=", 1)[0]
+                if option not in current._option_string_actions:
+                    problems.append(f"line {command.line}: {' '.join(path)} has no option {option}")
+            elif subs and arg in subs:
+                current, path = subs[arg], path + [arg]
+            elif subs:
+                problems.append(f"line {command.line}: {' '.join(path)} has no command {arg!r}")
+                break
+    return problems
+
+
+# -- make ---------------------------------------------------------------------------------
+
+def make_targets(makefile: Path = ROOT / "Makefile") -> set[str]:
+    """The targets of the Makefile's rules (``name: ...``, not ``NAME := ...``)."""
+    targets = set()
+    for line in makefile.read_text(encoding="utf-8").splitlines():
+        if (match := re.match(r"^([A-Za-z][\w.-]*(?: [A-Za-z][\w.-]*)*)\s*:(?![:=])", line)):
+            targets.update(match.group(1).split())
+    return targets
+
+
+def make_problems(page: str, targets: set[str]) -> list[str]:
+    """Each ``make`` target the page names that the Makefile does not have."""
+    problems = []
+    for command in page_commands(page):
+        name, args = program(command.words)
+        if name != "make":
+            continue
+        for arg in args:
+            if not arg.startswith("-") and "=" not in arg and arg not in targets:
+                problems.append(f"line {command.line}: the Makefile has no target {arg!r}")
+    return problems
+
+
+def script_problems(page: str) -> list[str]:
+    """Each ``python SCRIPT.py --option`` the page shows: the script and its options exist."""
+    problems = []
+    for command in page_commands(page):
+        name, args = program(command.words)
+        if not name.startswith("python") or not args or not args[0].endswith(".py"):
+            continue
+        script = ROOT / args[0]
+        if not script.is_file():
+            problems.append(f"line {command.line}: there is no script {args[0]}")
+            continue
+        source = script.read_text(encoding="utf-8")
+        for arg in args[1:]:
+            option = arg.split("=", 1)[0]
+            if option.startswith("--") and f'"{option}"' not in source:
+                problems.append(f"line {command.line}: {args[0]} takes no option {option}")
+    return problems
+
+
+# -- HTTP paths ---------------------------------------------------------------------------
+
+METHOD = r"(?:(GET|POST|PUT|PATCH|DELETE|OPTIONS|HEAD) )?"
+PATH = r"(/v1/[^\s`'\"()\]\[,;|]*|/healthz|/readyz|/metrics|/openapi\.json)"
+
+
+def _rule_pattern(rule: str) -> re.Pattern:
+    return re.compile("^" + re.sub(r"<[^>]+>", "[^/]+", re.escape(rule).replace(r"\<", "<")
+                                   .replace(r"\>", ">")) + "$")
+
+
+def path_problems(page: str, endpoints) -> list[str]:
+    """Each HTTP path (and ``METHOD /path``) the page names that no endpoint declares."""
+    declared = [(e.method, e.rule, _rule_pattern(e.rule)) for e in endpoints]
+    problems = []
+    for number, line in enumerate(page.splitlines(), 1):
+        for method, path in re.findall(METHOD + PATH, line):
+            problem = path_problem(method, path, declared)
+            if problem:
+                problems.append(f"line {number}: {problem}")
+    for command in page_commands(page):
+        if program(command.words)[0] == "curl":
+            method, path = curl_request(command.words)
+            if (problem := path_problem(method, path, declared)):
+                problems.append(f"line {command.line}: {problem}")
+    return problems
+
+
+def path_problem(method: str, path: str, declared) -> str | None:
+    """What is wrong with *method* *path* (None: an endpoint declares it)."""
+    path = path.split("?", 1)[0].rstrip(".:")
+    prefix = path.endswith(("…", "...", "*"))
+    path = re.sub(r"(…|\.\.\.|\*)$", "", path)
+    path = re.sub(r"<[^>/]+>|\{[^}/]+\}", "x", path)     # <id>, {doc_id}: any one segment
+    if prefix:
+        matches = [(m, rule) for m, rule, _ in declared if rule.startswith(path)]
+    else:
+        matches = [(m, rule) for m, rule, pattern in declared if pattern.match(path)]
+    if not matches:
+        return f"no endpoint declares {path}"
+    if method and method not in {m for m, _ in matches}:
+        return f"no endpoint declares {method} {path} (only {', '.join(sorted({m for m, _ in matches}))})"
+    return None
