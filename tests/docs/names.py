@@ -11,6 +11,9 @@ from pathlib import Path
 
 from tests.docs.answers import curl_request
 from tests.docs.pages import ROOT, page_commands, program
+from training.cli import build_parser
+
+PARSER = build_parser()
 
 # -- tagsim ------------------------------------------------------------------------------
 
@@ -21,18 +24,18 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
     return {}
 
 
-def tagsim_problems(page: str, parser: argparse.ArgumentParser) -> list[str]:
-    """Each ``tagsim`` sub-command and option the page names that the parser lacks."""
-    problems = []
+def _tagsim_commands(page: str):
+    """(line, command path, options named, problems) for each ``tagsim`` command of *page*."""
     for command in page_commands(page):
         name, args = program(command.words)
         if name.rsplit("/", 1)[-1] != "tagsim":
             continue
-        current, path = parser, ["tagsim"]
+        current, path, options, problems = PARSER, ["tagsim"], set(), []
         for arg in (a.strip("[]") for a in args):
             subs = _subcommands(current)
             if arg.startswith("-") and arg != "-" and not re.match(r"^-\d", arg):
                 option = arg.split("=", 1)[0]
+                options.add(option)
                 if option not in current._option_string_actions:
                     problems.append(f"line {command.line}: {' '.join(path)} has no option {option}")
             elif subs and arg in subs:
@@ -40,7 +43,36 @@ def tagsim_problems(page: str, parser: argparse.ArgumentParser) -> list[str]:
             elif subs:
                 problems.append(f"line {command.line}: {' '.join(path)} has no command {arg!r}")
                 break
-    return problems
+        yield command.line, " ".join(path), options, problems
+
+
+def tagsim_problems(page: str) -> list[str]:
+    """Each ``tagsim`` sub-command and option the page names that the parser lacks."""
+    return [p for *_, problems in _tagsim_commands(page) for p in problems]
+
+
+def _leaves(parser, path="tagsim"):
+    """(command path, parser) of every command that runs (``tagsim review export`` ...)."""
+    subs = _subcommands(parser)
+    if not subs:
+        return [(path, parser)]
+    return [leaf for name, sub in subs.items() for leaf in _leaves(sub, f"{path} {name}")]
+
+
+def undocumented(synopsis: str) -> list[str]:
+    """Each command and option of the parser that *synopsis* (a page's usage lines) leaves out."""
+    named = {}
+    for _, path, options, _ in _tagsim_commands(synopsis):
+        named.setdefault(path, set()).update(options)
+    missing = []
+    for path, parser in _leaves(PARSER):
+        if path not in named:
+            missing.append(f"{path} is not shown")
+            continue
+        missing += [f"{path} {action.option_strings[-1]} is not shown" for action in parser._actions
+                    if action.option_strings and not isinstance(action, argparse._HelpAction)
+                    and not named[path] & set(action.option_strings)]
+    return missing
 
 
 # -- make ---------------------------------------------------------------------------------

@@ -11,11 +11,16 @@ import subprocess
 import pytest
 
 from tests.docs.answers import curl_examples, curl_problems, python_examples, run_python
-from tests.docs.names import make_problems, make_targets, path_problems, script_problems, \
-    tagsim_problems
-from tests.docs.pages import PAGES, ROOT
+from tests.docs.names import (
+    make_problems,
+    make_targets,
+    path_problems,
+    script_problems,
+    tagsim_problems,
+    undocumented,
+)
+from tests.docs.pages import PAGES, ROOT, blocks
 from tests.service.live import Server
-from training.cli import build_parser
 
 
 def declared_endpoints():
@@ -28,7 +33,7 @@ def declared_endpoints():
 
 
 def name_problems(text):
-    return (tagsim_problems(text, build_parser()) + make_problems(text, make_targets())
+    return (tagsim_problems(text) + make_problems(text, make_targets())
             + script_problems(text) + path_problems(text, declared_endpoints()))
 
 
@@ -48,9 +53,10 @@ def link_problems(page, text):
 
 
 def anchors(text):
-    """The anchors GitHub gives a page's headings."""
+    """The anchors GitHub gives a page's headings (not the comments of its code blocks)."""
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
     return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
-            for h in re.findall(r"^#+ (.+)$", text, re.M)}
+            for h in re.findall(r"^#+ (.+)$", prose, re.M)}
 
 
 def page_id(page):
@@ -103,6 +109,23 @@ def test_what_the_real_pages_name_is_found_too():
                for p in name_problems(cli.replace("`make train`", "`make trian`")))
     api = (ROOT / "docs" / "api.md").read_text("utf-8")
     assert any("/v1/review" in p for p in name_problems(api.replace("/v1/review?", "/v1/reviews?")))
+
+
+def cli_synopsis():
+    """The usage lines of docs/cli.md (its untagged code blocks)."""
+    page = (ROOT / "docs" / "cli.md").read_text("utf-8")
+    return "\n".join(f"```\n{b.text}\n```" for b in blocks(page) if b.lang == "")
+
+
+def test_the_synopsis_shows_every_command_and_option():
+    assert undocumented(cli_synopsis()) == []
+
+
+def test_a_command_or_option_left_out_of_the_synopsis_is_found():
+    synopsis = cli_synopsis()
+    assert "[--jobs N] [--quiet]" in synopsis and "\ntagsim rollback " in synopsis
+    cut = synopsis.replace("[--jobs N] [--quiet]", "[--jobs N]").replace("\ntagsim rollback ", "\n")
+    assert undocumented(cut) == ["tagsim train --quiet is not shown", "tagsim rollback is not shown"]
 
 
 def test_a_link_to_nothing_is_found():
