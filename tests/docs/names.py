@@ -161,3 +161,27 @@ def path_problem(method: str, path: str, declared) -> str | None:
     if method and method not in {m for m, _ in matches}:
         return f"no endpoint declares {method} {path} (only {', '.join(sorted({m for m, _ in matches}))})"
     return None
+
+
+# -- files and tests ----------------------------------------------------------------------
+
+# docs/layout.md names where DESIGN.md puts the document store, to say why it is elsewhere.
+ABSENT = {"service/documents.py"}
+FILE = r"(?<![\w/.])((?:model|service|training|tests|bench|data|docs)/[\w/.-]*\.(?:py|md|gz|png|sh))\b"
+
+
+def reference_problems(page: str) -> list[str]:
+    """Each file of the repository the page names that is missing, and each test it cites as
+    proof (``tests/x.py::test_y``, or ``::test_z`` for another of the same file) that is gone."""
+    problems, tests_file = [], None
+    for number, line in enumerate(page.splitlines(), 1):
+        for path in re.findall(FILE, line):
+            if not (ROOT / path).exists() and path not in ABSENT:
+                problems.append(f"line {number}: there is no file {path}")
+        for path, test in re.findall(r"(tests/[\w/]+\.py)?::(test\w*)", line):
+            tests_file = path or tests_file
+            source = (ROOT / tests_file).read_text("utf-8") if tests_file and \
+                (ROOT / tests_file).exists() else ""
+            if not re.search(rf"^(async )?def {test}\(", source, re.M):
+                problems.append(f"line {number}: {tests_file} has no test {test}")
+    return problems

@@ -15,6 +15,7 @@ from tests.docs.names import (
     make_problems,
     make_targets,
     path_problems,
+    reference_problems,
     script_problems,
     tagsim_problems,
     undocumented,
@@ -34,7 +35,8 @@ def declared_endpoints():
 
 def name_problems(text):
     return (tagsim_problems(text) + make_problems(text, make_targets())
-            + script_problems(text) + path_problems(text, declared_endpoints()))
+            + script_problems(text) + path_problems(text, declared_endpoints())
+            + reference_problems(text))
 
 
 def link_problems(page, text):
@@ -88,6 +90,11 @@ def test_the_pages_are_the_readme_and_the_reference():
     ("```sh\nmake train bench-everything\n```", "the Makefile has no target 'bench-everything'"),
     ("`python bench/similarity.py --sise 3`", "bench/similarity.py takes no option --sise"),
     ("`python bench/nope.py`", "there is no script bench/nope.py"),
+    ("as `model/feature.py` does", "there is no file model/feature.py"),
+    ("(`tests/service/test_api.py::test_error_table`, `::test_no_such_test`)",
+     "tests/service/test_api.py has no test test_no_such_test"),
+    ("`tests/service/test_review.py::test_error_table`",
+     "tests/service/test_review.py has no test test_error_table"),
     ("the answer of `/v1/tags`", "no endpoint declares /v1/tags"),
     ("`DELETE /v1/tag`", "no endpoint declares DELETE /v1/tag"),
     ("`GET /v1/documents/<id>/simliar`", "no endpoint declares /v1/documents/x/simliar"),
