@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "bench" / "README.md"]
 SHELL = {"sh", "bash", "shell", "console"}    # fenced blocks run as shell commands
 SYNOPSIS = {"", "text"}                         # untagged: usage lines, diagrams
 SEPARATORS = {"|", "||", "&&", ";", "&"}
