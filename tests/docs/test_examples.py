@@ -42,7 +42,8 @@ def name_problems(text):
 def link_problems(page, text):
     """Relative links that lead to no file, or to no heading of a Markdown page."""
     problems = []
-    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+    for target in re.findall(r"\]\(([^)\s]+)\)|<img src=\"([^\"]+)\"", text):
+        target = "".join(target)
         if re.match(r"^[a-z]+:", target):
             continue
         path, _, anchor = target.partition("#")
@@ -138,8 +139,9 @@ def test_a_command_or_option_left_out_of_the_synopsis_is_found():
 def test_a_link_to_nothing_is_found():
     page = ROOT / "docs" / "api.md"
     assert link_problems(page, "[a](scaling.md) [b](cli.md#make)") == []
-    assert link_problems(page, "[a](scalling.md) [b](cli.md#makes)") == [
-        "scalling.md: no such file", "cli.md#makes: cli.md has no heading #makes"]
+    assert link_problems(page, '[a](scalling.md) [b](cli.md#makes) <img src="page.png">') == [
+        "scalling.md: no such file", "cli.md#makes: cli.md has no heading #makes",
+        "page.png: no such file"]
 
 
 def test_the_layout_greps_find_nothing():
