@@ -125,8 +125,8 @@ PATH = r"(/v1/[^\s`'\"()\]\[,;|]*|/healthz|/readyz|/metrics|/openapi\.json)"
 
 
 def _rule_pattern(rule: str) -> re.Pattern:
-    return re.compile("^" + re.sub(r"<[^>]+>", "[^/]+", re.escape(rule).replace(r"\<", "<")
-                                   .replace(r"\>", ">")) + "$")
+    """A Flask rule as a pattern: ``<doc_id>`` matches any one path segment."""
+    return re.compile("^" + re.sub(r"<[^>]+>", "[^/]+", re.escape(rule)) + "$")
 
 
 def path_problems(page: str, endpoints) -> list[str]:

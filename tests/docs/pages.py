@@ -31,6 +31,8 @@ class Command:
 
 @dataclass
 class Block:
+    """A fenced code block of a page."""
+
     line: int           # the page line of the block's first line of code
     lang: str
     text: str
