@@ -55,6 +55,7 @@ LEVERS = {
     "sector fallback (best label above a floor)": _lever(heads={"fallback": True}),
     "defaults now": {},
     "defaults now + signing cues": {"feature_params": {"cue_weight": 1.0}},
+    "defaults now + two-stage agreement head": {"head_params": {"two_stage": True}},
 }
 
 
