@@ -180,7 +180,11 @@ class Searcher:
                 **{h: meta.get(h) for h in self.heads}}
 
     def text_of(self, doc_id):
-        """The text of a visible document: an added one's, or the corpus' where the index kept it."""
+        """The text of a visible document: an added one's, or the corpus' where the index kept it.
+
+        A corpus document's text is kept joined with its title (`document_text`); the
+        title is left out here, as an added document's text leaves it out.
+        """
         return self.texts_of([doc_id])[doc_id]
 
     def texts_of(self, ids):
@@ -195,10 +199,9 @@ class Searcher:
             entry = view.live.get(doc_id)
             if doc_id in added:
                 out[doc_id] = stored[doc_id]["text"] if doc_id in stored else ""
-            elif entry is not None:
-                out[doc_id] = entry.get("text", "")
             else:
-                out[doc_id] = self.model.corpus[self.corpus_row[doc_id]].get("text", "")
+                meta = entry if entry is not None else self.model.corpus[self.corpus_row[doc_id]]
+                out[doc_id] = _body(meta)
         return out
 
     def exists(self, doc_id):
@@ -308,3 +311,11 @@ def _row_arrays(row):
 
 def _has(value, label):
     return label in value if isinstance(value, list) else value == label
+
+
+def _body(meta):
+    """A corpus document's kept text without the title `document_text` put at its start."""
+    text, title = meta.get("text", ""), meta.get("title", "")
+    if title and (text == title or text.startswith(title + "\n")):
+        return text[len(title) + 1:]
+    return text
