@@ -115,7 +115,7 @@ class Searcher:
         X = tagger.vectorize([(title, text)])
         [(labels, predicted)] = tagger.given_or_predicted(X, [given])
         self.store.put(doc_id, title, text, labels, labelled=not predicted, create=True,
-                       corpus=doc_id in self.corpus_row,
+                       corpus=doc_id in self.corpus_row, predicted=predicted,
                        scores=(self.model.version, self._scores(X)))
         self.sync()
         return labels, predicted
@@ -136,7 +136,10 @@ class Searcher:
         view = self.visible
         doc = self._document(view, doc_id)
         reviews = view.reviews.get(doc_id, {})
-        labelled = view.live.get(doc_id, {}).get("labelled", False)
+        live = view.live.get(doc_id, {})
+        predicted = live.get("predicted")
+        if predicted is None:  # stored before each head's origin was kept
+            predicted = () if live.get("labelled", False) else self.heads
         out = {}
         for head in self.heads:
             if head in reviews:
@@ -146,7 +149,7 @@ class Searcher:
             elif doc["source"] == "corpus":
                 out[head] = {"status": "corpus"}
             else:
-                out[head] = {"status": "given" if labelled else "predicted"}
+                out[head] = {"status": "predicted" if head in predicted else "given"}
         return out
 
     def _scores(self, X):

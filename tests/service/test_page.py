@@ -158,16 +158,19 @@ def test_review_checks_the_stored_labels_and_says_where_they_came_from(browser, 
     server, client = served
     answer = client.post("/v1/tag", json={"text": LOAN}).get_json()["agreement_type"]["label"]
     given = other_label(loaded, "agreement_type", answer)
-    position, _ = add_where_queued(client, "given", sectors=["fintech"], agreement_type=given)
+    position, _ = add_where_queued(client, "given", agreement_type=given)  # sectors predicted
     review_queue_at(browser, server, position)
     assert browser.find_element(By.ID, "item-meta").text.startswith("given ")
     checked = [b.get_attribute("value") for b in browser.find_elements(
         By.CSS_SELECTOR, "input[name=agreement_type]") if b.is_selected()]
     assert checked == [given]  # the person's label, not the model's answer
-    assert browser.find_element(By.CSS_SELECTOR, "input[name=sectors][value=fintech]").is_selected()
     line = provenance(browser, "agreement_type")
     assert f"stored: {given} — given when the document was added" in line
     assert f"the model says {answer}" in line
+    stored = client.get("/v1/documents/given", headers=AUTH).get_json()["sectors"]
+    assert [b.get_attribute("value") for b in browser.find_elements(
+        By.CSS_SELECTOR, "input[name=sectors]") if b.is_selected()] == stored
+    assert "predicted by the model when the document was added" in provenance(browser, "sectors")
     assert browser.find_element(By.ID, "item-history").text == "none yet"
 
 
@@ -175,7 +178,7 @@ def test_replacing_a_given_label_asks_first_and_keeps_it_unless_told(browser, se
     server, client = served
     answer = client.post("/v1/tag", json={"text": LOAN}).get_json()["agreement_type"]["label"]
     given = other_label(loaded, "agreement_type", answer)
-    position, _ = add_where_queued(client, "given", sectors=["fintech"], agreement_type=given)
+    position, _ = add_where_queued(client, "given", agreement_type=given)  # sectors predicted
     review_queue_at(browser, server, position)
     press(browser, "a")  # accept the model's answer: it would replace the given label
     dialog = wait(browser, EC.visibility_of_element_located((By.ID, "confirm")))
