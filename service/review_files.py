@@ -112,7 +112,7 @@ def read_corrections(path, heads, exists):
 
 
 def changed_only(corrections, heads, stored_labels):
-    """The *corrections* cut to the heads whose labels differ from the stored ones, and how many changed nothing.
+    """The *corrections* cut to the heads whose labels differ from the stored ones; how many changed none.
 
     *stored_labels(doc_id)* gives a document's labels now (head name -> labels). Records
     are compared in file order, each against the labels the ones before it leave, so a
