@@ -137,9 +137,17 @@ function confirmReplace(replaced) {
   });
 }
 
+let saving = false;  // one save at a time: a second key press does not save (or skip) twice
+
 async function save(useAnswer) {
+  if (saving) return;
+  saving = true;
+  try { await saveShown(useAnswer); } finally { saving = false; }
+}
+
+async function saveShown(useAnswer) {
   const item = shown;
-  if (!item || $("confirm").open) return;
+  if (!item) return;
   if (useAnswer && (item.answer === null || item.answer === undefined)) {
     say("there is no model answer for a document without text; check the labels and save them", "error");
     return;

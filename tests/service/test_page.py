@@ -274,7 +274,7 @@ def test_similar_results_open_their_documents_and_history(browser, served, corpu
     first = client.get(f"/v1/documents/{doc['id']}", headers=AUTH).get_json()
     assert link.text == first["title"]
     client.patch(f"/v1/documents/{doc['id']}", headers=AUTH, json={
-        "sectors": first["sectors"], "reviewer": "vera", "note": "checked"})
+        "sectors": first["sectors"], "reviewer": "vera", "note": "checked " + HOSTILE})
     link.send_keys(Keys.ENTER)  # a link: the keyboard opens it
     wait(browser, EC.visibility_of_element_located((By.ID, "item")))
     assert browser.find_element(By.ID, "item-meta").text.startswith(doc["id"] + " · corpus")
@@ -286,4 +286,5 @@ def test_similar_results_open_their_documents_and_history(browser, served, corpu
     assert "reviewed by vera" in provenance(browser, "sectors")
     assert "from the labelled corpus" in provenance(browser, "agreement_type")
     assert "vera" in browser.find_element(By.ID, "item-history").text
-    assert "checked" in browser.find_element(By.ID, "item-history").text
+    assert "checked " + HOSTILE in browser.find_element(By.ID, "item-history").text  # as text
+    assert browser.execute_script("return window.pwned") is None
