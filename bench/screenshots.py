@@ -62,9 +62,12 @@ def main(argv=None):
             Select(driver.find_element(By.ID, "queue-head")).select_by_value("sectors")
             driver.find_element(By.CSS_SELECTOR, "#queue-form button").click()
             WebDriverWait(driver, 30).until(EC.visibility_of_element_located((By.ID, "item")))
-            driver.find_element(By.ID, "accept").click()
+            # The stored labels, saved as shown: accepting the model's answer could replace a
+            # corpus label, which asks first.
+            driver.find_element(By.ID, "save").click()
             WebDriverWait(driver, 30).until(
-                lambda d: "1 of" in d.find_element(By.ID, "progress").text)
+                lambda d: "1 of" in d.find_element(By.ID, "progress").text
+                and d.find_element(By.CSS_SELECTOR, "[data-provenance]").text)
             full_page(driver, args.out / "page-review.png")
     finally:
         driver.quit()

@@ -47,9 +47,12 @@ MIGRATIONS = {  # version -> statements that bring the schema from version - 1 t
             model_version TEXT NOT NULL,
             scores {json} NOT NULL)        -- head name -> {{label: probability}}"""],
     3: ["ALTER TABLE corrections ADD COLUMN retired_by BIGINT"],  # seq of the delete that retired it
+    # The heads whose labels the model predicted when the document was added (a JSON list);
+    # NULL for documents stored before: labelled ones were given every label, others none.
+    4: ["ALTER TABLE documents ADD COLUMN predicted {json}"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
-_DOCUMENT = "id, title, text, labels, labelled, created_at"
+_DOCUMENT = "id, title, text, labels, labelled, created_at, predicted"
 _CORRECTION = "seq, id, labels, reviewer, note, model_version, created_at"
 
 
@@ -66,8 +69,11 @@ class DocumentStore(Protocol):
     location: str
 
     def put(self, doc_id, title, text, labels, labelled, *, create=False, corpus=False,
-            scores=None) -> int:
+            scores=None, predicted=None) -> int:
         """Insert or replace a document; return the sequence number of the change.
+
+        *predicted* names the heads whose labels the model predicted (the others were
+        given); a stored document returns it as ``predicted``, None when it was not said.
 
         With ``create=True`` it is inserted only if no document has the id — nor, when
         *corpus* says the id is a corpus document's, unless that one was deleted — else
@@ -85,7 +91,7 @@ class DocumentStore(Protocol):
         """
 
     def get(self, doc_id) -> dict | None:
-        """A stored document as a dict (id, title, text, labels, labelled, created_at), or None."""
+        """A stored document as a dict (id, title, text, labels, labelled, created_at, predicted), or None."""
 
     def get_many(self, ids) -> dict[str, dict]:
         """id -> stored document, for each of *ids* that is stored, in one query."""
@@ -230,7 +236,7 @@ class SqlDocumentStore(DocumentStore):
             "(SELECT 1 FROM corrections WHERE retired_by IS NULL)").fetchall()[0][0])
 
     def put(self, doc_id, title, text, labels, labelled, *, create=False, corpus=False,
-            scores=None):
+            scores=None, predicted=None):
         d = self.dialect
 
         def work(db):
@@ -238,11 +244,12 @@ class SqlDocumentStore(DocumentStore):
                 raise AlreadyExists(f"a document with id {doc_id!r} exists; delete it first "
                                     "or use another id")
             db.execute(
-                f"INSERT INTO documents ({_DOCUMENT}) VALUES (?, ?, ?, ?, ?, ?)"
+                f"INSERT INTO documents ({_DOCUMENT}) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (id) DO UPDATE SET title = excluded.title, text = excluded.text,"
                 " labels = excluded.labels, labelled = excluded.labelled,"
-                " created_at = excluded.created_at",
-                (doc_id, title or "", text, d.json_in(labels), bool(labelled), d.now()))
+                " created_at = excluded.created_at, predicted = excluded.predicted",
+                (doc_id, title or "", text, d.json_in(labels), bool(labelled), d.now(),
+                 None if predicted is None else d.json_in(sorted(predicted))))
             if scores is not None:
                 self._put_scores(db, doc_id, *scores)
             return _log(db, doc_id, "put")
@@ -347,9 +354,10 @@ class SqlDocumentStore(DocumentStore):
             (True,)).fetchall())]
 
     def _document(self, row):
-        doc_id, title, text, labels, labelled, created_at = row
+        doc_id, title, text, labels, labelled, created_at, predicted = row
         return {"id": doc_id, "title": title, "text": text, "labels": self.dialect.json_out(labels),
-                "labelled": bool(labelled), "created_at": self.dialect.time_out(created_at)}
+                "labelled": bool(labelled), "created_at": self.dialect.time_out(created_at),
+                "predicted": None if predicted is None else self.dialect.json_out(predicted)}
 
     def _correction(self, row, retired=False):
         seq, doc_id, labels, reviewer, note, version, created_at, retired_by = row

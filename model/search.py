@@ -115,7 +115,7 @@ class Searcher:
         X = tagger.vectorize([(title, text)])
         [(labels, predicted)] = tagger.given_or_predicted(X, [given])
         self.store.put(doc_id, title, text, labels, labelled=not predicted, create=True,
-                       corpus=doc_id in self.corpus_row,
+                       corpus=doc_id in self.corpus_row, predicted=predicted,
                        scores=(self.model.version, self._scores(X)))
         self.sync()
         return labels, predicted
@@ -136,7 +136,10 @@ class Searcher:
         view = self.visible
         doc = self._document(view, doc_id)
         reviews = view.reviews.get(doc_id, {})
-        labelled = view.live.get(doc_id, {}).get("labelled", False)
+        live = view.live.get(doc_id, {})
+        predicted = live.get("predicted")
+        if predicted is None:  # stored before each head's origin was kept
+            predicted = () if live.get("labelled", False) else self.heads
         out = {}
         for head in self.heads:
             if head in reviews:
@@ -146,7 +149,7 @@ class Searcher:
             elif doc["source"] == "corpus":
                 out[head] = {"status": "corpus"}
             else:
-                out[head] = {"status": "given" if labelled else "predicted"}
+                out[head] = {"status": "predicted" if head in predicted else "given"}
         return out
 
     def _scores(self, X):
@@ -180,7 +183,11 @@ class Searcher:
                 **{h: meta.get(h) for h in self.heads}}
 
     def text_of(self, doc_id):
-        """The text of a visible document: an added one's, or the corpus' where the index kept it."""
+        """The text of a visible document: an added one's, or the corpus' where the index kept it.
+
+        A corpus document's text is kept joined with its title (`document_text`); the
+        title is left out here, as an added document's text leaves it out.
+        """
         return self.texts_of([doc_id])[doc_id]
 
     def texts_of(self, ids):
@@ -195,10 +202,9 @@ class Searcher:
             entry = view.live.get(doc_id)
             if doc_id in added:
                 out[doc_id] = stored[doc_id]["text"] if doc_id in stored else ""
-            elif entry is not None:
-                out[doc_id] = entry.get("text", "")
             else:
-                out[doc_id] = self.model.corpus[self.corpus_row[doc_id]].get("text", "")
+                meta = entry if entry is not None else self.model.corpus[self.corpus_row[doc_id]]
+                out[doc_id] = _body(meta)
         return out
 
     def exists(self, doc_id):
@@ -308,3 +314,11 @@ def _row_arrays(row):
 
 def _has(value, label):
     return label in value if isinstance(value, list) else value == label
+
+
+def _body(meta):
+    """A corpus document's kept text without the title `document_text` put at its start."""
+    text, title = meta.get("text", ""), meta.get("title", "")
+    if title and (text == title or text.startswith(title + "\n")):
+        return text[len(title) + 1:]
+    return text

@@ -26,7 +26,8 @@ class Visible:
     ``live`` maps the id of every document that is not a plain corpus row — one added
     through the store, or a corpus row a reviewer corrected — to its entry: ``title``,
     ``vector`` (its word TF-IDF row), ``source`` (``api`` or ``corpus``), its labels per
-    head, ``labelled`` (the client gave every label) and, for a corpus row, ``row``.
+    head, ``labelled`` (the client gave every label), ``predicted`` (the heads the model
+    labelled when it was added; None if not kept) and, for a corpus row, ``row``.
     ``hidden`` marks the corpus rows a search must skip (deleted, or shadowed by a live
     entry); ``visible`` is its complement, or None while nothing is hidden. ``reviews``
     maps an id to head -> its latest review; ``scores`` an added document's id to the
@@ -109,7 +110,8 @@ class Visible:
             live[doc["id"]] = {"id": doc["id"], "title": doc["title"],
                                "vector": searcher.vectorize(doc["title"], doc["text"]),
                                "source": "api",
-                               "labelled": doc["labelled"], **doc["labels"]}
+                               "labelled": doc["labelled"], "predicted": doc.get("predicted"),
+                               **doc["labels"]}
             hide(doc["id"])
         stored.update(scores or {})
         for doc_id, heads in reviewed_labels(corrections).items():

@@ -240,14 +240,19 @@ def review_export(args):
 
 
 def review_import(args):
-    """tagsim review import: validate every record, then apply them all as corrections."""
-    from service.review_files import read_corrections
+    """tagsim review import: validate every record, then apply the changed ones as corrections."""
+    from service.review_files import changed_only, read_corrections
 
     searcher = _searcher(args)
-    corrections, skipped = read_corrections(args.file, searcher.model.heads, searcher.exists)
+    heads = searcher.model.heads
+    corrections, skipped = read_corrections(args.file, heads, searcher.exists)
+    corrections, unchanged = changed_only(
+        corrections, heads, lambda doc_id: {h.name: searcher.document(doc_id)[h.name] for h in heads})
     version = searcher.model.version
-    searcher.store.correct([c | {"model_version": version} for c in corrections])
-    print(f"applied {len(corrections)} corrections"
+    if corrections:
+        searcher.store.correct([c | {"model_version": version} for c in corrections])
+    print(f"applied {len(corrections)} corrections; {unchanged} records unchanged (the labels "
+          "stored already)"
           + (f"; skipped {skipped} tasks with no completed annotation" if skipped else ""),
           file=sys.stderr)
     return 0

@@ -2,7 +2,9 @@
 
 Export writes the queue (least certain first) with the model's answer and scores.
 Import reads corrections and checks every record against the served model before
-any is applied, so a file with one bad record changes nothing.
+any is applied, so a file with one bad record changes nothing. Only the heads whose
+labels differ from the stored ones become corrections: a record exported and brought
+back untouched changes nothing and marks nothing reviewed.
 
 Label Studio: each task's ``data`` holds ``doc_id``, ``title`` and ``text``; its
 ``predictions`` carry the model version, a score (the uncertainty measure of
@@ -107,6 +109,34 @@ def read_corrections(path, heads, exists):
                 "id": record.get("id"), "labels": labels, "reviewer": record.get("reviewer"),
                 "note": record.get("note")}, by_head, exists))
     return corrections, skipped
+
+
+def changed_only(corrections, heads, stored_labels):
+    """The *corrections* cut to the heads whose labels differ from the stored ones; how many changed none.
+
+    *stored_labels(doc_id)* gives a document's labels now (head name -> labels). Records
+    are compared in file order, each against the labels the ones before it leave, so a
+    file that sets a label and later sets it again corrects it once.
+    """
+    by_head = {h.name: h for h in heads}
+    now, changed, unchanged = {}, [], 0
+    for c in corrections:
+        labels = now.setdefault(c["id"], dict(stored_labels(c["id"])))
+        diff = {name: value for name, value in c["labels"].items()
+                if _as_stored(by_head[name], labels.get(name)) != value}
+        if diff:
+            labels.update(diff)
+            changed.append(c | {"labels": diff})
+        else:
+            unchanged += 1
+    return changed, unchanged
+
+
+def _as_stored(head, value):
+    """A stored labelling in the form `normalise` gives, or None when it has none."""
+    if value is None:
+        return None
+    return sorted(set(value)) if head.multilabel else value
 
 
 def _array_items(path, raw):

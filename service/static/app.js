@@ -14,7 +14,11 @@ function el(tag, text, cls) {
   return node;
 }
 
-function say(message) { $("status").textContent = message; }
+function say(message, kind = "info") {
+  // Errors in red; anything else in the page's neutral colour, gone with the next item.
+  $("status").textContent = message;
+  $("status").className = kind;
+}
 
 let tokenWaiter = null;
 function askToken() {
@@ -68,30 +72,59 @@ function labelsOf(head, answer) {
   return head.multilabel ? value.map((v) => v.label) : [value.label];
 }
 
-function highlight(container, text, terms) {
-  // Marks each occurrence of an explanation term; the pieces are text nodes.
+const COLOURS = 8;  // app.css has classes c0..c7: one per label, and its number besides
+
+function highlight(container, text, marked) {
+  // Marks each occurrence of an explanation term in the colour of its (first) label and
+  // with the numbers of all its labels (data-key, shown by the style sheet): the label is
+  // readable without telling colours apart. The pieces are text nodes.
   container.replaceChildren();
-  const words = [...new Set(terms)].filter((t) => t.trim()).sort((a, b) => b.length - a.length);
+  const keys = new Map();  // term, lower case and spaces collapsed -> label numbers
+  for (const {term, key} of marked) {
+    if (!term.trim()) continue;
+    const norm = term.toLowerCase().replace(/\s+/g, " ");
+    if (!keys.has(norm)) keys.set(norm, []);
+    if (!keys.get(norm).includes(key)) keys.get(norm).push(key);
+  }
+  const words = [...keys.keys()].sort((a, b) => b.length - a.length);
   if (!words.length) { container.textContent = text; return; }
   const escaped = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/ /g, "\\s+"));
   const pattern = new RegExp("\\b(" + escaped.join("|") + ")\\b", "gi");
   let last = 0;
   for (const match of text.matchAll(pattern)) {
+    const labels = keys.get(match[0].toLowerCase().replace(/\s+/g, " ")) || [];
     container.append(document.createTextNode(text.slice(last, match.index)));
-    container.append(el("mark", match[0]));
+    const mark = el("mark", match[0], labels.length ? "c" + ((labels[0] - 1) % COLOURS) : "");
+    mark.dataset.key = labels.join(",");
+    container.append(mark);
     last = match.index + match[0].length;
   }
   container.append(document.createTextNode(text.slice(last)));
+}
+
+function clearAnswer() {
+  $("try-result").hidden = true;
+  for (const id of ["tags", "legend", "highlighted", "similar"]) $(id).replaceChildren();
+}
+
+function documentLink(id, text) {
+  // A link to open the document in the Review tab (#doc=<id>), by mouse or keyboard.
+  const link = el("a", text);
+  link.href = "#doc=" + encodeURIComponent(id);
+  link.onclick = () => { if (location.hash === link.getAttribute("href")) openDocument(id); };
+  return link;
 }
 
 async function tryIt(ev) {
   ev.preventDefault();
   const title = $("try-title").value, text = $("try-text").value;
   say("tagging…");
+  clearAnswer();
   try {
     const answer = await api("POST", "/v1/tag", {title: title || null, text, explain: true});
     const tags = $("tags");
     tags.replaceChildren();
+    $("legend").replaceChildren();
     const terms = [];
     for (const head of HEADS) {
       const box = el("div", undefined, "head");
@@ -102,7 +135,12 @@ async function tryIt(ev) {
         const item = el("li", `${label} ${answer[head.scores_field][label].toFixed(3)}`, "tag");
         item.dataset.head = head.name;
         const why = (answer.explanation[head.name] || {})[label] || [];
-        why.forEach((t) => terms.push(t.term));
+        const key = $("legend").children.length + 1;
+        const entry = el("li", undefined, "c" + ((key - 1) % COLOURS));
+        entry.dataset.key = String(key);
+        entry.append(el("span", `${label} (${head.name})`, "legend-label"));
+        $("legend").append(entry);
+        why.forEach((t) => terms.push({term: t.term, key}));
         item.append(el("span", why.length ? " — " + why.map((t) => t.term).join(", ") : "", "terms"));
         list.append(item);
       }
@@ -120,7 +158,9 @@ async function tryIt(ev) {
     list.replaceChildren();
     for (const r of similar.results) {
       const item = el("li", undefined, "similar");
-      item.append(el("strong", r.title || r.id), el("span", ` ${r.score.toFixed(3)}`, "score"));
+      const heading = el("strong");
+      heading.append(documentLink(r.id, r.title || r.id));
+      item.append(heading, el("span", ` ${r.score.toFixed(3)}`, "score"));
       const labels = HEADS.map((h) => [].concat(r[h.name] || []).join(", ")).join(" · ");
       item.append(el("div", labels, "meta"));
       item.append(el("div", "shared: " + r.shared_terms.map((t) => t.term).join(", "), "terms"));
@@ -129,106 +169,19 @@ async function tryIt(ev) {
     if (!similar.results.length) list.append(el("li", "no similar article with these filters"));
     $("try-result").hidden = false;
     say("");
-  } catch (err) { say("Error: " + err.message); }
+  } catch (err) {
+    clearAnswer();  // no answer of an earlier text left standing beside this one's error
+    say("Error: " + err.message, "error");
+  }
 }
 $("try-form").onsubmit = tryIt;
 $("try-text").addEventListener("keydown", (ev) => {
   if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) $("try-form").requestSubmit();
 });
 
-// --- Review -------------------------------------------------------------
-const queue = {items: [], at: 0, done: 0, head: null};
-
-function progress() {
-  $("progress").textContent = `${queue.done} of ${queue.items.length} reviewed`;
-}
-
-function boxes(headName) {
-  return [...document.querySelectorAll(`fieldset[data-head="${headName}"] input`)];
-}
-
-function showItem() {
-  progress();
-  const item = queue.items[queue.at];
-  if (!item) {
-    $("item").hidden = true;
-    say(queue.items.length ? "the queue is done: load it again for more" : "nothing to review");
-    return;
-  }
-  $("item").hidden = false;
-  $("item-title").textContent = item.title || item.id;
-  $("item-meta").textContent =
-    `${item.id} · uncertainty ${item.uncertainty.toFixed(3)} · scored by ${item.scored_by}`;
-  $("item-text").textContent = item.text || "(the index kept no text for this document)";
-  for (const head of HEADS) {
-    const current = head.name === queue.head ? item.answer : item.labels[head.name];
-    const chosen = new Set([].concat(current || []));
-    for (const box of boxes(head.name)) {
-      box.checked = chosen.has(box.value);
-      const score = box.parentElement.querySelector(".score");
-      score.textContent = head.name === queue.head ? item.scores[box.value].toFixed(3) : "";
-    }
-  }
-  $("note").value = "";
-  boxes(queue.head)[0]?.focus();
-}
-
-async function loadQueue(ev) {
-  ev.preventDefault();
-  sessionStorage.setItem(REVIEWER_KEY, $("reviewer").value);
-  queue.head = $("queue-head").value;
-  say("loading the queue…");
-  try {
-    const limit = Math.min(500, Math.max(1, Number($("queue-limit").value) || 20));
-    const data = await api("GET",
-      `/v1/review?head=${encodeURIComponent(queue.head)}&limit=${limit}&text=1`);
-    Object.assign(queue, {items: data.results, at: 0, done: 0});
-    say("");
-    showItem();
-  } catch (err) { say("Error: " + err.message); }
-}
-
-async function save(useAnswer) {
-  const item = queue.items[queue.at];
-  if (!item) return;
-  const body = {reviewer: $("reviewer").value || null, note: $("note").value || null};
-  for (const head of HEADS) {
-    const picked = boxes(head.name).filter((b) => b.checked).map((b) => b.value);
-    if (useAnswer && head.name === queue.head) body[head.name] = item.answer;
-    else if (head.multilabel) body[head.name] = picked;
-    else if (picked.length) body[head.name] = picked[0];
-  }
-  try {
-    await api("PATCH", `/v1/documents/${encodeURIComponent(item.id)}`, body);
-    queue.done += 1;
-    queue.at += 1;
-    showItem();
-    const finished = queue.at >= queue.items.length;
-    say(`saved ${item.id}` + (finished ? "; the queue is done: load it again for more" : ""));
-  } catch (err) { say("Error: " + err.message); }
-}
-
-$("queue-form").onsubmit = loadQueue;
-$("correct-form").onsubmit = (ev) => { ev.preventDefault(); save(false); };
-$("accept").onclick = () => save(true);
-$("skip").onclick = () => { queue.at += 1; showItem(); };
-$("reviewer").value = sessionStorage.getItem(REVIEWER_KEY) || "";
-
 document.addEventListener("keydown", (ev) => {
   if (ev.altKey && (ev.key === "1" || ev.key === "2")) {
     ev.preventDefault();
     $(ev.key === "1" ? "tab-try" : "tab-review").click();
-    return;
-  }
-  const typing = ev.target.matches(
-    "input[type=text], input[type=password], input[type=number], textarea, select");
-  if ($("review").hidden || $("item").hidden || typing || ev.ctrlKey || ev.metaKey || ev.altKey) return;
-  const key = ev.key.toLowerCase();
-  if (key === "a") { ev.preventDefault(); save(true); }
-  else if (key === "s") { ev.preventDefault(); save(false); }
-  else if (key === "n") { ev.preventDefault(); $("skip").click(); }
-  else if (/^[1-9]$/.test(key)) {
-    const box = boxes(queue.head)[Number(key) - 1];
-    if (box) { ev.preventDefault(); box.click(); box.focus(); }
   }
 });

@@ -280,7 +280,8 @@ def test_a_sqlite_file_written_before_versioned_migrations_opens_and_migrates(tm
     store = open_documents(tmp_path)
     assert store.state() == (2, [{"id": "a", "title": "Title", "text": "old text",
                                   "labels": {"sectors": ["biomed"]}, "labelled": True,
-                                  "created_at": "2024-05-01T10:00:00+00:00"}], {"corpus-9"})
+                                  "created_at": "2024-05-01T10:00:00+00:00",
+                                  "predicted": None}], {"corpus-9"})
     assert [(c["labels"], c["reviewer"]) for c in store.history("a")] == [({"sectors": []}, "ann")]
     assert store.scores_of("a") == ("v0", {"sectors": {"biomed": 0.7}})
     assert store.put("b", "", "new", {}, False) == 3

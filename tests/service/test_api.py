@@ -410,3 +410,16 @@ def test_a_title_with_an_empty_text_is_tagged_as_training_reads_it(client):
     message = error_of(client.post("/v1/tag", json={"title": " ", "text": "?"}), 422, "empty_text")
     assert "text (with the title)" in message
     error_of(client.post("/v1/tag", json={}), 422, "empty_text")
+
+
+def test_a_corpus_documents_text_leaves_its_title_out(client, corpus_docs):
+    # The index keeps a corpus text joined to its title; an added one's text has no title.
+    docs = corpus_docs[:2]
+    assert all(d["title"] and d["text"].startswith(d["title"] + "\n") for d in docs)
+    client.patch(f"/v1/documents/{docs[1]['id']}", json={"agreement_type": "none"})  # now live
+    for doc in docs:
+        got = client.get(f"/v1/documents/{doc['id']}").get_json()
+        assert got["title"] == doc["title"] and got["text"] == doc["text"][len(doc["title"]) + 1:]
+    queue = client.get("/v1/review?head=sectors&limit=5&text=1").get_json()["results"]
+    titled = {d["id"]: d["title"] for d in corpus_docs}
+    assert queue and [e["id"] for e in queue if e["text"].startswith(titled[e["id"]] + "\n")] == []

@@ -212,3 +212,30 @@ def test_the_review_queue_makes_one_query_however_many_documents_were_added(
         added = [e for e in r.get_json()["results"] if e["source"] == "api"]
         assert added and all(e["text"].startswith("Bank ") for e in added)
         assert len(statements) - before <= 2, statements[before:]
+
+
+@pytest.mark.parametrize(("given", "origin"), [
+    ({"agreement_type": "investment"}, {"agreement_type": "given", "sectors": "predicted"}),
+    ({"sectors": ["policy"]}, {"agreement_type": "predicted", "sectors": "given"}),
+    ({"sectors": [], "agreement_type": "none"}, {"agreement_type": "given", "sectors": "given"}),
+    ({}, {"agreement_type": "predicted", "sectors": "predicted"}),
+])
+def test_each_head_says_whether_its_label_was_given_or_predicted(client, given, origin):
+    assert client.post("/v1/documents", json={"id": "d", "text": "A bank lends to a solar farm.",
+                                              **given}).status_code == 201
+    doc = client.get("/v1/documents/d").get_json()
+    assert {h: s["status"] for h, s in doc["label_status"].items()} == origin
+    assert all(doc[h] == v for h, v in given.items())
+
+
+def test_a_document_stored_before_heads_kept_their_origin_reads_as_before(home):
+    store = open_documents(home)
+    store.put("old-given", "", "A bank lends to a solar farm.", {"sectors": ["fintech"],
+              "agreement_type": "investment"}, True)
+    store.put("old-guess", "", "A bank lends to a solar farm.", {"sectors": ["fintech"],
+              "agreement_type": "investment"}, False)
+    store.close()
+    client = create_app({"TESTING": True}, Settings(home=home)).test_client()
+    for doc_id, status in (("old-given", "given"), ("old-guess", "predicted")):
+        states = client.get(f"/v1/documents/{doc_id}").get_json()["label_status"]
+        assert {s["status"] for s in states.values()} == {status}

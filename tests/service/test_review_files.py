@@ -36,28 +36,88 @@ def test_label_studio_export_has_predictions_and_a_matching_config(home, tmp_pat
 
 def test_label_studio_annotations_come_back_as_corrections(home, tmp_path):
     tasks = json.loads(export(home, tmp_path, "label-studio", "--limit", "3").read_text())
+    stored = json.loads(export(home, tmp_path, "jsonl", "--limit", "1").read_text())
+    assert stored["id"] == tasks[0]["data"]["doc_id"]
+    label = "licensing" if stored["agreement_type"] != "licensing" else "none"
     tasks[0]["annotations"] = [{"completed_by": {"email": "ann@example.org"}, "was_cancelled": False,
                                 "result": [{"from_name": "agreement_type", "to_name": "text",
-                                            "type": "choices", "value": {"choices": ["licensing"]}}]}]
+                                            "type": "choices", "value": {"choices": [label]}}]}]
     tasks[1]["annotations"] = [{"was_cancelled": True, "result": []}]
     done = tmp_path / "done.json"
     done.write_text(json.dumps(tasks, indent=1), encoding="utf-8")
     assert main(["review", "import", "--home", str(home), str(done)]) == 0
     history = open_documents(home).history(tasks[0]["data"]["doc_id"])
     assert [(h["labels"], h["reviewer"]) for h in history] == [
-        ({"agreement_type": "licensing"}, "label-studio:ann@example.org")]
+        ({"agreement_type": label}, "label-studio:ann@example.org")]
     assert open_documents(home).history(tasks[1]["data"]["doc_id"]) == []
+
+
+def write_back(tmp_path, records, name="back.jsonl"):
+    back = tmp_path / name
+    back.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    return back
+
+
+def other_sectors(record):
+    return ["policy"] if record["sectors"] != ["policy"] else ["biomed"]
 
 
 def test_jsonl_round_trip(home, tmp_path):
     lines = export(home, tmp_path, "jsonl", "--limit", "2").read_text().splitlines()
     records = [json.loads(line) for line in lines]
-    records[0]["sectors"], records[0]["reviewer"] = ["policy"], "bob"
-    back = tmp_path / "back.jsonl"
-    back.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
-    assert main(["review", "import", "--home", str(home), str(back)]) == 0
+    sectors = other_sectors(records[0])
+    records[0]["sectors"], records[0]["reviewer"] = sectors, "bob"
+    assert main(["review", "import", "--home", str(home), str(write_back(tmp_path, records))]) == 0
     history = open_documents(home).history(records[0]["id"])
-    assert history[0]["labels"]["sectors"] == ["policy"] and history[0]["reviewer"] == "bob"
+    assert history[0]["labels"] == {"sectors": sectors} and history[0]["reviewer"] == "bob"
+
+
+def test_an_untouched_export_imports_as_unchanged(home, tmp_path, capsys):
+    out = export(home, tmp_path, "jsonl", "--limit", "6")
+    capsys.readouterr()
+    assert main(["review", "import", "--home", str(home), str(out)]) == 0
+    assert "applied 0 corrections; 6 records unchanged" in capsys.readouterr().err
+    assert open_documents(home).corrections_since(0) == []  # nothing marked reviewed
+
+
+def test_only_the_changed_record_and_head_become_a_correction(home, tmp_path, capsys):
+    records = [json.loads(line) for line in
+               export(home, tmp_path, "jsonl", "--limit", "6").read_text().splitlines()]
+    sectors = other_sectors(records[3])
+    records[3]["sectors"] = sectors  # its agreement_type, and every other record, as exported
+    records.append(dict(records[3]))  # the same change twice in one file corrects it once
+    capsys.readouterr()
+    assert main(["review", "import", "--home", str(home), str(write_back(tmp_path, records))]) == 0
+    assert "applied 1 corrections; 6 records unchanged" in capsys.readouterr().err
+    [correction] = open_documents(home).corrections_since(0)
+    assert (correction["id"], correction["labels"]) == (records[3]["id"], {"sectors": sectors})
+    # Imported again, the file now matches what is stored: nothing more.
+    assert main(["review", "import", "--home", str(home), str(write_back(tmp_path, records))]) == 0
+    assert len(open_documents(home).corrections_since(0)) == 1
+
+
+def test_label_studio_annotations_that_keep_the_stored_labels_change_nothing(home, tmp_path):
+    tasks = json.loads(export(home, tmp_path, "label-studio", "--limit", "3").read_text())
+    jsonl = {json.loads(line)["id"]: json.loads(line) for line in
+             export(home, tmp_path, "jsonl", "--limit", "3").read_text().splitlines()}
+
+    def annotation(sectors, agreement_type):
+        return [{"completed_by": {"email": "ann@example.org"}, "result": [
+            {"from_name": "sectors", "type": "choices", "value": {"choices": sectors}},
+            {"from_name": "agreement_type", "type": "choices",
+             "value": {"choices": [agreement_type]}}]}]
+
+    for task in tasks:
+        stored = jsonl[task["data"]["doc_id"]]
+        task["annotations"] = annotation(stored["sectors"], stored["agreement_type"])
+    changed = jsonl[tasks[1]["data"]["doc_id"]]
+    tasks[1]["annotations"] = annotation(other_sectors(changed), changed["agreement_type"])
+    done = tmp_path / "done.json"
+    done.write_text(json.dumps(tasks), encoding="utf-8")
+    assert main(["review", "import", "--home", str(home), str(done)]) == 0
+    [correction] = open_documents(home).corrections_since(0)
+    assert (correction["id"], correction["labels"]) == (
+        changed["id"], {"sectors": other_sectors(changed)})
 
 
 @pytest.mark.parametrize(("line", "message"), [
