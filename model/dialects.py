@@ -105,6 +105,7 @@ class SqliteDialect:
     json_in, json_out = staticmethod(json.dumps), staticmethod(json.loads)
     now = staticmethod(lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     time_out = staticmethod(lambda value: value)  # kept as ISO 8601 text already
+    time_in = staticmethod(lambda iso: iso)
     # A subquery of *ids* and its one parameter, for ``id IN (...)``:
     id_in = staticmethod(lambda ids: ("SELECT value FROM json_each(?)", json.dumps(list(ids))))
 
@@ -186,6 +187,7 @@ class PostgresDialect:
     json_out = staticmethod(lambda value: value)  # psycopg decodes JSONB itself
     now = staticmethod(lambda: datetime.now(timezone.utc))
     time_out = staticmethod(lambda value: value.astimezone(timezone.utc).isoformat(timespec="seconds"))
+    time_in = staticmethod(datetime.fromisoformat)
     id_in = staticmethod(lambda ids: ("SELECT unnest(?::text[])", list(ids)))
 
     def close(self) -> None:
