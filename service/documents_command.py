@@ -51,6 +51,7 @@ def copy(args):
     """Copy, then print what was copied and both sides' counts; exit 1 on conflicts."""
     from model.document_copy import copy_documents, counts, plan_copy, read_records
     from model.documents import open_documents
+    from model.errors import StoreUnavailable
 
     settings = args.settings
     url = args.to or settings.database_url
@@ -64,7 +65,11 @@ def copy(args):
         if not source.dialect.exists():
             print(f"nothing to copy: {source.location} does not exist")
             return 0
-        plan = copy_documents(source, target, dry_run=args.dry_run)
+        try:
+            plan = copy_documents(source, target, dry_run=args.dry_run)
+        except StoreUnavailable as exc:  # the transaction did not commit: nothing was written
+            raise StoreUnavailable(f"{exc}; nothing was copied: run this again once it is "
+                                   "back") from None
         if plan.conflicts:
             for doc_id, why in plan.conflicts[:SHOWN_CONFLICTS]:
                 print(f"tagsim documents copy: conflict: id {doc_id!r}: {why}", file=sys.stderr)
