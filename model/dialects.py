@@ -205,3 +205,8 @@ class _Placeholders:
 
     def execute(self, sql, params=()):
         return self.conn.execute(sql.replace("?", "%s"), params)
+
+    def executemany(self, sql, rows):
+        """One statement for many rows, sent in one round trip (psycopg's pipeline)."""
+        with self.conn.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), rows)

@@ -5,7 +5,7 @@ given, when it was added), its corrections with their whole history (those a del
 retired included, still retired), the model's stored scores, and the tombstone of a
 deleted corpus document (so that it stays hidden). The target's own sequence numbers
 are used: the copy is appended to its change log, so servers already running on the
-target pick it up as they pick up any write.
+target pick it up as they pick up any write. Each id's corrections keep their order.
 
 The rule for an id the target already holds (`plan_copy`):
 
@@ -116,28 +116,26 @@ def _read(db, d, ids=None):
     def record(doc_id):
         return records.setdefault(doc_id, Record())
 
-    def where(column="id"):
-        if ids is None:
-            return " WHERE TRUE", ()
+    sql, params = " WHERE TRUE", ()
+    if ids is not None:
         subquery, param = d.id_in(ids)
-        return f" WHERE {column} IN ({subquery})", (param,)
-
-    sql, params = where()
+        sql, params = f" WHERE id IN ({subquery})", (param,)
     for doc_id, title, text, labels, labelled, created in db.execute(
             "SELECT id, title, text, labels, labelled, created_at FROM documents" + sql,
             params).fetchall():
         record(doc_id).document = {"title": title, "text": text, "labels": d.json_out(labels),
                                    "labelled": bool(labelled), "created_at": d.time_out(created)}
     for seq, doc_id, op in db.execute(
-            "SELECT c.seq, c.id, c.op FROM changes c" + where("c.id")[0] +
-            " AND c.seq = (SELECT MAX(seq) FROM changes WHERE id = c.id)", params).fetchall():
+            "SELECT seq, id, op FROM changes WHERE seq IN (SELECT MAX(seq) FROM changes" + sql +
+            " GROUP BY id)", params).fetchall():
         record(doc_id).last_op = (seq, op)
     for seq, doc_id, labels, reviewer, note, version, created, retired_by in db.execute(
             "SELECT seq, id, labels, reviewer, note, model_version, created_at, retired_by"
             " FROM corrections" + sql + " ORDER BY seq", params).fetchall():
         record(doc_id).corrections.append({
             "labels": d.json_out(labels), "reviewer": reviewer, "note": note,
-            "model_version": version, "created_at": d.time_out(created), "retired_by": retired_by})
+            "model_version": version, "created_at": d.time_out(created), "retired_by": retired_by,
+            "seq": seq})
     for doc_id, version, scores in db.execute(
             "SELECT id, model_version, scores FROM scores" + sql, params).fetchall():
         record(doc_id).scores = (version, d.json_out(scores))
@@ -167,8 +165,8 @@ def counts(store) -> dict:
         return dict.fromkeys(_HEADS, 0)
     return dict(zip(_HEADS, store.run(lambda db: db.execute(
         "SELECT (SELECT COUNT(*) FROM documents),"
-        " (SELECT COUNT(*) FROM changes c WHERE c.op = 'delete' AND c.seq ="
-        "  (SELECT MAX(seq) FROM changes WHERE id = c.id)),"
+        " (SELECT COUNT(*) FROM changes WHERE op = 'delete' AND seq IN"
+        "  (SELECT MAX(seq) FROM changes GROUP BY id)),"
         " (SELECT COUNT(*) FROM corrections),"
         " (SELECT COUNT(*) FROM corrections WHERE retired_by IS NOT NULL),"
         " (SELECT COUNT(*) FROM scores)").fetchall()[0], snapshot=True), strict=True))
@@ -191,14 +189,48 @@ def copy_documents(source, target, dry_run=False) -> Plan:
         plan = plan_copy(records, _read(db, target.dialect, list(records)))
         if plan.conflicts or dry_run:
             return plan
-        for doc_id, record in plan.whole.items():
+        with_deletes = {doc_id: r for doc_id, r in plan.whole.items()
+                        if r.deleted or len(r.live) < len(r.corrections)}
+        for doc_id, record in with_deletes.items():
             append_record(db, target.dialect, doc_id, record)
-        for doc_id, tail in plan.tails.items():
-            for correction in tail:
-                _insert_correction(db, target.dialect, doc_id, correction)
+        append_many(db, target.dialect, {doc_id: r for doc_id, r in plan.whole.items()
+                                         if doc_id not in with_deletes}, plan.tails)
         return plan
 
     return target.run(work, write=True)
+
+
+_INSERT_DOCUMENT = ("INSERT INTO documents (id, title, text, labels, labelled, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)")
+_INSERT_CORRECTION = ("INSERT INTO corrections (id, labels, reviewer, note, model_version,"
+                      " created_at) VALUES (?, ?, ?, ?, ?, ?)")
+_INSERT_SCORES = "INSERT INTO scores (id, model_version, scores) VALUES (?, ?, ?)"
+
+
+def _document_row(dialect, doc_id, doc):
+    return (doc_id, doc["title"], doc["text"], dialect.json_in(doc["labels"]), doc["labelled"],
+            dialect.time_in(doc["created_at"]))
+
+
+def _correction_row(dialect, doc_id, c):
+    return (doc_id, dialect.json_in(c["labels"]), c["reviewer"], c["note"], c["model_version"],
+            dialect.time_in(c["created_at"]))
+
+
+def append_many(db, dialect, records, tails):
+    """Append records that no delete touched, and *tails* of corrections: a statement per kind.
+
+    The change log gets the puts in id order and corrections keep the source's order.
+    """
+    docs = [(doc_id, r.document) for doc_id, r in records.items() if r.document is not None]
+    db.executemany(_INSERT_DOCUMENT, [_document_row(dialect, i, doc) for i, doc in docs])
+    db.executemany("INSERT INTO changes (id, op) VALUES (?, 'put')", [(i,) for i, _ in docs])
+    corrections = [(c["seq"], doc_id, c) for doc_id, r in records.items() for c in r.corrections]
+    corrections += [(c["seq"], doc_id, c) for doc_id, tail in tails.items() for c in tail]
+    db.executemany(_INSERT_CORRECTION, [_correction_row(dialect, doc_id, c)
+                                        for _, doc_id, c in sorted(corrections, key=lambda t: t[0])])
+    db.executemany(_INSERT_SCORES, [(doc_id, r.scores[0], dialect.json_in(r.scores[1]))
+                                    for doc_id, r in records.items() if r.scores is not None])
 
 
 def append_record(db, dialect, doc_id, record: Record):
@@ -207,32 +239,20 @@ def append_record(db, dialect, doc_id, record: Record):
     for group in groups:  # corrections that a delete retired: write them, then that delete
         for correction in record.corrections:
             if correction["retired_by"] == group:
-                _insert_correction(db, dialect, doc_id, correction)
+                db.execute(_INSERT_CORRECTION, _correction_row(dialect, doc_id, correction))
         seq = _log(db, doc_id, "delete")
         db.execute("UPDATE corrections SET retired_by = ? WHERE id = ? AND retired_by IS NULL",
                    (seq, doc_id))
     if record.deleted and not (groups and groups[-1] == record.last_op[0]):
         _log(db, doc_id, "delete")  # a tombstone: a corpus document stays hidden
     if record.document is not None:
-        doc = record.document
-        db.execute("INSERT INTO documents (id, title, text, labels, labelled, created_at)"
-                   " VALUES (?, ?, ?, ?, ?, ?)",
-                   (doc_id, doc["title"], doc["text"], dialect.json_in(doc["labels"]),
-                    doc["labelled"], dialect.time_in(doc["created_at"])))
+        db.execute(_INSERT_DOCUMENT, _document_row(dialect, doc_id, record.document))
         _log(db, doc_id, "put")
     for correction in record.live:
-        _insert_correction(db, dialect, doc_id, correction)
+        db.execute(_INSERT_CORRECTION, _correction_row(dialect, doc_id, correction))
     if record.scores is not None:
         version, scores = record.scores
-        db.execute("INSERT INTO scores (id, model_version, scores) VALUES (?, ?, ?)",
-                   (doc_id, version, dialect.json_in(scores)))
-
-
-def _insert_correction(db, dialect, doc_id, c):
-    db.execute("INSERT INTO corrections (id, labels, reviewer, note, model_version, created_at)"
-               " VALUES (?, ?, ?, ?, ?, ?)",
-               (doc_id, dialect.json_in(c["labels"]), c["reviewer"], c["note"],
-                c["model_version"], dialect.time_in(c["created_at"])))
+        db.execute(_INSERT_SCORES, (doc_id, version, dialect.json_in(scores)))
 
 
 def missing_ids(source, target) -> list[str]:

@@ -44,7 +44,8 @@ def everything(store, ids=("a", "b", "c", "corpus-3", "corpus-7")):
     _, docs, deleted = store.state()
     return {"documents": docs, "deleted": deleted & set(ids),
             "history": {i: [review(c) for c in store.history(i, retired=True)] for i in ids},
-            "live": [review(c) for c in store.corrections_since(0)],
+            # each id's live reviews in their order (ids' reviews may interleave otherwise)
+            "live": sorted((review(c) for c in store.corrections_since(0)), key=lambda c: c["id"]),
             "scores": store.scores_of_many()}
 
 
