@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from model.documents import log_change as _log
+from model.errors import InvalidInput
 
 _HEADS = ("documents", "deleted ids", "corrections", "retired corrections", "scores")
 
@@ -197,7 +198,27 @@ def copy_documents(source, target, dry_run=False) -> Plan:
                                          if doc_id not in with_deletes}, plan.tails)
         return plan
 
-    return target.run(work, write=True)
+    try:
+        return target.run(work, write=True)
+    except InvalidInput as exc:  # PostgreSQL holds no NUL character: say which ids have one
+        raise InvalidInput(f"{exc}; ids holding one: {', '.join(map(repr, _with_nul(records)))}"
+                           "; nothing was copied") from None
+
+
+def _with_nul(records):
+    def strings(value):
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                yield key
+                yield from strings(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                yield from strings(item)
+
+    return [doc_id for doc_id, r in sorted(records.items())
+            if any("\x00" in text for text in strings([doc_id, r.document, r.corrections, r.scores]))]
 
 
 _INSERT_DOCUMENT = ("INSERT INTO documents (id, title, text, labels, labelled, created_at)"

@@ -5,7 +5,7 @@ import pytest
 from model import document_copy
 from model.document_copy import copy_documents, counts, missing_ids
 from model.documents import open_documents
-from model.errors import StoreUnavailable
+from model.errors import InvalidInput, StoreUnavailable
 
 LABELS = {"sectors": ["clean_energy"], "agreement_type": "investment"}
 
@@ -135,3 +135,13 @@ def test_a_dry_run_writes_nothing_and_an_empty_home_has_nothing_to_copy(stores, 
     fill(source)
     plan = copy_documents(source, target, dry_run=True)
     assert plan.counts()["documents"] == 3 and target.latest() == (0, 0)
+
+
+def test_a_value_postgresql_cannot_hold_names_the_id_and_copies_nothing(stores):
+    source, target = stores
+    fill(source)
+    source.put("nul-1", "", "A NUL \x00 inside.", {}, False)
+    with pytest.raises(InvalidInput, match=r"remove NUL characters; ids holding one: 'nul-1'; "
+                                           r"nothing was copied"):
+        copy_documents(source, target)
+    assert target.latest() == (0, 0) and counts(target)["documents"] == 0
