@@ -94,7 +94,7 @@ def compare(source: Record, target: Record):
         else:
             fields = [name for name, a, b in zip(("title", "text", "labels", "labelled"),
                                                  _content(source.document),
-                                                 _content(target.document)) if a != b]
+                                                 _content(target.document), strict=True) if a != b]
             why = f"the database holds another document with this id ({', '.join(fields)} differ)"
         return "conflict", why
     mine, theirs = [_review(c) for c in source.live], [_review(c) for c in target.live]
