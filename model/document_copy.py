@@ -82,7 +82,8 @@ def _review(c):
 
 def compare(source: Record, target: Record):
     """("copy", None) | ("present", None) | ("tail", corrections) | ("conflict", why)."""
-    if target.document is None and target.last_op is None and not target.corrections:
+    if (target.document, target.last_op, target.scores) == (None, None, None) \
+            and not target.corrections:
         return "copy", None
     if not source.alive:
         return "present", None  # deleted in the home: the target's state stands
@@ -90,7 +91,7 @@ def compare(source: Record, target: Record):
         if target.document is None:
             why = "deleted in the database" if target.deleted else "not a document in the database"
         elif source.document is None:
-            why = "the database holds a document with this id; the home only reviews of it"
+            why = "the database holds a document with this id; the home holds only reviews of it"
         else:
             fields = [name for name, a, b in zip(("title", "text", "labels", "labelled"),
                                                  _content(source.document),
