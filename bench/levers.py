@@ -54,6 +54,7 @@ LEVERS = {
     "short views (60 words)": _lever(training={"view_words": (60,)}),
     "sector fallback (best label above a floor)": _lever(heads={"fallback": True}),
     "defaults now": {},
+    "defaults now + signing cues": {"feature_params": {"cue_weight": 1.0}},
 }
 
 

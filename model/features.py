@@ -12,6 +12,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer, strip_accents_unico
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from model.cues import NAMES as CUE_NAMES
+from model.cues import signing_cues
 from model.errors import EmptyText
 from model.views import lead
 
@@ -95,6 +97,8 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         0 for none. What a story reports is said at its top; background comes later.
     lead_weight : float
         Scale of the lead block relative to the word block.
+    cue_weight : float
+        Scale of a block of signing evidence (see `model.cues`), last; 0 for none.
 
     Examples
     --------
@@ -115,11 +119,12 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         "wire_shorthand": ["boolean"],
         "lead_words": [Interval(Integral, 0, None, closed="left")],
         "lead_weight": [Interval(Real, 0, None, closed="neither")],
+        "cue_weight": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(self, word_ngrams=(1, 2), min_df=2, max_df=0.9, char_ngrams=None,
                  char_weight=1.0, max_features=None, wire_shorthand=False, lead_words=0,
-                 lead_weight=1.0):
+                 lead_weight=1.0, cue_weight=0.0):
         self.word_ngrams = word_ngrams
         self.min_df = min_df
         self.max_df = max_df
@@ -129,11 +134,13 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         self.wire_shorthand = wire_shorthand
         self.lead_words = lead_words
         self.lead_weight = lead_weight
+        self.cue_weight = cue_weight
 
-    # Objects pickled before the lead block existed have none.
+    # Objects pickled before the lead block and the cues existed have neither.
     lead_words = 0
     lead_weight = 1.0
     lead_ = None
+    cue_weight = 0.0
 
     def fit(self, texts, y=None):
         texts = list(texts)
@@ -175,6 +182,8 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             names += [f"chars:{g}" for g in self.char_.get_feature_names_out()]
         if self.lead_ is not None:
             names += [f"lead:{g}" for g in self.lead_.get_feature_names_out()]
+        if self.cue_weight:
+            names += list(CUE_NAMES)
         return np.asarray(names, dtype=object)
 
     def transform(self, texts):
@@ -187,6 +196,8 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             blocks.append(self.char_.transform(texts) * np.float32(self.char_weight))
         if self.lead_ is not None:
             blocks.append(self.lead_.transform(self._leads(texts)) * np.float32(self.lead_weight))
+        if self.cue_weight:
+            blocks.append(signing_cues(texts, self.lead_words or 40) * np.float32(self.cue_weight))
         if len(blocks) == 1:
             return words.tocsr()
         return sp.hstack(blocks, format="csr", dtype=np.float32)

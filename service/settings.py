@@ -4,7 +4,7 @@
 (training/cli.py, for every command) and by `create_app`. Everything below them gets
 the values as arguments, so `model/` never reads the environment and a test sets a
 field (``Settings(home=tmp_path, api_token="t")``) instead of patching ``os.environ``.
-The README's configuration table lists exactly these fields (a test compares them).
+The configuration table in docs/configuration.md lists exactly these fields (a test compares them).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 This is the console script. It only assembles the parser: the training commands live in
 training/commands.py and the serving ones, serve included, in service/commands.py.
-Registering those is the one place where training imports service (see the README's
-layout section); nothing else in training does, and service never imports training.
+Registering those is the one place where training imports service
+(see docs/layout.md); nothing else in training does, and service never imports training.
 """
 
 from __future__ import annotations

@@ -72,3 +72,23 @@ def test_the_word_block_alone_is_the_word_block_of_the_whole(fitted):
         whole = led.word_block(led.transform(batch))
         alone = led.transform_words(batch)
         assert alone.shape == whole.shape and (alone != whole).nnz == 0
+
+
+@pytest.mark.parametrize("text, cue", [
+    ("The state government has entered into an MoU with Acme Health.", "cue:done"),
+    ("Acme reached a worldwide patent licensing agreement with Beta.", "cue:done"),
+    ("The ministry will sign a memorandum with the bank next month.", "cue:intent"),
+    ("The two sides discussed a possible partnership during the visit.", "cue:intent"),
+    ("Gamma said it has not reached a final agreement with Delta.", "cue:negated"),
+])
+def test_signing_cues_tell_a_signed_deal_from_talk(text, cue):
+    cues = TextFeatures(min_df=1, max_df=1.0, cue_weight=2.0).fit([text, "filler words"])
+    X = cues.transform([text]).toarray()[0]
+    named = dict(zip(cues.feature_names_, X, strict=True))
+    assert named[cue] > 0
+    others = {"cue:done", "cue:intent", "cue:negated"} - {cue}
+    assert all(named[o] == 0 for o in others), named
+    # The cue block is last and scaled; the word block before it is untouched.
+    plain = TextFeatures(min_df=1, max_df=1.0).fit([text, "filler words"])
+    assert (cues.word_block(cues.transform([text])) != plain.transform([text])).nnz == 0
+    assert X[-len(named) + len(plain.feature_names_):].max() <= 2.0 * np.log1p(10)

@@ -68,7 +68,7 @@ def test_errors_below_flask_are_json(quick, data, status, code):
     (TAG_HEAD.replace(b"100", b"abc"), 400),
 ])
 def test_what_granian_refuses_itself_is_an_empty_answer(quick, data, status):
-    """The README lists these: Granian answers them before the app, with no body."""
+    """docs/api.md lists these: Granian answers them before the app, with no body."""
     got, headers, body = answer_to(quick, data)
     assert (got, body, headers.get("connection")) == (status, b"", "close")
 
