@@ -13,7 +13,8 @@ SIZES ?= 10000,100000
 BULK_DOCS ?= 1000000
 
 .PHONY: help install train serve test lint clean bench-neighbours bench-load bench bench-similarity \
-	bench-latency bench-quality bench-real bench-bulk browser screenshots bench-review
+	bench-latency bench-quality bench-real bench-bulk browser screenshots bench-review bench-language \
+	bench-copy
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -79,6 +80,12 @@ bench-quality: install ## tagging quality on Reuters-21578 and BBC News vs sciki
 
 bench-real: install ## the default model on both real dev sets (wire, modern) vs plain TF-IDF + LinearSVC
 	$(BIN)/python bench/real.py --data $(DATA) --dev $(DATASETS)/real_deals_dev.jsonl --dev $(DATASETS)/real_modern_dev.jsonl
+
+bench-language: install ## English text flagged "not English" (corpus, dev sets, Reuters, BBC); other languages caught
+	$(BIN)/python bench/language.py --data $(DATA) --datasets $(DATASETS)
+
+bench-copy: install ## tagsim documents copy of 10,000 documents into a scratch PostgreSQL database, then again
+	$(BIN)/python bench/document_copy.py --docs 10000
 
 bench-review: install ## review queue latency at 100k documents; queue vs random reviews on BBC and Reuters
 	$(BIN)/python bench/review_queue.py --size 100000

@@ -105,6 +105,7 @@ class SqliteDialect:
     json_in, json_out = staticmethod(json.dumps), staticmethod(json.loads)
     now = staticmethod(lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     time_out = staticmethod(lambda value: value)  # kept as ISO 8601 text already
+    time_in = staticmethod(lambda iso: iso)
     # A subquery of *ids* and its one parameter, for ``id IN (...)``:
     id_in = staticmethod(lambda ids: ("SELECT value FROM json_each(?)", json.dumps(list(ids))))
 
@@ -186,6 +187,7 @@ class PostgresDialect:
     json_out = staticmethod(lambda value: value)  # psycopg decodes JSONB itself
     now = staticmethod(lambda: datetime.now(timezone.utc))
     time_out = staticmethod(lambda value: value.astimezone(timezone.utc).isoformat(timespec="seconds"))
+    time_in = staticmethod(datetime.fromisoformat)
     id_in = staticmethod(lambda ids: ("SELECT unnest(?::text[])", list(ids)))
 
     def close(self) -> None:
@@ -203,3 +205,8 @@ class _Placeholders:
 
     def execute(self, sql, params=()):
         return self.conn.execute(sql.replace("?", "%s"), params)
+
+    def executemany(self, sql, rows):
+        """One statement for many rows, sent in one round trip (psycopg's pipeline)."""
+        with self.conn.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), rows)

@@ -225,6 +225,10 @@ class SqlDocumentStore(DocumentStore):
                 db.execute(statement.format(**self.dialect.types))
             db.execute("INSERT INTO tagsim_schema (version) VALUES (?)", (version,))
 
+    def run(self, work, write=False, snapshot=False):
+        """*work(db)* in one transaction of this store (a snapshot, or holding the writers' lock)."""
+        return self._run(work, write, snapshot)
+
     def close(self):
         self.dialect.close()
 
@@ -252,7 +256,7 @@ class SqlDocumentStore(DocumentStore):
                  None if predicted is None else d.json_in(sorted(predicted))))
             if scores is not None:
                 self._put_scores(db, doc_id, *scores)
-            return _log(db, doc_id, "put")
+            return log_change(db, doc_id, "put")
 
         return self._run(work, write=True)
 
@@ -262,7 +266,7 @@ class SqlDocumentStore(DocumentStore):
             if must_exist and not gone:
                 raise NotFound(f"no document with id {doc_id!r}")
             db.execute("DELETE FROM scores WHERE id = ?", (doc_id,))
-            seq = _log(db, doc_id, "delete")
+            seq = log_change(db, doc_id, "delete")
             db.execute("UPDATE corrections SET retired_by = ? WHERE id = ? AND retired_by IS NULL",
                        (seq, doc_id))
             return seq
@@ -367,7 +371,7 @@ class SqlDocumentStore(DocumentStore):
         return out | {"retired_by": retired_by} if retired else out
 
 
-def _log(db, doc_id, op):
+def log_change(db, doc_id, op):
     """Append to the change log; its sequence number."""
     return db.execute("INSERT INTO changes (id, op) VALUES (?, ?) RETURNING seq",
                       (doc_id, op)).fetchall()[0][0]

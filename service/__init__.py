@@ -30,6 +30,7 @@ def create_app(config=None, settings=None):
     from service import auth, endpoints, errors, protection
     from service.api import bp
     from service.current import CurrentModel
+    from service.documents_command import left_behind
     from service.metrics import Metrics
     from service.settings import Settings
     from service.web import bp as web_bp
@@ -50,6 +51,8 @@ def create_app(config=None, settings=None):
     auth.install(app, settings)  # before the query check: no token, no hint of what it takes
     endpoints.install(app)
     current = CurrentModel(settings)
+    if warning := left_behind(settings):
+        app.logger.warning(warning)
     if app.config["TAGSIM_LOAD_MODEL"]:
         if not current.load():
             app.logger.error("model not loaded: %s", current.problem)

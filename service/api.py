@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from model.errors import AlreadyExists, ArtifactError, InvalidInput, StoreUnavailable
 from model.features import document_text, require_words
+from model.language import language_warning
 from service.endpoints import declared_body, declared_query, endpoint, openapi_spec
 from service.errors import BadJson, RequestTimeout, TooLarge, UnsupportedMediaType
 from service.schemas import (
@@ -88,7 +89,11 @@ def check_article(title, text, prefix=""):
     require_words(document_text(title, text), f"{prefix}text (with the title)")
 
 
-@endpoint(bp, "POST", "/v1/tag", "Tag one article", "sectors and agreement type", body=TagRequest)
+NOT_ENGLISH = "; not_english and warnings when the text does not look like English"
+
+
+@endpoint(bp, "POST", "/v1/tag", "Tag one article", "sectors and agreement type" + NOT_ENGLISH,
+          body=TagRequest)
 def tag():
     """Tag one article: every head's labels and scores."""
     model = current_model().ready_model()
@@ -97,10 +102,10 @@ def tag():
     answer = model.tagger.tag([(req.title, req.text)], explain=req.explain,
                               threshold=req.threshold, limit=req.limit)[0]
     current_app.extensions["tagsim.metrics"].count_labels(answer, model.heads)
-    return {"model_version": model.version, **answer}
+    return {"model_version": model.version, **answer, **language_warning(req.title, req.text)}
 
 
-@endpoint(bp, "POST", "/v1/tag/batch", "Tag many articles", "results in input order",
+@endpoint(bp, "POST", "/v1/tag/batch", "Tag many articles", "results in input order" + NOT_ENGLISH,
           body=TagBatchRequest)
 def tag_batch():
     """Tag up to 1,000 articles; results in input order, ids echoed."""
@@ -116,6 +121,7 @@ def tag_batch():
     for answer in answers:
         current_app.extensions["tagsim.metrics"].count_labels(answer, model.heads)
     results = [({"id": item.id} if item.id is not None else {}) | answer
+               | language_warning(item.title, item.text)
                for item, answer in zip(req.items, answers, strict=True)]
     return {"model_version": model.version, "results": results}
 
@@ -154,8 +160,8 @@ def document_similar(doc_id):
     return searched({"model_version": searcher.model.version, "results": results}, stale)
 
 
-@endpoint(bp, "POST", "/v1/documents", "Store a document", "stored", status=201, body=DocumentIn,
-          writes=True)
+@endpoint(bp, "POST", "/v1/documents", "Store a document", "stored" + NOT_ENGLISH, status=201,
+          body=DocumentIn, writes=True)
 def add_document():
     """Store a document with the labels given, the others predicted; searchable at once."""
     searcher = current_model().ready_searcher()
@@ -166,7 +172,8 @@ def add_document():
         raise AlreadyExists(f"a document with id {doc_id!r} exists; delete it first or use another id")
     labels, predicted = searcher.add(doc_id, doc.title, doc.text, doc.model_dump(by_alias=True))
     body = jsonify({"id": doc_id, "title": doc.title or "", **labels, "predicted": predicted,
-                    "model_version": searcher.model.version})
+                    "model_version": searcher.model.version,
+                    **language_warning(doc.title, doc.text)})
     return body, 201, {"Location": "/v1/documents/" + quote(doc_id, safe="")}
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from model.cluster import dask_client, worker_model
 from model.errors import InvalidInput, TagsimError
+from model.language import language_warning
 from model.loaded import load_verified
 from model.records import checked_record, read_records
 
@@ -136,7 +137,8 @@ def tag_partition(source, output, home, version, fmt="jsonl", explain=False, sim
                                            threshold=threshold, limit=limit)
                 rows = []
                 for (_, rid, text), answer in zip(block, answers, strict=True):
-                    row = {"id": rid, "model_version": version, **answer}
+                    row = {"id": rid, "model_version": version, **answer,
+                           **language_warning(None, text)}
                     if searcher is not None:
                         row["similar"] = searcher.search(searcher.vectorize(None, text), similar)
                     rows.append(row)
@@ -244,7 +246,8 @@ def _parquet_schema(model):
         fields.append((spec.name, pa.list_(chosen) if spec.multilabel else chosen))
         fields.append((spec.scores_field, pa.struct(
             [(label, pa.float64()) for label in model.tagger.labels_of(spec)])))
-    fields += [("explanation", pa.string()), ("similar", pa.string())]  # JSON, when asked for
+    fields += [("explanation", pa.string()), ("similar", pa.string()),  # JSON, when asked for
+               ("not_english", pa.bool_()), ("warnings", pa.list_(pa.string()))]  # when not English
     return pa.schema(fields)
 
 

@@ -178,13 +178,15 @@ def tag_files(args):
 
 def tag(args):
     """tagsim tag: print the /v1/tag answer for one article."""
+    from model.language import language_warning
     from model.loaded import load_verified
 
     model = load_verified(args.settings.home, with_index=False, key=args.settings.artifact_key)
     title, text = _read_article(args.file)
     answer = model.tagger.tag([(title, text)], explain=args.explain, threshold=args.threshold,
                               limit=args.limit)[0]
-    print(json.dumps({"model_version": model.version, **answer}, ensure_ascii=False, indent=2))
+    print(json.dumps({"model_version": model.version, **answer, **language_warning(title, text)},
+                     ensure_ascii=False, indent=2))
     return 0
 
 

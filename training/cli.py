@@ -15,6 +15,7 @@ from pathlib import Path
 
 from model.errors import TagsimError
 from service import commands as serving
+from service import documents_command
 from service.settings import InvalidSettings, Settings
 from training import commands as training
 
@@ -44,6 +45,7 @@ def build_parser():
                       help="folder of model versions (default: $TAGSIM_HOME or artifacts/)")
     training.register(sub, home)
     serving.register(sub, home)
+    documents_command.register(sub, home)
     return parser
 
 
