@@ -33,7 +33,7 @@ _HEADS = ("documents", "deleted ids", "corrections", "retired corrections", "sco
 class Record:
     """Everything a store holds about one id."""
 
-    document: dict | None = None   # title, text, labels, labelled, created_at
+    document: dict | None = None   # title, text, labels, labelled, created_at, predicted
     last_op: tuple | None = None   # (seq, op) of its last change
     corrections: list = field(default_factory=list)  # dicts, oldest first, with retired_by
     scores: tuple | None = None    # (model version, head -> {label: p})
@@ -122,11 +122,12 @@ def _read(db, d, ids=None):
     if ids is not None:
         subquery, param = d.id_in(ids)
         sql, params = f" WHERE id IN ({subquery})", (param,)
-    for doc_id, title, text, labels, labelled, created in db.execute(
-            "SELECT id, title, text, labels, labelled, created_at FROM documents" + sql,
+    for doc_id, title, text, labels, labelled, created, predicted in db.execute(
+            "SELECT id, title, text, labels, labelled, created_at, predicted FROM documents" + sql,
             params).fetchall():
         record(doc_id).document = {"title": title, "text": text, "labels": d.json_out(labels),
-                                   "labelled": bool(labelled), "created_at": d.time_out(created)}
+                                   "labelled": bool(labelled), "created_at": d.time_out(created),
+                                   "predicted": None if predicted is None else d.json_out(predicted)}
     for seq, doc_id, op in db.execute(
             "SELECT seq, id, op FROM changes WHERE seq IN (SELECT MAX(seq) FROM changes" + sql +
             " GROUP BY id)", params).fetchall():
@@ -222,16 +223,18 @@ def _with_nul(records):
             if any("\x00" in text for text in strings([doc_id, r.document, r.corrections, r.scores]))]
 
 
-_INSERT_DOCUMENT = ("INSERT INTO documents (id, title, text, labels, labelled, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)")
+_INSERT_DOCUMENT = ("INSERT INTO documents (id, title, text, labels, labelled, created_at,"
+                    " predicted) VALUES (?, ?, ?, ?, ?, ?, ?)")
 _INSERT_CORRECTION = ("INSERT INTO corrections (id, labels, reviewer, note, model_version,"
                       " created_at) VALUES (?, ?, ?, ?, ?, ?)")
 _INSERT_SCORES = "INSERT INTO scores (id, model_version, scores) VALUES (?, ?, ?)"
 
 
 def _document_row(dialect, doc_id, doc):
+    predicted = doc.get("predicted")
     return (doc_id, doc["title"], doc["text"], dialect.json_in(doc["labels"]), doc["labelled"],
-            dialect.time_in(doc["created_at"]))
+            dialect.time_in(doc["created_at"]),
+            None if predicted is None else dialect.json_in(sorted(predicted)))
 
 
 def _correction_row(dialect, doc_id, c):

@@ -23,7 +23,7 @@ def fill(store):
     """Every kind of thing a store holds: documents, reviews, retired reviews, a tombstone, scores."""
     store.put("a", "Wind loan", "A bank lends to a wind farm.", LABELS, True,
               scores=("v1", {"agreement_type": {"investment": 0.9, "none": 0.1}}))
-    store.put("b", "", "A start-up is bought.", {"sectors": []}, False)
+    store.put("b", "", "A start-up is bought.", {"sectors": []}, False, predicted=["agreement_type"])
     store.correct([{"id": "b", "labels": {"agreement_type": "acquisition"}, "reviewer": "ann",
                     "note": "bought outright", "model_version": "v1"}])
     store.put("c", "Old", "First text of c.", {}, False)
