@@ -322,6 +322,7 @@ def serve(args):
     try:
         serve(settings, args.host, args.workers)  # one line if no model loads
     finally:
-        if made:
+        if made:  # neither the directory nor a variable naming it outlives this server
             shutil.rmtree(made, ignore_errors=True)
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     return 0
