@@ -10,11 +10,12 @@ TAGSIM_HOME ?= artifacts
 DATA ?= data/articles.jsonl.gz
 DATASETS ?= ../shared/datasets
 SIZES ?= 10000,100000
+PEER_DOCS ?= 100000
 BULK_DOCS ?= 1000000
 
 .PHONY: help install train serve test lint clean bench-neighbours bench-load bench bench-similarity \
 	bench-latency bench-quality bench-real bench-bulk browser screenshots bench-review bench-language \
-	bench-copy
+	bench-copy bench-peer
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +72,9 @@ $(BIN)/.bench-installed: $(BIN)/.dev-installed
 
 bench-similarity: install $(BIN)/.bench-installed ## top-10 similar search vs scikit-learn and gensim (SIZES=10000,100000)
 	$(BIN)/python bench/similarity.py --datasets $(DATASETS) --sizes $(SIZES)
+
+bench-peer: install $(BIN)/.bench-installed ## tagsim's index vs tantivy (more-like-this, 25 terms) on one corpus (PEER_DOCS=100000)
+	$(BIN)/python bench/peer.py --datasets $(DATASETS) --docs $(PEER_DOCS)
 
 bench-latency: install ## in-process tag latency of a 3 KB article vs scikit-learn OneVsRest
 	$(BIN)/python bench/latency.py --datasets $(DATASETS)

@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import time
 from collections import deque
 from pathlib import Path
 
@@ -193,6 +194,7 @@ def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None,
         n_terms = tagger.features.n_word_features_
         writer = IndexWriter(staged.folder / INDEX_FILE, n_terms)
         ids, labels, scores = [], _label_columns(tagger), []
+        started = time.perf_counter()
         with open(staged.folder / DOCUMENTS_FILE, "w", encoding="utf-8") as docs:
             blocks = read_corpus(data, text_fields, BLOCK)
             if scheduler:
@@ -215,7 +217,10 @@ def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None,
                 writer.add(words)
                 if len(ids) % 100_000 < len(block):
                     log(f"  {len(ids)} documents vectorised")
+        tagged = time.perf_counter()
+        log(f"  {len(ids)} documents vectorised and tagged in {tagged - started:.1f} s")
         writer.close(ids)
+        log(f"  index written in {time.perf_counter() - tagged:.1f} s")
         labels.save(staged.folder / LABELS_FILE)
         write_scores(staged.folder / SCORES_FILE, tagger, scores)
         manifest = Manifest.from_dict(loaded.manifest).reindexed(

@@ -1,0 +1,276 @@
+"""tagsim's similar-article index against a Lucene-class peer (tantivy), on the same corpus.
+
+Both indexes are built from the same generated corpus file (bench/corpora.py): tagsim's
+with `tagsim index` (which also tags every document; its log says how long that took),
+tantivy's with one text field (term frequencies, no positions) written by two threads.
+The same held-out real articles are then asked of both, interleaved query by query in
+one process, text in and ten ids out: tagsim vectorises the text and runs its exact
+top-10; tantivy runs a more-like-this query built from the same text with the 25 best
+terms (its defaults otherwise, as Elasticsearch's: a term must occur twice in the query
+and in five documents). Resident memory is measured per engine, each in a fresh process
+that opens only its own index and runs the same queries.
+
+    python bench/peer.py --docs 100000 [--queries 300] [--datasets ../shared/datasets]
+
+Prints one table (and writes bench/results/peer-<docs>.json). Built indexes are cached
+under --results; --rebuild builds them again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from corpora import DEFAULT_DATASETS, RESULTS, build, read_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this tree's tagsim, not another checkout's editable install
+DATA = ROOT / "data" / "articles.jsonl.gz"
+K = 10
+MLT_TERMS = 25
+
+
+def _rss_mib():
+    """This process' resident memory (VmRSS), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _size_mb(path):
+    path = Path(path)
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files) / 1e6
+
+
+# -- tagsim ------------------------------------------------------------------------------
+
+
+def build_tagsim(docs, home, log):
+    """`tagsim index` of *docs* into *home* (a model is trained there first if it has none)."""
+    if not (home / "current").exists():
+        log(f"training the default model into {home} ...")
+        subprocess.run([sys.executable, "-m", "training.cli", "train", "--data", str(DATA),
+                        "--home", str(home), "--folds", "0", "--quiet"], check=True, cwd=ROOT)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "training.cli", "index", "--data", str(docs),
+                           "--home", str(home)], check=True, cwd=ROOT, capture_output=True,
+                          text=True)
+    seconds = time.perf_counter() - started
+    tagged = re.search(r"vectorised and tagged in ([0-9.]+) s", done.stdout + done.stderr)
+    return {"build_s": seconds, "tagging_s": float(tagged.group(1)) if tagged else None}
+
+
+class Tagsim:
+    """The current version of a home: text in, the ids of the exact top-10 out."""
+
+    name = "tagsim"
+
+    def __init__(self, home):
+        from model.features import document_text
+        from model.loaded import load_verified
+
+        started = time.perf_counter()
+        self.model = load_verified(home)
+        self.open_s = time.perf_counter() - started
+        self.text = document_text
+        self.folder = self.model.folder / "index"
+
+    def top(self, doc):
+        features = self.model.tagger.features
+        q = features.transform_words([self.text(doc.get("title"), doc["text"])])
+        rows, _ = self.model.index.top_k(q, K)
+        return rows
+
+    def ids(self, rows):
+        return [str(self.model.index.ids[r]) for r in rows]
+
+
+# -- tantivy -----------------------------------------------------------------------------
+
+
+def build_tantivy(docs, folder):
+    """A tantivy index of *docs* in *folder*: id stored, title and text as one field."""
+    import tantivy
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("id", stored=True, tokenizer_name="raw")
+    builder.add_text_field("body", stored=False, index_option="freq")
+    index = tantivy.Index(builder.build(), path=str(folder))
+    started = time.perf_counter()
+    writer = index.writer(heap_size=512_000_000, num_threads=2)
+    with open(docs, encoding="utf-8") as fh:
+        for line in fh:
+            doc = json.loads(line)
+            writer.add_document(tantivy.Document(id=doc["id"], body=_joined(doc)))
+    writer.commit()
+    writer.wait_merging_threads()
+    return {"build_s": time.perf_counter() - started, "tagging_s": None}
+
+
+def _joined(doc):
+    return "\n".join(f for f in (doc.get("title"), doc["text"]) if f)
+
+
+class Tantivy:
+    """A tantivy index: text in, the top-10 of a more-like-this query of its 25 best terms."""
+
+    name = "tantivy"
+
+    def __init__(self, folder):
+        import tantivy
+
+        self.tantivy = tantivy
+        started = time.perf_counter()
+        self.index = tantivy.Index.open(str(folder))
+        self.searcher = self.index.searcher()
+        self.open_s = time.perf_counter() - started
+        self.schema = self.index.schema
+        self.folder = folder
+
+    def top(self, doc):
+        query = self.tantivy.Query.more_like_this_document_fields_query(
+            self.schema, {"body": [_joined(doc)]}, max_query_terms=MLT_TERMS)
+        return [address for _, address in self.searcher.search(query, K).hits]
+
+    def ids(self, found):
+        return [self.searcher.doc(address)["id"][0] for address in found]
+
+
+# -- measuring ---------------------------------------------------------------------------
+
+
+def engine(name, args):
+    if name == "tagsim":
+        return Tagsim(args.home)
+    return Tantivy(args.results / f"peer-tantivy-{args.docs}")
+
+
+def alone(args):
+    """Run in a fresh process: open one engine, run the queries, report its memory as JSON."""
+    queries = read_jsonl(args.queries_path, args.queries)
+    before = _rss_mib()
+    e = engine(args.alone, args)
+    for doc in queries:
+        e.top(doc)
+    print(json.dumps({"rss_mib": _rss_mib(), "rss_before_open_mib": before,
+                      "open_s": e.open_s}))
+
+
+def interleaved(engines, queries):
+    """Per engine: seconds per query and the ids found, the engines taking turns per query."""
+    for e in engines:  # one warm-up query each
+        e.top(queries[0])
+    seconds = {e.name: [] for e in engines}
+    found = {e.name: [] for e in engines}
+    for i, doc in enumerate(queries):
+        for e in engines if i % 2 == 0 else engines[::-1]:
+            started = time.perf_counter()
+            hits = e.top(doc)
+            seconds[e.name].append(time.perf_counter() - started)
+            found[e.name].append(e.ids(hits))
+    return seconds, found
+
+
+def overlap(a, b):
+    """Mean share of one top-10 found in the other."""
+    shares = [len(set(x) & set(y)) / max(1, min(len(x), len(y)) or 1)
+              for x, y in zip(a, b, strict=True) if x and y]
+    return float(np.mean(shares)) if shares else float("nan")
+
+
+def measure(args, log):
+    paths, queries_path = build([args.docs], args.datasets, args.results, log)
+    docs = paths[args.docs]
+    stamp = args.results / f"peer-build-{args.docs}.json"
+    builds = json.loads(stamp.read_text()) if stamp.exists() and not args.rebuild else None
+    if builds is None:
+        log(f"building tagsim's index of {docs} ...")
+        builds = {"tagsim": build_tagsim(docs, args.home, log)}
+        log(f"building tantivy's index of {docs} ...")
+        builds["tantivy"] = build_tantivy(docs, args.results / f"peer-tantivy-{args.docs}")
+        stamp.write_text(json.dumps(builds))
+    args.queries_path = queries_path
+    memory = {}
+    for name in ("tagsim", "tantivy"):
+        out = subprocess.run([sys.executable, __file__, "--alone", name, *_passed(args)],
+                             check=True, capture_output=True, text=True, cwd=ROOT)
+        memory[name] = json.loads(out.stdout.strip().splitlines()[-1])
+    queries = read_jsonl(queries_path, args.queries)
+    engines = [Tagsim(args.home), Tantivy(args.results / f"peer-tantivy-{args.docs}")]
+    seconds, found = interleaved(engines, queries)
+    rows = {}
+    for e in engines:
+        ms = 1e3 * np.asarray(seconds[e.name])
+        rows[e.name] = {"disk_mb": _size_mb(e.folder), **builds[e.name],
+                        "rss_mib": memory[e.name]["rss_mib"],
+                        "open_s": memory[e.name]["open_s"],
+                        "p50_ms": float(np.percentile(ms, 50)),
+                        "p99_ms": float(np.percentile(ms, 99)), "queries": len(queries)}
+    rows["overlap"] = overlap(found["tagsim"], found["tantivy"])
+    return rows
+
+
+def _passed(args):
+    return ["--docs", str(args.docs), "--queries", str(args.queries), "--datasets",
+            str(args.datasets), "--results", str(args.results), "--home", str(args.home)]
+
+
+def table(rows, docs):
+    a, b = rows["tagsim"], rows["tantivy"]
+
+    def line(what, key, fmt):
+        x, y = a.get(key), b.get(key)
+        ratio = f"{x / y:.2f}x" if x is not None and y else ""
+        show = lambda v: "" if v is None else format(v, fmt)  # noqa: E731
+        return f"| {what} | {show(x)} | {show(y)} | {ratio} |"
+
+    return "\n".join([
+        f"| at {docs:,} documents, {a['queries']} held-out real articles | tagsim | "
+        f"tantivy (MLT, {MLT_TERMS} terms) | tagsim / tantivy |", "|---|---|---|---|",
+        line("index on disk, MB", "disk_mb", ",.0f"),
+        line("build, s", "build_s", ".1f"),
+        line("  of which vectorising and tagging, s", "tagging_s", ".1f"),
+        line("resident after the queries, MiB", "rss_mib", ",.0f"),
+        line("open (and verify), s", "open_s", ".3f"),
+        line("p50, ms", "p50_ms", ".2f"),
+        line("p99, ms", "p99_ms", ".2f"),
+        f"| top-10 overlap | {rows['overlap']:.3f} | | |",
+    ])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS,
+                        help="where the public datasets are (read in place, never copied)")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--home", type=Path, default=None,
+                        help="the tagsim home to index into (default: <results>/peer-home)")
+    parser.add_argument("--rebuild", action="store_true", help="build both indexes again")
+    parser.add_argument("--alone", choices=["tagsim", "tantivy"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.results.mkdir(parents=True, exist_ok=True)
+    args.home = args.home or args.results / "peer-home"
+    if args.alone:
+        args.queries_path = args.results / "corpora" / "queries.jsonl"
+        return alone(args)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    rows = measure(args, log)
+    (args.results / f"peer-{args.docs}.json").write_text(json.dumps(rows, indent=1))
+    print(table(rows, args.docs))
+
+
+if __name__ == "__main__":
+    main()
