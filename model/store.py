@@ -36,6 +36,7 @@ import sklearn
 
 from model.documents import DOCUMENT_STORE  # noqa: F401 (a file of the home, named here too)
 from model.errors import ArtifactError
+from model.trust import identity, stamp, trusted
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -195,7 +196,8 @@ class ArtifactStore:
             names = {MANIFEST, SIGNATURE}
             files = {p.relative_to(staging).as_posix(): p for p in sorted(staging.rglob("*"))
                      if p.is_file() and p.relative_to(staging).as_posix() not in names}
-            manifest = dict(manifest, files={name: sha256_of(p) for name, p in files.items()})
+            manifest = dict(manifest, files={name: sha256_of(p) for name, p in files.items()},
+                            sizes={name: p.stat().st_size for name, p in files.items()})
             data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
             (staging / MANIFEST).write_bytes(data)
             (staging / SIGNATURE).write_text(self.seal(data) + "\n", encoding="ascii")
@@ -207,6 +209,7 @@ class ArtifactStore:
             final = self.versions / manifest["version"]
             os.rename(staging, final)
             _fsync_dir(self.versions)
+            stamp(final, files, self.seal)  # hashed just now: later loads need not hash them
             self.point_current_at(final.name)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -275,8 +278,16 @@ class ArtifactStore:
             )
         return self.current.resolve()
 
-    def verify(self, version_dir: Path | None = None) -> dict:
-        """Check the manifest's seal and every file's hash; return the manifest."""
+    def verify(self, version_dir: Path | None = None, full: bool = False) -> dict:
+        """Check the manifest's seal and every file; return the manifest.
+
+        The seal is checked, then every file's size against the manifest's (a truncated
+        or resized file is refused), then each file's sha256 — except where the file's
+        identity (inode, size, modification and change times) is still the one stamped
+        when its hash was last checked (`model.trust`): opening a version then costs the
+        same for ten documents as for ten million. The tagger (unpickled, so able to run
+        code) is hashed every time. *full* hashes every file.
+        """
         folder = version_dir or self.current_dir()
         try:
             data = (folder / MANIFEST).read_bytes()
@@ -298,6 +309,9 @@ class ArtifactStore:
         files = manifest.get("files")
         if not isinstance(files, dict) or MODEL_FILE not in files:
             raise ArtifactError(f"{folder / MANIFEST} lists no {MODEL_FILE}; retrain")
+        sizes = manifest.get("sizes") or {}  # versions sealed before sizes were: hashed
+        stamped = {} if full else trusted(folder, self.seal)
+        hashed = []
         for name, expected in files.items():
             if Path(name).is_absolute() or ".." in Path(name).parts:
                 raise ArtifactError(f"{folder / MANIFEST} lists a file outside its folder "
@@ -305,9 +319,17 @@ class ArtifactStore:
             path = folder / name
             if not path.is_file():
                 raise ArtifactError(f"{path} is missing; retrain")
+            if name in sizes and path.stat().st_size != sizes[name]:
+                raise ArtifactError(f"{path} has {path.stat().st_size} bytes, its manifest says "
+                                    f"{sizes[name]}: the file was truncated or resized; retrain")
+            if name != MODEL_FILE and name in sizes and stamped.get(name) == identity(path):
+                continue
             if sha256_of(path) != expected:
                 raise ArtifactError(f"{path} does not match the sha256 in its manifest; "
                                     "the file was changed or damaged: retrain")
+            hashed.append(name)
+        if any(name != MODEL_FILE for name in hashed):
+            stamp(folder, [n for n in files if n in sizes], self.seal)
         trained_with = manifest.get("libraries", {}).get("scikit-learn")
         if trained_with != sklearn.__version__:
             raise ArtifactError(
