@@ -27,16 +27,19 @@ class CorpusDocuments(Sequence):
     every line is a JSON object.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, ends: Path | None = None):
         self.path = Path(path)
         with open(self.path, "rb") as fh:
             size = fh.seek(0, 2)
             self._buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-        ends = np.flatnonzero(np.frombuffer(self._buf, dtype=np.uint8) == ord("\n"))
-        if size and (not len(ends) or ends[-1] != size - 1):
-            ends = np.append(ends, size)  # no newline after the last line
-        self._ends = ends
-        self._starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else ends
+        if ends is not None and Path(ends).is_file():
+            # where each line ends, written with the version: opening reads no line at all
+            self._ends = np.load(ends, mmap_mode="r", allow_pickle=False)
+            if self._ends.ndim != 1 or (size and (len(self._ends) == 0 or self._ends[-1]
+                                                  not in (size - 1, size))):
+                raise ValueError(f"{ends} does not match {self.path}")
+        else:  # a version written before the line ends were: find them
+            self._ends = line_ends(self._buf, size)
 
     def __len__(self):
         return len(self._ends)
@@ -44,14 +47,36 @@ class CorpusDocuments(Sequence):
     def __getitem__(self, row):
         if not -len(self) <= row < len(self):
             raise IndexError(f"row {row} of {len(self)}")
+        row = row % len(self)
+        start = int(self._ends[row - 1]) + 1 if row else 0
         try:  # the file is mapped: a byte changed after loading is read here
-            meta = json.loads(self._buf[self._starts[row]:self._ends[row]])
+            meta = json.loads(self._buf[start:int(self._ends[row])])
         except ValueError:
             meta = None
         if not isinstance(meta, dict):
             raise ArtifactError(f"line {row + 1} of {self.path} is no longer a JSON object: the "
                                 "file changed after it was loaded; restore the version's files")
         return meta
+
+
+def line_ends(buffer, size):
+    """The offset of each line's newline (or the size, for a last line without one)."""
+    ends = np.flatnonzero(np.frombuffer(buffer, dtype=np.uint8) == ord("\n"))
+    if size and (not len(ends) or ends[-1] != size - 1):
+        ends = np.append(ends, size)  # no newline after the last line
+    return ends
+
+
+def save_line_ends(path: Path, out: Path):
+    """Write where each line of *path* ends (`CorpusDocuments` reads it instead of the file)."""
+    with open(path, "rb") as fh:
+        size = fh.seek(0, 2)
+        buffer = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        try:
+            np.save(out, line_ends(buffer, size).astype(np.int64))
+        finally:
+            if size:
+                buffer.close()
 
 
 class LabelColumns:

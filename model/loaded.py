@@ -13,6 +13,7 @@ from model.corpus import CorpusDocuments, label_masks
 from model.errors import ArtifactError
 from model.similarity import SimilarityIndex
 from model.store import (
+    DOCUMENT_ENDS,
     DOCUMENTS_FILE,
     INDEX_FILE,
     LABELS_FILE,
@@ -74,7 +75,7 @@ def load_verified(home, with_index=True, version=None, key=None) -> LoadedModel:
         return LoadedModel(manifest["version"], manifest, tagger, folder, heads)
     try:
         index = SimilarityIndex.load(folder / INDEX_FILE)
-        corpus = CorpusDocuments(folder / DOCUMENTS_FILE)
+        corpus = CorpusDocuments(folder / DOCUMENTS_FILE, folder / DOCUMENT_ENDS)
         if len(corpus) != len(index):
             raise ValueError(f"{len(index)} index rows but {len(corpus)} documents")
         masks = label_masks(folder / LABELS_FILE, [h.name for h in heads], len(corpus))

@@ -3,8 +3,8 @@
 Layout of a home folder (every file name is defined here, once)::
 
     home/versions/<version>/   manifest.json, manifest.sig, model.joblib, index/*.npy,
-                               documents.jsonl, labels.npz, scores.npz, report.md, confusion_*.png,
-                               tradeoff_*.png
+                               documents.jsonl, documents.ends.npy, labels.npz, scores.npz,
+                               report.md, confusion_*.png, tradeoff_*.png
     home/current -> versions/<version>   (a symlink, replaced atomically)
     home/.lock                           (held by whoever is writing a version)
     home/documents.sqlite                (documents added through the API, unless
@@ -36,13 +36,14 @@ import sklearn
 
 from model.documents import DOCUMENT_STORE  # noqa: F401 (a file of the home, named here too)
 from model.errors import ArtifactError
-from model.trust import identity, stamp, trusted
+from model.trust import STAMP, identity, stamp, trusted
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 MODEL_FILE = "model.joblib"          # the fitted `Tagger`
 INDEX_FILE = "index"                 # the `SimilarityIndex`: a folder, one .npy per array
 DOCUMENTS_FILE = "documents.jsonl"   # id, title and labels of each index row (`CorpusDocuments`)
+DOCUMENT_ENDS = "documents.ends.npy"  # where each of its lines ends
 LABELS_FILE = "labels.npz"           # the same labels as columns, for the search filters
 SCORES_FILE = "scores.npz"           # each index row's probabilities per head (the review queue)
 REPORT_FILE = "report.md"            # the training report
@@ -193,7 +194,7 @@ class ArtifactStore:
         crash at any point leaves the previous version current.
         """
         try:
-            names = {MANIFEST, SIGNATURE}
+            names = {MANIFEST, SIGNATURE, STAMP}  # a copied version's stamp is not its file
             files = {p.relative_to(staging).as_posix(): p for p in sorted(staging.rglob("*"))
                      if p.is_file() and p.relative_to(staging).as_posix() not in names}
             manifest = dict(manifest, files={name: sha256_of(p) for name, p in files.items()},

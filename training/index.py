@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from model.cluster import dask_client, worker_count, worker_model
-from model.corpus import LabelColumns
+from model.corpus import LabelColumns, save_line_ends
 from model.index_writer import IndexWriter
 from model.loaded import load_verified
 from model.manifest import IndexInfo, Manifest
 from model.records import DEFAULT_TEXT_FIELDS, validated_records
 from model.similarity import SimilarityIndex
 from model.store import (
+    DOCUMENT_ENDS,
     DOCUMENTS_FILE,
     INDEX_FILE,
     LABELS_FILE,
@@ -76,6 +77,7 @@ def write_index(folder: Path, tagger, dataset, X=None):
         _document_lines(fh, dataset.ids, dataset.titles,
                         [{"text": dataset.texts[i], **{k: v[i] for k, v in dataset.targets.items()}}
                          for i in range(len(dataset))])
+    save_line_ends(folder / DOCUMENTS_FILE, folder / DOCUMENT_ENDS)
     labels = _label_columns(tagger)
     labels.add(len(dataset.ids), dataset.targets)
     labels.save(folder / LABELS_FILE)
@@ -189,7 +191,8 @@ def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None,
     with ArtifactStore(home, key, keep).new_version() as staged, \
             contextlib.ExitStack() as cluster:
         for name in loaded.manifest["files"]:
-            if Path(name).parts[0] not in (INDEX_FILE, DOCUMENTS_FILE, LABELS_FILE, SCORES_FILE):
+            if Path(name).parts[0] not in (INDEX_FILE, DOCUMENTS_FILE, DOCUMENT_ENDS, LABELS_FILE,
+                                           SCORES_FILE):
                 shutil.copy2(loaded.folder / name, staged.folder / name)
         n_terms = tagger.features.n_word_features_
         writer = IndexWriter(staged.folder / INDEX_FILE, n_terms)
@@ -217,6 +220,7 @@ def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None,
                 writer.add(words)
                 if len(ids) % 100_000 < len(block):
                     log(f"  {len(ids)} documents vectorised")
+        save_line_ends(staged.folder / DOCUMENTS_FILE, staged.folder / DOCUMENT_ENDS)
         tagged = time.perf_counter()
         log(f"  {len(ids)} documents vectorised and tagged in {tagged - started:.1f} s")
         writer.close(ids)

@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
-from model.corpus import CorpusDocuments, LabelColumns, label_masks
+from model.corpus import CorpusDocuments, LabelColumns, label_masks, save_line_ends
 from model.errors import ArtifactError
 from model.loaded import load_verified
 from model.store import LABELS_FILE, ArtifactStore
@@ -35,14 +35,25 @@ def _write(path, docs, newline_at_end=True):
     return path
 
 
+@pytest.mark.parametrize("with_ends", [False, True])
 @pytest.mark.parametrize("newline_at_end", [True, False])
-def test_documents_read_each_row_as_written(tmp_path, newline_at_end):
-    docs = CorpusDocuments(_write(tmp_path / "d.jsonl", DOCS, newline_at_end))
+def test_documents_read_each_row_as_written(tmp_path, newline_at_end, with_ends):
+    path = _write(tmp_path / "d.jsonl", DOCS, newline_at_end)
+    if with_ends:  # the line ends written with a version: the file is not scanned at opening
+        save_line_ends(path, tmp_path / "d.ends.npy")
+    docs = CorpusDocuments(path, tmp_path / "d.ends.npy")
     assert len(docs) == 3
     assert list(docs) == DOCS
     assert docs[-1] == DOCS[-1]
     with pytest.raises(IndexError):
         docs[3]
+
+
+def test_line_ends_of_another_file_are_refused(tmp_path):
+    save_line_ends(_write(tmp_path / "d.jsonl", DOCS), tmp_path / "d.ends.npy")
+    _write(tmp_path / "d.jsonl", DOCS[:2])
+    with pytest.raises(ValueError, match="does not match"):
+        CorpusDocuments(tmp_path / "d.jsonl", tmp_path / "d.ends.npy")
 
 
 def test_empty_documents_file(tmp_path):
@@ -111,7 +122,7 @@ def test_a_version_of_an_older_format_is_refused(tmp_path, trained_home, old_for
         arrays = {p.stem: np.load(p) for p in index.glob("*.npy")}
         shutil.rmtree(index)
         np.savez(staging / "index.npz", **{k: arrays[k] for k in
-                                           ("data", "indices", "indptr", "shape", "ids")})
+                                           ("counts", "indices", "indptr", "shape", "ids")})
 
     home = republished(tmp_path, trained_home, "older", downgrade)
     assert load_verified(home, with_index=False).version == "older"
@@ -123,6 +134,7 @@ def test_documents_out_of_step_with_the_index_are_refused(tmp_path, trained_home
     def drop_last_line(staging):
         lines = (staging / "documents.jsonl").read_text(encoding="utf-8").splitlines(True)
         (staging / "documents.jsonl").write_text("".join(lines[:-1]), encoding="utf-8")
+        save_line_ends(staging / "documents.jsonl", staging / "documents.ends.npy")
 
     home = republished(tmp_path, trained_home, "short", drop_last_line)
     with pytest.raises(ArtifactError, match="index rows but"):
