@@ -122,7 +122,7 @@ def test_a_version_of_an_older_format_is_refused(tmp_path, trained_home, old_for
         arrays = {p.stem: np.load(p) for p in index.glob("*.npy")}
         shutil.rmtree(index)
         np.savez(staging / "index.npz", **{k: arrays[k] for k in
-                                           ("counts", "indices", "indptr", "shape", "ids")})
+                                           ("data", "indices", "indptr", "shape", "ids")})
 
     home = republished(tmp_path, trained_home, "older", downgrade)
     assert load_verified(home, with_index=False).version == "older"
