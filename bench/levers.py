@@ -56,6 +56,8 @@ LEVERS = {
     "defaults now": {},
     "defaults now + signing cues": {"feature_params": {"cue_weight": 1.0}},
     "defaults now + two-stage agreement head": {"head_params": {"two_stage": True}},
+    "defaults now, C=1": {"head_params": {"C": 1.0}},
+    "defaults now, C=4": {"head_params": {"C": 4.0}},
 }
 
 
@@ -118,6 +120,8 @@ def main(argv=None):
     for path in paths:
         if not Path(path).is_file():
             parser.exit(2, f"bench/levers.py: --dev {path}: no such file (set DATASETS=)\n")
+    if not Path(args.data).is_file():
+        parser.exit(2, f"bench/levers.py: --data {args.data}: no such file\n")
     corpus = load_dataset(args.data)
     devs = {Path(p).stem: load_dataset(p) for p in paths}
     rows = {}
