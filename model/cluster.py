@@ -14,14 +14,12 @@ import functools
 import os
 
 from model.errors import TagsimError
+from model.extras import require
 
 
-def _distributed():
-    try:
-        import distributed
-    except ImportError:
-        raise TagsimError("bulk work runs on Dask: pip install 'tagsim[scale]'") from None
-    return distributed
+def require_distributed():
+    """The `distributed` module, or `MissingExtra` saying how to install it."""
+    return require("distributed", "scale", "bulk tagging and index builds on Dask")
 
 
 @contextlib.contextmanager
@@ -31,7 +29,7 @@ def dask_client(scheduler=None, workers=None):
     The local cluster has *workers* worker processes (default: one per core) of one
     thread each: tagging holds the GIL, so processes are what scale.
     """
-    distributed = _distributed()
+    distributed = require_distributed()
     if scheduler:
         try:
             client = distributed.Client(scheduler, timeout="10s")

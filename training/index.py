@@ -88,7 +88,7 @@ def read_corpus(path, text_fields=DEFAULT_TEXT_FIELDS, block=BLOCK):
     Raises `InvalidInput` naming the file, line and field of the first bad record.
     """
     out = []
-    for _, rid, title, text, record in validated_records(path, text_fields):
+    for _, rid, title, text, record in validated_records(path, text_fields, empty_option=None):
         out.append((rid, title, text, record))
         if len(out) == block:
             yield out
