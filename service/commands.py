@@ -70,7 +70,7 @@ def register(sub, home):
     p.set_defaults(run=review_import)
 
     p = sub.add_parser("serve", parents=[home, database], help="serve the HTTP API with Granian")
-    p.add_argument("--host", default="127.0.0.1",
+    p.add_argument("--host", default="127.0.0.1", type=_address,
                    help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 "
                         "is every network: set TAGSIM_API_TOKEN first)")
     p.add_argument("--port", type=_whole(0, 65535),
@@ -89,6 +89,19 @@ def _whole(low, high):
                                              f"got {value!r}")
         return int(value)
     return parse
+
+
+def _address(value):
+    """``--host``: an IP address (Granian binds no names); localhost stands for 127.0.0.1."""
+    import ipaddress
+
+    if value.lower() == "localhost":
+        return "127.0.0.1"
+    try:
+        return str(ipaddress.ip_address(value.strip("[]")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an IP address such as 127.0.0.1, ::1 or 0.0.0.0, "
+                                         f"got {value!r}") from None
 
 
 def threshold_arg(value):
