@@ -82,7 +82,7 @@ def bulk_tag(data, out, home, fmt="jsonl", explain=False, similar=0, scheduler=N
     if fmt not in FORMATS:
         raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     files = input_files(data)
-    require_distributed()  # every check of the extras before any work
+    require_distributed(scheduler)  # the extras and the address checked before any work
     if fmt == "parquet" or any(p.name.lower().endswith(".parquet") for p in files):
         require("pyarrow", "scale", "Parquet files")
     names = {}

@@ -123,12 +123,26 @@ def _child(root, node, part):
     elif node.get("type") == "object":
         if part in node.get("properties", {}):
             return _resolve(root, node["properties"][part])
-        if isinstance(node.get("additionalProperties"), dict):
-            return _resolve(root, node["additionalProperties"])
+        if (values := _map_values(node)) is not None:  # any key: a label the view checks
+            return _resolve(root, values)
     for option in [*node.get("anyOf", ()), *node.get("oneOf", ())]:
         found = _child(root, _resolve(root, option), part)
         if found is not None:
             return found
+    return None
+
+
+def _map_values(schema):
+    """The schema of every value of an object used as a map (label -> number), else None.
+
+    A map with known keys (the labels of a threshold) has them as properties, each with
+    the same schema and none with a model field's title.
+    """
+    if isinstance(schema.get("additionalProperties"), dict):
+        return schema["additionalProperties"]
+    props = list(schema.get("properties", {}).values())
+    if props and all(p == props[0] and "title" not in p for p in props):
+        return props[0]
     return None
 
 
@@ -177,11 +191,7 @@ def _phrase(root, schema) -> str | None:
         return (f"a list of at least {least} item{'s' if least != 1 else ''}" if least else "a list") \
             + f", each {item}"
     if kind == "object":
-        values = schema.get("additionalProperties")
-        if not isinstance(values, dict):  # a map with known keys (labels) has them as properties
-            props = list(schema.get("properties", {}).values())
-            values = props[0] if props and all(p == props[0] and "title" not in p for p in props) \
-                else None
+        values = _map_values(schema)
         return (f"an object of label -> {_phrase(root, values).removeprefix('a ')}" if values
                 else "an object")
     return None

@@ -355,7 +355,7 @@ def index(args):
     from training.index import reindex
 
     if args.scheduler:
-        require_distributed()  # before any work, not after the model has loaded
+        require_distributed(args.scheduler)  # before any work, not after the model has loaded
     manifest = reindex(args.data, args.settings.home, args.text_fields,
                        log=lambda msg: print(msg, file=sys.stderr), scheduler=args.scheduler,
                        key=args.settings.artifact_key, keep=args.settings.keep_versions)

@@ -192,6 +192,7 @@ def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None,
                 shutil.copy2(loaded.folder / name, staged.folder / name)
         n_terms = tagger.features.n_word_features_
         writer = IndexWriter(staged.folder / INDEX_FILE, n_terms)
+        cluster.callback(writer.discard)  # a bad record stops the build: no open scratch files
         ids, labels, scores = [], _label_columns(tagger), []
         with open(staged.folder / DOCUMENTS_FILE, "w", encoding="utf-8") as docs:
             blocks = read_corpus(data, text_fields, BLOCK)

@@ -125,7 +125,8 @@ def test_parquet_output_with_explanations_and_neighbours_on_a_local_cluster(
 @pytest.mark.parametrize("argv, message", [
     (["--data", "x.jsonl"], "--data needs --out DIR"),
     (["a.txt", "--data", "x.jsonl", "--out", "o"], "not both"),
-    (["--data", "x.jsonl", "--out", "o", "--similar", "101"], "between 0 and 100"),
+    (["--data", "x.jsonl", "--out", "o", "--similar", "101"],
+     "argument --similar: expected a whole number from 0 to 100"),
     ([], "give FILE"),
 ])
 def test_bulk_usage_errors_exit_2(argv, message, capsys):

@@ -1,6 +1,8 @@
 """Bad fields are answered in the API's words, never pydantic's (issue 22, item 4)."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from model.tagger import HeadSpec
@@ -76,3 +78,27 @@ def test_each_request_model_words_its_errors(model, body, message):
     with pytest.raises(ValidationError) as caught:
         schema.model_validate(body)
     assert describe(caught.value, schema, body) == message
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                    | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.sampled_from(["text", "title", "id", "k", "items",
+                                                       "threshold", "biomed", "sectors", "x"]),
+                                      inner, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(model=st.sampled_from(list(head_requests(HEADS))),
+       body=st.dictionaries(st.sampled_from(["text", "title", "id", "k", "items", "threshold",
+                                             "limit", "explain", "sectors", "agreement_type",
+                                             "sector", "min_score", "head", "reviewer", "x"]),
+                            JSON, max_size=4))
+def test_any_body_gets_one_line_that_names_a_field(model, body):
+    try:
+        model.model_validate(body)
+    except ValidationError as exc:
+        message = describe(exc, model, body)
+        assert "\n" not in message
+        assert " must " in message or message.startswith("unknown field ") or \
+            message.endswith(" is required"), message  # never pydantic's words

@@ -174,6 +174,9 @@ def small_corpus_path(home):
      "argument --limit: expected a whole number from 1 to 500, got '0'"),
     ("review export --home {home} --out {folder}", 2, "argument --out: {folder} is a folder"),
     ("review export --home {home} --config {folder}", 2, "argument --config: {folder} is a folder"),
+    ("tag --home {home} --data {data} --out {out} --scheduler nope", 2,
+     "argument --scheduler: missing port number in address 'nope'; give an address such as "),
+    ("index --home {home} --data {data} --scheduler nope", 2, "argument --scheduler: missing port"),
     ("rollback --home {home} --to nope", 2, "argument --to: no version 'nope' in "),
     ("tune --data {data} --budget 1s", 2, "argument --budget: give at least 1m"),
     ("tune --data {data} --trials 0", 2, "argument --trials: expected a whole number, 1 or more"),
@@ -196,9 +199,6 @@ def small_corpus_path(home):
     ("evaluate --data {empty} --home {home}", 1,
      "{empty}, line 1, field 'text': no text, nor in 'title'; give the record some text, or "
      "pass --allow-empty"),
-    ("index --data {empty} --home {home}", 1,  # index takes no --allow-empty: no such advice
-     "{empty}, line 1, field 'text': no text, nor in 'title'; give the record some text, or "
-     "leave it out"),
     ("tag --home {home} {json}", 1, "{json}, line 1, column 24: not valid JSON"),
     ("rollback --home {nohome}", 1, "no versions in"),
     ("versions --home {nohome}", 1, "no versions in {nohome}: train one"),
@@ -212,6 +212,15 @@ def test_every_mistake_is_one_line_with_the_right_exit_status(capsys, files, arg
     if code == 2:  # a usage error points at the command's help, as argparse's own do
         assert err.rstrip().endswith("--help'"), err
     assert not files["out"].exists()
+
+
+def test_index_advises_only_what_index_takes(capsys, files):
+    code, out, err = outcome(capsys, ["index", "--data", str(files["empty"]), "--home",
+                                      str(files["home"])])
+    assert (code, out) == (1, "") and "Traceback" not in err
+    assert err.splitlines()[-1] == (  # after the progress line "indexing ... with model ..."
+        f"tagsim index: error: {files['empty']}, line 1, field 'text': no text, nor in 'title'; "
+        "give the record some text, or leave it out: there is nothing to read in it")
 
 
 def test_evaluate_on_the_training_data_warns(capsys, trained_home):
