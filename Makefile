@@ -13,12 +13,26 @@ SIZES ?= 10000,100000
 PEER_DOCS ?= 100000
 BULK_DOCS ?= 1000000
 
-.PHONY: help install train serve test lint clean bench-neighbours bench-load bench bench-similarity \
-	bench-latency bench-quality bench-real bench-bulk browser screenshots bench-review bench-language \
-	bench-copy bench-peer
+# The benchmarks: `make bench` runs every one; those reading $(DATASETS) are listed again.
+BENCHES := bench-real bench-quality bench-latency bench-similarity bench-neighbours bench-review \
+	bench-bulk bench-load bench-language bench-copy bench-peer
+DATASET_BENCHES := bench-real bench-quality bench-latency bench-similarity bench-review bench-bulk \
+	bench-load bench-language bench-peer
+
+.PHONY: help install install-scale install-tune train serve test lint clean bench $(BENCHES) \
+	browser screenshots
+
+# A benchmark asked for without the public corpora stops here, in one line, before any work.
+ifneq ($(filter bench $(DATASET_BENCHES),$(MAKECMDGOALS)),)
+ifeq ($(wildcard $(DATASETS)/.),)
+$(error no datasets folder at $(DATASETS): give its place, e.g. make $(firstword $(filter bench $(DATASET_BENCHES),$(MAKECMDGOALS))) DATASETS=/path/to/datasets)
+endif
+endif
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {name[++n] = $$1; text[n] = $$2; \
+		if (length($$1) > width) width = length($$1)} \
+		END {for (i = 1; i <= n; i++) printf "  make %-" width "s  %s\n", name[i], text[i]}' $(MAKEFILE_LIST)
 
 # pip and setuptools' own warnings (a boxed deprecation notice) are not the user's business.
 PIP := PYTHONWARNINGS=ignore $(BIN)/python -m pip --quiet --disable-pip-version-check --no-input
@@ -37,6 +51,15 @@ $(BIN)/.dev-installed: $(BIN)/.installed
 	@touch $@
 
 install: $(BIN)/.installed ## create .venv/ with tagsim installed (editable); idempotent
+
+# The optional features, each an extra of pyproject.toml; `make test` installs both.
+install-scale: $(BIN)/.installed ## add the scale extra: Dask (tag --data, --scheduler), pyarrow (Parquet), psycopg (PostgreSQL)
+	@echo "installing the scale extra (Dask, pyarrow, psycopg) into $(VENV)/ ..."
+	@$(PIP) install -e '.[scale]' 2> >(grep -v -e '^ *!!' -e '^ *\*\*\*' >&2)
+
+install-tune: $(BIN)/.installed ## add the tune extra: Optuna, for tagsim tune
+	@echo "installing the tune extra (Optuna) into $(VENV)/ ..."
+	@$(PIP) install -e '.[tune]' 2> >(grep -v -e '^ *!!' -e '^ *\*\*\*' >&2)
 
 train: install ## train the default model on data/articles.jsonl.gz into $TAGSIM_HOME (artifacts/)
 	@echo "training the default model on $(DATA) into $(TAGSIM_HOME)/ ..."
@@ -88,7 +111,7 @@ bench-real: install ## the default model on both real dev sets (wire, modern) vs
 bench-language: install ## English text flagged "not English" (corpus, dev sets, Reuters, BBC); other languages caught
 	$(BIN)/python bench/language.py --data $(DATA) --datasets $(DATASETS)
 
-bench-copy: install ## tagsim documents copy of 10,000 documents into a scratch PostgreSQL database, then again
+bench-copy: install-scale ## tagsim documents copy of 10,000 documents into a scratch PostgreSQL database, then again
 	$(BIN)/python bench/document_copy.py --docs 10000
 
 bench-review: install ## review queue latency at 100k documents; queue vs random reviews on BBC and Reuters
@@ -98,11 +121,11 @@ bench-review: install ## review queue latency at 100k documents; queue vs random
 screenshots: install browser ## PNGs of the Try and Review pages in docs/ (headless Chromium)
 	PYTHONPATH=. $(BIN)/python bench/screenshots.py --out docs  # it reuses tests/service/browser.py
 
-bench-bulk: install ## bulk tagging on Dask (1 and 2 workers) vs a /v1/tag/batch loop and scikit-learn; PostgreSQL vs SQLite store (BULK_DOCS=1000000)
+bench-bulk: install-scale ## bulk tagging on Dask (1 and 2 workers) vs a /v1/tag/batch loop and scikit-learn; PostgreSQL vs SQLite store (BULK_DOCS=1000000)
 	@test -e $(TAGSIM_HOME)/current || $(MAKE) --no-print-directory train
 	$(BIN)/python bench/bulk.py --datasets $(DATASETS) --docs $(BULK_DOCS) --home $(TAGSIM_HOME)
 
-bench: bench-real bench-similarity bench-latency bench-quality ## run the benchmarks and print their tables
+bench: $(BENCHES) ## run every benchmark and print their tables (DATASETS=/path/to/datasets)
 
 lint: $(BIN)/.dev-installed ## check style with ruff
 	$(BIN)/ruff check model training service tests bench

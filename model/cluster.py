@@ -13,14 +13,24 @@ import contextlib
 import functools
 import os
 
-from model.errors import TagsimError
+from model.errors import BadOption, TagsimError
+from model.extras import require
 
 
-def _distributed():
-    try:
-        import distributed
-    except ImportError:
-        raise TagsimError("bulk work runs on Dask: pip install 'tagsim[scale]'") from None
+def require_distributed(scheduler=None):
+    """The `distributed` module, or `MissingExtra` saying how to install it.
+
+    A *scheduler* address is checked too, before any work: `BadOption` if it is not one.
+    """
+    distributed = require("distributed", "scale", "bulk tagging and index builds on Dask")
+    if scheduler:
+        from distributed.comm.addressing import parse_address, parse_host_port
+
+        try:
+            parse_host_port(parse_address(scheduler)[1])
+        except ValueError as exc:
+            raise BadOption("--scheduler", f"{exc}; give an address such as tcp://host:8786") \
+                from None
     return distributed
 
 
@@ -31,7 +41,7 @@ def dask_client(scheduler=None, workers=None):
     The local cluster has *workers* worker processes (default: one per core) of one
     thread each: tagging holds the GIL, so processes are what scale.
     """
-    distributed = _distributed()
+    distributed = require_distributed(scheduler)
     if scheduler:
         try:
             client = distributed.Client(scheduler, timeout="10s")

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from model.errors import InvalidInput, StoreUnavailable
+from model.extras import require
 
 _SETUP = threading.Lock()  # threads of one process switch a new SQLite file to WAL one at a time
 _LOCK = 0x7461_6773  # PostgreSQL advisory lock key of writers and migrations ("tags")
@@ -135,6 +136,9 @@ class PostgresDialect:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.url, self.timeout, self.max_size = url, timeout, max_size
         self.location = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+        # Checked here, when the store is opened (at start-up), not on the first request.
+        for module in ("psycopg", "psycopg_pool"):
+            require(module, "scale", "a postgresql:// document database")
         self._pool, self._pid, self._lock = None, None, threading.Lock()
 
     def exists(self) -> bool:
@@ -145,11 +149,8 @@ class PostgresDialect:
             self._pool, self._pid = None, os.getpid()
         with self._lock:
             if self._pool is None:
-                try:
-                    from psycopg_pool import ConnectionPool
-                except ImportError:
-                    raise StoreUnavailable("a postgresql:// database needs psycopg: pip install "
-                                           "'tagsim[scale]'") from None
+                from psycopg_pool import ConnectionPool
+
                 self._pool = ConnectionPool(
                     self.url, min_size=1, max_size=self.max_size, open=False,
                     name="tagsim-documents", check=ConnectionPool.check_connection,

@@ -19,6 +19,19 @@ class InvalidInput(TagsimError, ValueError):
     http_status = 400
 
 
+class BadOption(InvalidInput):
+    """A command-line option's value the command cannot use, found after parsing: a usage error.
+
+    The command line answers it as argparse does a bad option: one line, exit status 2.
+    """
+
+    code = "bad_option"
+
+    def __init__(self, option: str, message: str):
+        super().__init__(f"argument {option}: {message}")
+        self.option = option
+
+
 class EmptyText(InvalidInput):
     """The text holds no word the model knows how to read."""
 

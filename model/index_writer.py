@@ -143,6 +143,10 @@ class IndexWriter:
             for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True)):
                 _save_shard(folder, i, *self._shard(indptr, a, b, idx))
         finally:
-            for fh in (self._data, self._indices):
-                fh.close()
-                Path(fh.name).unlink(missing_ok=True)
+            self.discard()
+
+    def discard(self):
+        """Close and remove the scratch files (again after `close`: nothing happens)."""
+        for fh in (self._data, self._indices):
+            fh.close()
+            Path(fh.name).unlink(missing_ok=True)

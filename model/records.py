@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from model.errors import InvalidInput
+from model.extras import require
 from model.features import document_text
 
 DEFAULT_TEXT_FIELDS = ("title", "text")
@@ -87,17 +88,14 @@ def _csv_record(path, n, row):
 
 
 def _parquet_records(path, batch_rows=10_000):
+    pq = require("pyarrow.parquet", "scale", f"{path}: reading Parquet")
     try:
-        import pyarrow.parquet as pq
-
         batches = pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
         n = 0
         for batch in batches:
             for record in batch.to_pylist():
                 n += 1
                 yield n, record
-    except ImportError:
-        raise InvalidInput(f"{path}: reading Parquet needs pyarrow: pip install 'tagsim[scale]'") from None
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise InvalidInput(f"{path}: cannot be read as Parquet ({exc})") from None
 
@@ -107,13 +105,16 @@ def kind_of(value):
             type(None): "null"}.get(type(value), "a number")
 
 
-def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None, allow_empty=False):
+def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None, allow_empty=False,
+                      empty_option="--allow-empty"):
     """Yield (line, id, title, text, record) for each record, text fields and id checked.
 
     Text fields are optional strings (the first of several is the title), but a record
     needs text in at least one of them unless *allow_empty*. Ids (default ``line-N``)
     must be unique. *where* (``"field=value"``) keeps only matching records.
-    Raises `InvalidInput` naming the file, line and field of the first bad record.
+    *empty_option* is the option of the command that would keep records with no text
+    (None: it has none), named in the error. Raises `InvalidInput` naming the file, line
+    and field of the first bad record.
     """
     keep = parse_where(where)
     seen: dict[str, int] = {}
@@ -121,18 +122,20 @@ def validated_records(path, text_fields=DEFAULT_TEXT_FIELDS, where=None, allow_e
         if keep and str(record.get(keep[0])) != keep[1]:
             continue
         rid, title, text = checked_record(f"{path}, line {n}", n, record, text_fields, allow_empty,
-                                          seen)
+                                          seen, empty_option)
         yield n, rid, title, text, record
     if not seen:
         raise InvalidInput(f"{path}: no records" + (f" with {where}" if keep else ""))
 
 
-def checked_record(at, n, record, text_fields=DEFAULT_TEXT_FIELDS, allow_empty=False, seen=None):
+def checked_record(at, n, record, text_fields=DEFAULT_TEXT_FIELDS, allow_empty=False, seen=None,
+                   empty_option="--allow-empty"):
     """(id, title, joined text) of one record, or `InvalidInput` naming *at* and the field.
 
     Text fields are optional strings (the first of several is the title), but the record
-    needs text in at least one of them unless *allow_empty*. *seen* maps the ids met so
-    far to their line; this record's id is added to it.
+    needs text in at least one of them unless *allow_empty*; the error names
+    *empty_option*, the option that keeps such records, if the command has one. *seen*
+    maps the ids met so far to their line; this record's id is added to it.
     """
     parts = []
     for name in text_fields:
@@ -142,8 +145,10 @@ def checked_record(at, n, record, text_fields=DEFAULT_TEXT_FIELDS, allow_empty=F
         parts.append(value or "")
     if not allow_empty and not any(part.strip() for part in parts):
         others = "".join(f", nor in {f!r}" for f in text_fields[:-1])
+        advice = (f", or pass {empty_option} to keep records without any" if empty_option
+                  else ", or leave it out: there is nothing to read in it")
         raise InvalidInput(f"{at}, field {text_fields[-1]!r}: no text{others}; give the record "
-                           "some text, or pass --allow-empty to keep records without any")
+                           f"some text{advice}")
     rid = record.get("id", f"line-{n}")
     if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "":
         raise InvalidInput(f"{at}, field 'id': expected a non-empty string or integer")

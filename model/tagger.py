@@ -214,8 +214,8 @@ class Tagger:
                 known = {label for spec in multi for label in spec.labels}
                 unknown = sorted(set(threshold) - known)
                 if unknown:
-                    raise InvalidInput(f"field 'threshold': unknown label {unknown[0]!r}; "
-                                       f"expected labels of {', '.join(sorted(known)) or 'no head'}")
+                    raise InvalidInput(f"threshold names an unknown label {unknown[0]!r}; the "
+                                       f"labels are {', '.join(sorted(known)) or 'none'}")
             for spec in multi:
                 tuned = np.asarray(self.heads[spec.name].thresholds_, dtype=np.float64)
                 if isinstance(threshold, dict):
@@ -226,10 +226,10 @@ class Tagger:
             values = threshold.values() if isinstance(threshold, dict) else [threshold]
             for v in values:
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-                    raise InvalidInput(f"field 'threshold': {v!r} is not a number from 0 to 1")
+                    raise InvalidInput(f"threshold must be a number between 0 and 1; got {v!r}")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
                                   or limit < 1):
-            raise InvalidInput(f"field 'limit': {limit!r} is not a whole number of 1 or more")
+            raise InvalidInput(f"limit must be a whole number, 1 or more; got {limit!r}")
         return cuts, limit
 
     def tag(self, docs, explain=False, top_terms=8, threshold=None, limit=None):

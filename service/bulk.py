@@ -18,8 +18,9 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from model.cluster import dask_client, worker_model
-from model.errors import InvalidInput, TagsimError
+from model.cluster import dask_client, require_distributed, worker_model
+from model.errors import BadOption, InvalidInput, TagsimError
+from model.extras import require
 from model.language import language_warning
 from model.loaded import load_verified
 from model.records import checked_record, read_records
@@ -53,6 +54,15 @@ def input_files(pattern) -> list[Path]:
     return files
 
 
+def checked_operating_point(tagger, threshold, limit):
+    """Check --threshold and --limit against the model's labels: `BadOption` if they do not fit."""
+    try:
+        tagger.operating_point(threshold, limit)
+    except InvalidInput as exc:  # "threshold names an unknown label ...": the option, then why
+        option, _, message = str(exc).partition(" ")
+        raise BadOption(f"--{option}", message) from None
+
+
 def partition_name(path: Path) -> str:
     """The output name of an input file: its name without the data suffix."""
     name = path.name
@@ -72,6 +82,9 @@ def bulk_tag(data, out, home, fmt="jsonl", explain=False, similar=0, scheduler=N
     if fmt not in FORMATS:
         raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     files = input_files(data)
+    require_distributed(scheduler)  # the extras and the address checked before any work
+    if fmt == "parquet" or any(p.name.lower().endswith(".parquet") for p in files):
+        require("pyarrow", "scale", "Parquet files")
     names = {}
     for path in files:
         other = names.setdefault(partition_name(path), path)
@@ -80,9 +93,12 @@ def bulk_tag(data, out, home, fmt="jsonl", explain=False, similar=0, scheduler=N
                                "rename one or tag them separately")
     home, out = Path(home).resolve(), Path(out).resolve()
     loaded = load_verified(home, with_index=False, key=key)  # checked here, its version pinned for the run
-    loaded.tagger.operating_point(threshold, limit)  # a bad value stops the run before it starts
+    checked_operating_point(loaded.tagger, threshold, limit)  # before the run starts
     version = loaded.version
-    (out / PARTIAL_ERRORS).mkdir(parents=True, exist_ok=True)
+    try:
+        (out / PARTIAL_ERRORS).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TagsimError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
     jobs = [(str(p.resolve()), str(out / f"{partition_name(p)}.{fmt}")) for p in files]
     done = [Partition(src, dst, skipped=True) for src, dst in jobs if Path(dst).exists()]
     todo = [(src, dst) for src, dst in jobs if not Path(dst).exists()]
@@ -166,7 +182,7 @@ def _blocks(source, text_fields, bad):
     for n, record in read_records(source, on_error=lambda n, exc: bad(n, str(exc))):
         at = f"{source}, line {n}"
         try:
-            rid, _, text = checked_record(at, n, record, text_fields, seen=seen)
+            rid, _, text = checked_record(at, n, record, text_fields, seen=seen, empty_option=None)
             require_words(text)
         except EmptyText as exc:
             bad(n, f"{at}: {exc}")

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from model.errors import TagsimError
+from model.errors import BadOption, TagsimError
 
 
 def register(sub, home):
@@ -52,11 +52,16 @@ def register(sub, home):
     review = p.add_subparsers(dest="review_command", required=True, metavar="ACTION")
     p = review.add_parser("export", parents=[home, database],
                           help="write the least certain unreviewed documents, with the model's answers")
-    p.add_argument("--format", choices=("label-studio", "jsonl"), default="label-studio")
+    p.add_argument("--format", choices=("label-studio", "jsonl"), default="label-studio",
+                   help="label-studio: a JSON list of Label Studio tasks with the model's answers "
+                        "as predictions; jsonl: one document per line, as 'review import' reads "
+                        "it back (default label-studio)")
     p.add_argument("--head", help="the head whose uncertainty orders the queue (default: the first)")
-    p.add_argument("--limit", type=int, default=100, help="how many documents (1-500, default 100)")
-    p.add_argument("--out", type=Path, help="write here instead of standard output")
-    p.add_argument("--config", type=Path,
+    p.add_argument("--limit", type=_whole(1, 500), default=100, metavar="N",
+                   help="how many documents (1-500, default 100)")
+    p.add_argument("--out", type=_file_to_write, metavar="FILE",
+                   help="write here instead of standard output")
+    p.add_argument("--config", type=_file_to_write, metavar="FILE",
                    help="also write the Label Studio labelling interface (XML) for these tasks")
     p.set_defaults(run=review_export)
     p = review.add_parser("import", parents=[home, database],
@@ -65,7 +70,7 @@ def register(sub, home):
     p.set_defaults(run=review_import)
 
     p = sub.add_parser("serve", parents=[home, database], help="serve the HTTP API with Granian")
-    p.add_argument("--host", default="127.0.0.1",
+    p.add_argument("--host", default="127.0.0.1", type=_address,
                    help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 "
                         "is every network: set TAGSIM_API_TOKEN first)")
     p.add_argument("--port", type=_whole(0, 65535),
@@ -86,16 +91,49 @@ def _whole(low, high):
     return parse
 
 
+def _address(value):
+    """``--host``: an IP address (Granian binds no names); localhost stands for 127.0.0.1."""
+    import ipaddress
+
+    if value.lower() == "localhost":
+        return "127.0.0.1"
+    try:
+        return str(ipaddress.ip_address(value.strip("[]")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an IP address such as 127.0.0.1, ::1 or 0.0.0.0, "
+                                         f"got {value!r}") from None
+
+
 def threshold_arg(value):
     """``--threshold``: ``0.4`` or ``biomed=0.4,policy=0.6``, as the API's ``threshold``."""
     try:
         if "=" not in value:
-            return float(value)
-        pairs = [item.split("=", 1) for item in value.split(",")]
-        return {label.strip(): float(number) for label, number in pairs}
+            threshold = float(value)
+            numbers = [threshold]
+        else:
+            pairs = [item.split("=", 1) for item in value.split(",")]
+            threshold = {label.strip(): float(number) for label, number in pairs}
+            numbers = list(threshold.values())
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected a number or LABEL=NUMBER pairs separated by commas, got {value!r}") from None
+    if not all(0.0 <= n <= 1.0 for n in numbers):  # NaN too
+        raise argparse.ArgumentTypeError(f"expected probabilities between 0 and 1, got {value!r}")
+    return threshold
+
+
+def _file_to_write(value):
+    """An output file's path: not a folder (a missing one is created when written)."""
+    if Path(value).is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is a folder; give the file to write")
+    return Path(value)
+
+
+def _folder_to_fill(value):
+    """An output folder's path: a folder, or none yet (it is created); not a file."""
+    if Path(value).exists() and not Path(value).is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is a file; give a folder (created if missing)")
+    return Path(value)
 
 
 def _read_article(name):
@@ -128,16 +166,16 @@ def add_bulk_tagging(parser, one_article):
     bulk = parser.add_argument_group("many files to many files, on Dask (instead of FILE)")
     bulk.add_argument("--data", metavar="PATH_OR_GLOB",
                       help="JSONL (.gz), CSV or Parquet files, e.g. 'archive/part-*.jsonl.gz'")
-    bulk.add_argument("--out", type=Path, metavar="DIR",
+    bulk.add_argument("--out", type=_folder_to_fill, metavar="DIR",
                       help="one output per input file, and errors.jsonl")
     bulk.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl",
                       help="output format (default jsonl)")
-    bulk.add_argument("--similar", type=int, default=0, metavar="K",
+    bulk.add_argument("--similar", type=_whole(0, 100), default=0, metavar="K",
                       help="add the K most similar documents to each answer (default 0: none)")
     bulk.add_argument("--scheduler", metavar="ADDRESS",
                       help="an existing Dask scheduler, e.g. tcp://host:8786 (default: a local "
                            "cluster)")
-    bulk.add_argument("--workers", type=int, metavar="N",
+    bulk.add_argument("--workers", type=_whole(1, 1024), metavar="N",
                       help="worker processes of the local cluster (default: one per core)")
     bulk.add_argument("--database-url", metavar="URL",
                       help="the document store --similar searches too (default: "
@@ -154,10 +192,6 @@ def add_bulk_tagging(parser, one_article):
             parser.error("give FILE or --data, not both")
         if args.out is None:
             parser.error("--data needs --out DIR")
-        if not 0 <= args.similar <= 100:
-            parser.error(f"--similar must be between 0 and 100, got {args.similar}")
-        if args.workers is not None and args.workers < 1:
-            parser.error(f"--workers must be 1 or more, got {args.workers}")
         return tag_files(args)
 
     parser.set_defaults(run=run)
@@ -180,8 +214,10 @@ def tag(args):
     """tagsim tag: print the /v1/tag answer for one article."""
     from model.language import language_warning
     from model.loaded import load_verified
+    from service.bulk import checked_operating_point
 
     model = load_verified(args.settings.home, with_index=False, key=args.settings.artifact_key)
+    checked_operating_point(model.tagger, args.threshold, args.limit)
     title, text = _read_article(args.file)
     answer = model.tagger.tag([(title, text)], explain=args.explain, threshold=args.threshold,
                               limit=args.limit)[0]
@@ -217,26 +253,28 @@ def review_export(args):
     """tagsim review export: the queue as Label Studio tasks or as our JSONL."""
     from service.review_files import export_records, label_config, write_export
 
-    if not 1 <= args.limit <= 500:
-        raise TagsimError(f"--limit must be between 1 and 500, got {args.limit}")
     searcher = _searcher(args)
     heads = searcher.model.heads
     head = args.head or heads[0].name
     if head not in [h.name for h in heads]:
-        raise TagsimError(f"--head must be one of {', '.join(h.name for h in heads)}, got {head!r}")
+        raise BadOption("--head", f"expected one of {', '.join(h.name for h in heads)} (the heads "
+                                  f"of {searcher.model.version}), got {head!r}")
     if not searcher.model.scores:
         raise TagsimError(f"version {searcher.model.version} has no stored scores; run "
                           "'tagsim index' or 'make train' to make one that has")
     entries, _, _ = searcher.review_queue(head, args.limit)
     entries = [e | {"text": searcher.text_of(e["id"]), "head": head} for e in entries]
     records = export_records(entries, heads, searcher.model.version, args.format)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as out:
-            write_export(records, args.format, out)
-    else:
-        write_export(records, args.format, sys.stdout)
-    if args.config:
-        args.config.write_text(label_config(heads), encoding="utf-8")
+    try:
+        if args.out:
+            with open(args.out, "w", encoding="utf-8") as out:
+                write_export(records, args.format, out)
+        else:
+            write_export(records, args.format, sys.stdout)
+        if args.config:
+            args.config.write_text(label_config(heads), encoding="utf-8")
+    except OSError as exc:
+        raise TagsimError(f"{exc.filename}: cannot write ({exc.strerror})") from None
     print(f"exported {len(records)} documents", file=sys.stderr)
     return 0
 
@@ -265,6 +303,9 @@ def rollback(args):
     from model.store import ArtifactStore
 
     store = ArtifactStore(args.settings.home, key=args.settings.artifact_key)
+    if args.to is not None and args.to not in store.list_versions():
+        raise BadOption("--to", f"no version {args.to!r} in {store.versions}; 'tagsim versions' "
+                                "lists them")
     with store.lock():
         version = store.rollback(args.to)
     print(version)

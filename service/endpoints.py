@@ -17,6 +17,7 @@ from flask import g, request
 from pydantic import BaseModel, ValidationError
 
 from model.errors import InvalidInput
+from service.field_errors import describe
 from service.schemas import head_requests
 
 
@@ -67,14 +68,12 @@ def public_paths() -> set[str]:
     return {e.rule for e in ENDPOINTS.values() if e.public}
 
 
-def validated(schema, data, where="field"):
-    """*data* checked against a request model; the first problem becomes a 400."""
+def validated(schema, data, where=""):
+    """*data* checked against a request model; the first problem becomes a 400 in the API's words."""
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(p) for p in first["loc"]) or "body"
-        raise InvalidInput(f"{where} {name!r}: {first['msg']}") from None
+        raise InvalidInput(describe(exc, schema, data, where)) from None
 
 
 def _heads():
@@ -99,7 +98,7 @@ def check_query():
             raise InvalidInput(f"query parameter {name!r} is given {len(values)} times; "
                                "give it once")
     if model is not None:
-        g.query = validated(model, request.args.to_dict(), "query parameter")
+        g.query = validated(model, request.args.to_dict(), "query parameter ")
 
 
 def declared_query():

@@ -36,14 +36,19 @@ Text = Annotated[StrictStr, Field(json_schema_extra={"pattern": r"\w"},
 
 
 def _addressable(doc_id: str) -> str:
-    # '.', '..' and blanks would be stored, but no URL could fetch or delete them again.
+    # '.', '..', blanks, '/' and control characters would be stored, but no URL could
+    # fetch or delete them again. The messages follow the field's name (service/field_errors.py).
+    if control := next((c for c in doc_id if ord(c) < 0x20), None):
+        raise ValueError(f"must not contain control characters (found U+{ord(control):04X})")
+    if "/" in doc_id:
+        raise ValueError("must not contain '/': no URL could reach it")
     if doc_id in (".", "..") or not doc_id.strip():
-        raise ValueError("an id cannot be '.', '..' or only spaces: no URL could reach it")
+        raise ValueError("must not be '.', '..' or only spaces: no URL could reach it")
     return doc_id
 
 
 DocId = Annotated[StrictStr, Field(
-    min_length=1, max_length=200, pattern=r"^[^\x00-\x1f/]+$",
+    min_length=1, max_length=200,
     json_schema_extra={"pattern": r"^(?!\.{1,2}$)(?=.*\S)[^\x00-\x1f/]+$"},
     description="1-200 characters, no '/' or control characters, not '.', '..' or only spaces"),
     AfterValidator(_addressable)]
@@ -147,7 +152,7 @@ class CorrectionIn(_Strict):
 def _whole_number(value):
     # int() would take "+5", " 5" or "²"; a query parameter's number is digits only.
     if isinstance(value, str) and not (value.isascii() and value.isdigit()):
-        raise ValueError(f"expected a whole number, got {value!r}")
+        raise ValueError(f"must be a whole number (digits only); got {value!r}")
     return value
 
 

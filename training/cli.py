@@ -1,4 +1,4 @@
-"""The `tagsim` command line: train, evaluate, index, tag, similar, versions, rollback, serve.
+"""The `tagsim` command line.
 
 This is the console script. It only assembles the parser: the training commands live in
 training/commands.py and the serving ones, serve included, in service/commands.py.
@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from model.errors import TagsimError
+from model.errors import BadOption, TagsimError
 from service import commands as serving
 from service import documents_command
 from service.settings import InvalidSettings, Settings
@@ -38,7 +38,7 @@ def home_arg(value):
 
 def build_parser():
     """The argument parser of every sub-command."""
-    parser = Parser(prog="tagsim", description=__doc__.split("\n")[0])
+    parser = Parser(prog="tagsim")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     home = argparse.ArgumentParser(add_help=False)
     home.add_argument("--home", type=home_arg,
@@ -46,11 +46,26 @@ def build_parser():
     training.register(sub, home)
     serving.register(sub, home)
     documents_command.register(sub, home)
+    parser.description = f"The `tagsim` command line: {', '.join(sub.choices)}."
+    for prog, command in each_command(parser):
+        command.set_defaults(prog=prog)  # for the usage errors found after parsing
     return parser
+
+
+def each_command(parser):
+    """(prog, parser) of every sub-command of *parser*, nested ones (``tagsim review export``) too."""
+    for action in parser._actions:  # argparse lists sub-commands nowhere public
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                yield command.prog, command
+                yield from each_command(command)
 
 
 def main(argv=None):
     """Run one sub-command; errors become one line on stderr (exit 1; usage errors 2).
+
+    A usage error is a bad option or value: argparse finds most, the command the rest
+    (`BadOption`, such as a --head the model does not have).
 
     The settings are read from the environment here, once, with the flags that override
     them on top, and reach the command as ``args.settings``.
@@ -67,6 +82,10 @@ def main(argv=None):
         code = args.run(args)
         sys.stdout.flush()  # here, so that a closed pipe is caught below
         return code
+    except BadOption as exc:  # as argparse says a bad option: one line, exit status 2
+        print(f"{args.prog}: error: {str(exc).rstrip('.')}; see '{args.prog} --help'",
+              file=sys.stderr)
+        return 2
     except TagsimError as exc:
         print(f"tagsim {args.command}: error: {exc}", file=sys.stderr)
         return 1

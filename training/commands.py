@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from model.errors import InvalidInput, TagsimError
+from model.errors import BadOption, InvalidInput
 
 
 def _fields(value):
@@ -94,7 +94,10 @@ def _jobs(value):
     return n
 
 
-def _duration(value):
+def _budget(value):
+    """``--budget``: a time such as 90s, 10m or 1h, at least the smallest useful one."""
+    from training.tune import MIN_BUDGET
+
     units = {"s": 1, "m": 60, "h": 3600}
     text = value.strip().lower()
     unit = units.get(text[-1:], None)
@@ -104,7 +107,26 @@ def _duration(value):
         seconds = -1
     if not seconds > 0:
         raise argparse.ArgumentTypeError(f"expected a time such as 90s, 10m or 1h; got {value!r}")
+    if seconds < MIN_BUDGET:
+        raise argparse.ArgumentTypeError(
+            f"give at least {MIN_BUDGET / 60:.0f}m, time for the defaults and a few other trials "
+            f"on a small dataset (a larger one needs more); got {value!r}")
     return seconds
+
+
+def _settings_file(value):
+    """``tune --out``: the file the best settings go to, not a folder."""
+    if Path(value).is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is a folder; give the file to write the "
+                                         f"settings to, e.g. {value}/tuned-params.json")
+    return Path(value)
+
+
+def _positive(value):
+    """A whole number, 1 or more."""
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 1 or more, got {value!r}")
+    return int(value)
 
 
 def _objective(value):
@@ -120,7 +142,8 @@ def _objective(value):
 def register(sub, home):
     """Add train, evaluate and index to *sub*; *home* is the parser of the shared --home."""
     data = argparse.ArgumentParser(add_help=False)
-    data.add_argument("--data", required=True, type=Path, help="JSONL, JSONL.gz or CSV dataset")
+    data.add_argument("--data", required=True, type=Path,
+                      help="JSONL, CSV (either may be .gz) or Parquet dataset")
     data.add_argument("--label-field", action="append", dest="label_fields", metavar="F",
                       help="a label field to predict (repeatable; default: sectors and "
                            "agreement_type)")
@@ -159,7 +182,7 @@ def register(sub, home):
                      help="cross-validate the whole pipeline on the dataset with K folds instead")
     how.add_argument("--holdout", type=_share, metavar="FRACTION",
                      help="or train on the rest and score a held-out share (e.g. 0.2) instead")
-    p.add_argument("--seed", type=int, default=0, help="seed of --cv and --holdout (default 0)")
+    p.add_argument("--seed", type=_count, default=0, help="seed of --cv and --holdout (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object, per-label "
                                                         "figures included")
     p.add_argument("--errors", type=_count, default=0, metavar="N",
@@ -168,19 +191,21 @@ def register(sub, home):
 
     p = sub.add_parser("tune", parents=[data, home, jobs],
                        help="search the settings by cross-validation; write the best to a file")
-    p.add_argument("--budget", type=_duration, default=600.0, metavar="TIME",
-                   help="time to search, e.g. 90s, 10m or 1h (default 10m)")
+    p.add_argument("--budget", type=_budget, default=600.0, metavar="TIME",
+                   help="time to search, e.g. 90s, 10m or 1h; at least 1m (default 10m)")
     p.add_argument("--cv", type=_cv_folds, default=5, metavar="K",
                    help="cross-validation folds of each trial (default 5)")
-    p.add_argument("--trials", type=int, metavar="N", help="stop after N trials (default: none)")
-    p.add_argument("--out", type=Path, metavar="FILE",
+    p.add_argument("--trials", type=_positive, metavar="N",
+                   help="stop after N trials (default: none)")
+    p.add_argument("--out", type=_settings_file, metavar="FILE",
                    help="where to write the best settings (default: HOME/tuned-params.json)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the search and the folds")
+    p.add_argument("--seed", type=_count, default=0, help="seed of the search and the folds")
     p.set_defaults(run=tune)
 
     p = sub.add_parser("index", parents=[home],
                        help="make PATH's documents the similarity corpus of a new version")
-    p.add_argument("--data", required=True, type=Path, help="JSONL, JSONL.gz or CSV dataset")
+    p.add_argument("--data", required=True, type=Path,
+                   help="JSONL, CSV (either may be .gz) or Parquet dataset")
     p.add_argument("--text-fields", type=_fields, default=("title", "text"),
                    help="comma-separated text fields, body last (default: title,text)")
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -254,16 +279,17 @@ def evaluate(args):
         from model.loaded import load_verified
 
         if args.params or args.params_file:
-            raise TagsimError("--param and --params only apply with --cv or --holdout; "
-                              "the current model keeps the settings it was trained with")
+            raise BadOption("--param" if args.params else "--params",
+                            "only applies with --cv or --holdout; the current model keeps the "
+                            "settings it was trained with")
         loaded = load_verified(args.settings.home, with_index=False,
                                key=args.settings.artifact_key)
         heads = {head.name: head.labels for head in loaded.heads}
         unknown = [f for f in args.label_fields or () if f not in heads]
         if unknown:
-            raise InvalidInput(f"--label-field {unknown[0]}: the model in "
-                               f"{loaded.folder.parent.parent} has no such head; its heads are "
-                               f"{', '.join(heads)}")
+            raise BadOption("--label-field", f"{unknown[0]}: the model in "
+                            f"{loaded.folder.parent.parent} has no such head; its heads are "
+                            f"{', '.join(heads)}")
         dataset = load_dataset(args.data, loaded.text_fields, args.label_fields or list(heads),
                                where=args.where, allow_empty=args.allow_empty, labels=heads)
         trained = loaded.manifest.get("dataset", {})
@@ -307,9 +333,11 @@ def _errors(dataset, predictions, n):
 
 def tune(args):
     """tagsim tune: search the settings within a time budget; write the best to a file."""
+    from model.extras import require
     from training.datasets import load_dataset
     from training.tune import tune
 
+    require("optuna", "tune", "tagsim tune")  # before the data is read
     dataset = load_dataset(args.data, args.text_fields, args.label_fields, where=args.where,
                            allow_empty=args.allow_empty)
     out = args.out or args.settings.home / "tuned-params.json"
@@ -323,8 +351,11 @@ def tune(args):
 
 def index(args):
     """tagsim index: publish the current model with the data as its similarity corpus."""
+    from model.cluster import require_distributed
     from training.index import reindex
 
+    if args.scheduler:
+        require_distributed(args.scheduler)  # before any work, not after the model has loaded
     manifest = reindex(args.data, args.settings.home, args.text_fields,
                        log=lambda msg: print(msg, file=sys.stderr), scheduler=args.scheduler,
                        key=args.settings.artifact_key, keep=args.settings.keep_versions)

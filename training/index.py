@@ -91,7 +91,7 @@ def read_corpus(path, text_fields=DEFAULT_TEXT_FIELDS, block=BLOCK):
     Raises `InvalidInput` naming the file, line and field of the first bad record.
     """
     out = []
-    for _, rid, title, text, record in validated_records(path, text_fields):
+    for _, rid, title, text, record in validated_records(path, text_fields, empty_option=None):
         out.append((rid, title, text, record))
         if len(out) == block:
             yield out
@@ -196,6 +196,7 @@ def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None,
                 shutil.copy2(loaded.folder / name, staged.folder / name)
         n_terms = tagger.features.n_word_features_
         writer = IndexWriter(staged.folder / INDEX_FILE, n_terms)
+        cluster.callback(writer.discard)  # a bad record stops the build: no open scratch files
         ids, labels, scores = [], _label_columns(tagger), []
         started = time.perf_counter()
         with open(staged.folder / DOCUMENTS_FILE, "w", encoding="utf-8") as docs:

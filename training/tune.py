@@ -20,10 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from model.errors import TagsimError
+from model.extras import require
 from training.evaluate import Predictions, fit_and_predict, fold_splits, gather, score
 from training.train import default_params, make_tagger
 
 OBJECTIVE = "mean over heads of (micro-F1 + macro-F1) / 2, out of fold"
+# The smallest useful --budget: the defaults and a few other trials on a small dataset.
+# Under it a search compares nothing; `tune` itself takes any budget (the tests use tiny ones).
+MIN_BUDGET = 60.0
+STOPPED = "stopped"  # a trial the budget ended before its last fold: not pruned, not scored
 NGRAMS = {"1,1": (1, 1), "1,2": (1, 2)}
 
 
@@ -81,10 +86,7 @@ def tune(dataset, out, budget=600.0, folds=5, trials=None, seed=0, n_jobs=-1, wh
     Returns ``{"best": trial record, "trials": [trial records], "table": Markdown,
     "interrupted": bool}``. Raises `TagsimError` if no trial completed.
     """
-    try:
-        import optuna
-    except ImportError as exc:
-        raise TagsimError("tagsim tune needs Optuna: pip install 'tagsim[tune]'") from exc
+    optuna = require("optuna", "tune", "tagsim tune")
 
     # Optuna logs every trial, and a traceback for one stopped by Ctrl-C; the progress
     # lines below say what a user needs.
@@ -96,7 +98,7 @@ def tune(dataset, out, budget=600.0, folds=5, trials=None, seed=0, n_jobs=-1, wh
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
     study.enqueue_trial(as_trial_values(default_params(dataset.specs)))
-    records, state = [], {"best": None}
+    records, state = [], {"best": None, "fold_seconds": []}
 
     def objective(trial):
         params = suggest(trial)
@@ -105,10 +107,13 @@ def tune(dataset, out, budget=600.0, folds=5, trials=None, seed=0, n_jobs=-1, wh
         for step, (train, test) in enumerate(splits):
             if time.perf_counter() > deadline:
                 study.stop()
-                raise optuna.TrialPruned(f"budget spent before fold {step + 1}")
+                trial.set_user_attr(STOPPED, f"budget spent after {step} of {len(splits)} folds")
+                raise optuna.TrialPruned()  # Optuna's only way to end a trial unscored
+            fold_started = time.perf_counter()
             part = fit_and_predict(dataset, lambda specs, jobs: make_tagger(
                 specs, params["features"], params["heads"], jobs), train, test, n_jobs)
             gather(predictions, part, test, len(dataset))
+            state["fold_seconds"].append(time.perf_counter() - fold_started)
             seen.extend(test.tolist())
             trial.report(objective_value(score(dataset, predictions, seen)), step)
             if step + 1 < len(splits) and trial.should_prune():
@@ -122,8 +127,10 @@ def tune(dataset, out, budget=600.0, folds=5, trials=None, seed=0, n_jobs=-1, wh
 
     def after(study, trial):
         done = trial.state == optuna.trial.TrialState.COMPLETE
+        stopped = trial.user_attrs.get(STOPPED)
         record = {"trial": trial.number + 1, "values": dict(trial.params),
-                  "state": trial.state.name.lower(), "score": trial.value if done else None,
+                  "state": STOPPED if stopped else trial.state.name.lower(),
+                  "score": trial.value if done else None,
                   "metrics": trial.user_attrs.get("metrics", {}),
                   "seconds": trial.user_attrs.get("seconds"),
                   "elapsed": round(time.perf_counter() - started, 1)}
@@ -135,7 +142,7 @@ def tune(dataset, out, budget=600.0, folds=5, trials=None, seed=0, n_jobs=-1, wh
             write_params(out, record, dataset, folds, seed, where, len(records),
                          time.perf_counter() - started, optuna.__version__)
         shown = f"score {record['score']:.4f} ({_metrics_line(record['metrics'])})" \
-            if record["score"] is not None else record["state"]
+            if record["score"] is not None else (f"{STOPPED}: {stopped}" if stopped else record["state"])
         log(f"trial {record['trial']}: {describe(record['values'])} | {shown} | "
             f"elapsed {record['elapsed']:.0f} s" + (" | best so far" if improved else ""))
         if trials is not None and len(records) >= trials:
@@ -153,10 +160,20 @@ def tune(dataset, out, budget=600.0, folds=5, trials=None, seed=0, n_jobs=-1, wh
     if state["best"] is None and interrupted:
         raise KeyboardInterrupt  # nothing to keep; the command line says "interrupted"
     if state["best"] is None:
-        raise TagsimError("no trial finished within the budget; give a longer --budget "
-                          "(e.g. --budget 30m) or fewer --cv folds")
+        raise TagsimError("no trial finished within the budget; " + _budget_advice(
+            state["fold_seconds"], len(splits)))
     return {"best": state["best"], "trials": records, "table": trials_table(records),
             "interrupted": interrupted}
+
+
+def _budget_advice(fold_seconds, folds):
+    """What --budget would let a search compare a few trials, from the folds timed so far."""
+    if not fold_seconds:
+        return f"give a longer --budget, at least {MIN_BUDGET / 60:.0f}m"
+    trial = float(np.mean(fold_seconds)) * folds
+    minutes = max(MIN_BUDGET / 60, np.ceil(3 * trial / 60))
+    return (f"one trial of {folds} folds takes about {trial:.0f} s here; give --budget "
+            f"{minutes:.0f}m or more (three trials), or fewer --cv folds")
 
 
 def _metrics_line(metrics):

@@ -79,6 +79,8 @@ def test_bulk_tagging_answers_as_the_api_and_logs_bad_records(trained_home, arch
     assert [(e["file"], e["line"]) for e in errors] == [(str(folder / "part-a.jsonl"), n)
                                                         for n in (9, 10, 11, 12)]
     assert "not valid JSON" in errors[0]["reason"] and "field 'text': no text" in errors[1]["reason"]
+    # The advice is true for `tagsim tag`, which has no --allow-empty (issue 22).
+    assert "--allow-empty" not in errors[1]["reason"] and "or leave it out" in errors[1]["reason"]
     assert "no words" in errors[2]["reason"] and "already used on line 1" in errors[3]["reason"]
     assert "part-c.jsonl: 8 articles, 0 errors" in err  # a line per partition off a terminal
 
@@ -123,7 +125,8 @@ def test_parquet_output_with_explanations_and_neighbours_on_a_local_cluster(
 @pytest.mark.parametrize("argv, message", [
     (["--data", "x.jsonl"], "--data needs --out DIR"),
     (["a.txt", "--data", "x.jsonl", "--out", "o"], "not both"),
-    (["--data", "x.jsonl", "--out", "o", "--similar", "101"], "between 0 and 100"),
+    (["--data", "x.jsonl", "--out", "o", "--similar", "101"],
+     "argument --similar: expected a whole number from 0 to 100"),
     ([], "give FILE"),
 ])
 def test_bulk_usage_errors_exit_2(argv, message, capsys):

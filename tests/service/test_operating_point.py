@@ -89,9 +89,10 @@ def test_cli_tag_threshold_and_limit(trained_home, tmp_path, capsys):
 @pytest.mark.parametrize("args, code, words", [
     (["--threshold", "high"], 2, "--threshold"),
     (["--threshold", "biomed=x"], 2, "--threshold"),
-    (["--threshold", "banking=0.3"], 1, "'banking'"),
-    (["--threshold", "1.2"], 1, "threshold"),
-    (["--limit", "0"], 2, "argument --limit"),  # a bad option value: a usage error
+    # Every bad option value is a usage error (issue 22), checked against the model too.
+    (["--threshold", "banking=0.3"], 2, "argument --threshold: names an unknown label 'banking'"),
+    (["--threshold", "1.2"], 2, "argument --threshold: expected probabilities between 0 and 1"),
+    (["--limit", "0"], 2, "argument --limit"),
 ])
 def test_cli_tag_bad_operating_point_is_one_line(trained_home, tmp_path, capsys, args, code, words):
     article = tmp_path / "a.txt"

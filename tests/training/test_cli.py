@@ -123,7 +123,8 @@ def files(tmp_path, trained_home):
     (tmp_path / "bad.json").write_text('{"text": "a bank deal",}')
     (tmp_path / "a-file").write_text("not a folder")
     return {"few": few, "bad": bad, "merger": merger, "empty": empty, "home": trained_home,
-            "json": tmp_path / "bad.json", "file": tmp_path / "a-file",
+            "json": tmp_path / "bad.json", "file": tmp_path / "a-file", "folder": tmp_path,
+            "out": tmp_path / "out",
             "nohome": tmp_path / "no-home", "data": small_corpus_path(trained_home)}
 
 
@@ -152,7 +153,39 @@ def small_corpus_path(home):
     ("train", 2, "the following arguments are required: --data"),
     ("serve --port 99999", 2, "argument --port: expected a whole number from 0 to 65535"),
     ("serve --workers 0", 2, "argument --workers: expected a whole number from 1"),
+    ("serve --host nope.invalid", 2, "argument --host: expected an IP address such as 127.0.0.1"),
     ("similar --home {home} -k 0 {json}", 2, "argument -k: expected a whole number from 1 to 100"),
+    # Issue 22: the options checked after parsing exit 2 as well, in argparse's words.
+    ("tag --home {home} --threshold 2 {json}", 2,
+     "argument --threshold: expected probabilities between 0 and 1, got '2'"),
+    ("tag --home {home} --threshold biomed=-1 {json}", 2, "argument --threshold: expected"),
+    ("tag --home {home} --threshold nope=0.5 {json}", 2,
+     "argument --threshold: names an unknown label 'nope'; the labels are "),
+    ("tag --home {home} --data {data} --out {file}", 2,
+     "argument --out: {file} is a file; give a folder"),
+    ("tag --home {home} --data {data} --out {out} --similar 101", 2,
+     "argument --similar: expected a whole number from 0 to 100"),
+    ("tag --home {home} --data {data} --out {out} --workers 0", 2, "argument --workers: expected"),
+    ("tag --home {home} --data {data} --out {out} --threshold nope=0.5", 2,
+     "argument --threshold: names an unknown label 'nope'"),
+    ("review export --home {home} --head nope", 2,
+     "tagsim review export: error: argument --head: expected one of sectors, agreement_type"),
+    ("review export --home {home} --limit 0", 2,
+     "argument --limit: expected a whole number from 1 to 500, got '0'"),
+    ("review export --home {home} --out {folder}", 2, "argument --out: {folder} is a folder"),
+    ("review export --home {home} --config {folder}", 2, "argument --config: {folder} is a folder"),
+    ("tag --home {home} --data {data} --out {out} --scheduler nope", 2,
+     "argument --scheduler: missing port number in address 'nope'; give an address such as "),
+    ("index --home {home} --data {data} --scheduler nope", 2, "argument --scheduler: missing port"),
+    ("rollback --home {home} --to nope", 2, "argument --to: no version 'nope' in "),
+    ("tune --data {data} --budget 1s", 2, "argument --budget: give at least 1m"),
+    ("tune --data {data} --trials 0", 2, "argument --trials: expected a whole number, 1 or more"),
+    ("tune --data {data} --out {folder}", 2, "argument --out: {folder} is a folder"),
+    ("tune --data {data} --seed -1", 2, "argument --seed: expected a whole number, 0 or more"),
+    ("evaluate --data {data} --home {home} --param heads.C=1", 2,
+     "argument --param: only applies with --cv or --holdout"),
+    ("evaluate --data {data} --home {home} --label-field nope", 2,
+     "argument --label-field: nope: the model in {home} has no such head"),
     ("train --data {few} --label-field label --home {nohome}", 1,
      "{few}, field 'label': label 'rare' has 2 records, fewer than the 5 folds of --folds; "
      "use --folds 2 or fewer"),
@@ -176,6 +209,18 @@ def test_every_mistake_is_one_line_with_the_right_exit_status(capsys, files, arg
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert message.format(**files) in err
     assert err.startswith("tagsim")
+    if code == 2:  # a usage error points at the command's help, as argparse's own do
+        assert err.rstrip().endswith("--help'"), err
+    assert not files["out"].exists()
+
+
+def test_index_advises_only_what_index_takes(capsys, files):
+    code, out, err = outcome(capsys, ["index", "--data", str(files["empty"]), "--home",
+                                      str(files["home"])])
+    assert (code, out) == (1, "") and "Traceback" not in err
+    assert err.splitlines()[-1] == (  # after the progress line "indexing ... with model ..."
+        f"tagsim index: error: {files['empty']}, line 1, field 'text': no text, nor in 'title'; "
+        "give the record some text, or leave it out: there is nothing to read in it")
 
 
 def test_evaluate_on_the_training_data_warns(capsys, trained_home):

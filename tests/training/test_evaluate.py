@@ -83,7 +83,8 @@ def test_evaluate_errors_of_a_trained_model_as_a_table(tmp_path, capsys):
 def test_params_without_cv_is_an_error(trained_home, small_corpus, capsys):
     code = main(["evaluate", "--data", str(small_corpus), "--home", str(trained_home),
                  "--param", "heads.C=1"])
-    assert code == 1 and "only apply with --cv or --holdout" in capsys.readouterr().err
+    assert code == 2 and "argument --param: only applies with --cv or --holdout" in \
+        capsys.readouterr().err  # a usage error (issue 22)
 
 
 def test_folds_in_processes_give_the_same_results(tmp_path, monkeypatch):

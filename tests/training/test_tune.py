@@ -127,12 +127,36 @@ def test_ctrl_c_keeps_the_best_settings_so_far(tmp_path, monkeypatch):
     assert any(line.startswith("interrupted") for line in lines)
 
 
-def test_a_budget_too_short_for_one_trial_is_an_error(tmp_path, capsys):
-    data = write_jsonl(tmp_path / "d.jsonl", topic_records(30))
-    code = main(["tune", "--data", str(data), "--label-field", "labels", "--cv", "2",
-                 "--budget", "0.001s", "--out", str(tmp_path / "p.json")])
+@pytest.mark.parametrize("budget", ["59s", "0.5m", "1"])
+def test_a_budget_below_the_smallest_useful_one_is_a_usage_error(tmp_path, budget, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["tune", "--data", str(tmp_path / "d.jsonl"), "--budget", budget])
     err = capsys.readouterr().err
-    assert code == 1 and "no trial finished within the budget" in err
+    assert exc.value.code == 2 and err.count("\n") == 1
+    assert "argument --budget: give at least 1m, time for the defaults and a few other trials" in err
+
+
+def test_a_budget_too_short_for_one_trial_says_what_would_do(tmp_path, monkeypatch):
+    import time
+
+    dataset = load_dataset(write_jsonl(tmp_path / "d.jsonl", topic_records(30)),
+                           label_fields=["labels"])
+    fit = tuning.fit_and_predict
+
+    def slow_fit(*args):  # each fold outlasts the whole budget
+        time.sleep(0.5)
+        return fit(*args)
+
+    monkeypatch.setattr(tuning, "fit_and_predict", slow_fit)
+    lines = []
+    with pytest.raises(tuning.TagsimError) as exc:
+        tuning.tune(dataset, tmp_path / "p.json", budget=0.3, folds=2, n_jobs=1, log=lines.append)
+    # The budget ran out after the first fold (checked before each): the trial was stopped,
+    # not pruned, and its fold's time says what budget would let trials finish.
+    assert lines[-1].startswith("trial 1: ") and "| stopped: budget spent after 1 of 2 folds |" in lines[-1]
+    message = str(exc.value)
+    assert message.startswith("no trial finished within the budget; one trial of 2 folds takes about ")
+    assert "give --budget 1m or more (three trials), or fewer --cv folds" in message
     assert not (tmp_path / "p.json").exists()
 
 
