@@ -26,7 +26,8 @@ def served(app):
     return None if searcher is None else searcher.model.version
 
 
-def converge(workers, version, seconds=2.0):
+    # A deadline, not a timing target: on a loaded 2-core machine a poll can wait its turn.
+def converge(workers, version, seconds=10.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if all(served(app) == version for app in workers):
@@ -64,7 +65,7 @@ def test_admin_reload_reaches_every_worker(home, workers):
     before = [app.extensions["tagsim"].searcher for app in workers]
     r = workers[0].test_client().post("/v1/admin/reload")
     assert r.status_code == 200 and r.get_json()["every_worker"] is True
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         after = [app.extensions["tagsim"].searcher for app in workers]
         if all(a is not b for a, b in zip(after, before, strict=True)):
