@@ -26,8 +26,8 @@ def served(app):
     return None if searcher is None else searcher.model.version
 
 
-    # A deadline, not a timing target: on a loaded 2-core machine a poll can wait its turn.
 def converge(workers, version, seconds=10.0):
+    # A deadline, not a timing target: on a loaded 2-core machine a poll can wait its turn.
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if all(served(app) == version for app in workers):
