@@ -196,7 +196,10 @@ class ArtifactStore:
         try:
             names = {MANIFEST, SIGNATURE, STAMP}  # a copied version's stamp is not its file
             files = {p.relative_to(staging).as_posix(): p for p in sorted(staging.rglob("*"))
-                     if p.is_file() and p.relative_to(staging).as_posix() not in names}
+                     if p.is_file() and p.relative_to(staging).as_posix() not in names
+                     and not p.name.startswith(STAMP)}
+            # Each file's identity as it was hashed: a rename of its folder keeps it.
+            checked = {name: identity(p) for name, p in files.items()}
             manifest = dict(manifest, files={name: sha256_of(p) for name, p in files.items()},
                             sizes={name: p.stat().st_size for name, p in files.items()})
             data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
@@ -210,7 +213,7 @@ class ArtifactStore:
             final = self.versions / manifest["version"]
             os.rename(staging, final)
             _fsync_dir(self.versions)
-            stamp(final, files, self.seal)  # hashed just now: later loads need not hash them
+            stamp(final, checked, self.seal)  # hashed just now: later loads need not hash them
             self.point_current_at(final.name)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -312,7 +315,7 @@ class ArtifactStore:
             raise ArtifactError(f"{folder / MANIFEST} lists no {MODEL_FILE}; retrain")
         sizes = manifest.get("sizes") or {}  # versions sealed before sizes were: hashed
         stamped = {} if full else trusted(folder, self.seal)
-        hashed = []
+        hashed, checked = [], {}
         for name, expected in files.items():
             if Path(name).is_absolute() or ".." in Path(name).parts:
                 raise ArtifactError(f"{folder / MANIFEST} lists a file outside its folder "
@@ -323,14 +326,17 @@ class ArtifactStore:
             if name in sizes and path.stat().st_size != sizes[name]:
                 raise ArtifactError(f"{path} has {path.stat().st_size} bytes, its manifest says "
                                     f"{sizes[name]}: the file was truncated or resized; retrain")
-            if name != MODEL_FILE and name in sizes and stamped.get(name) == identity(path):
+            before = identity(path)
+            if name in sizes:
+                checked[name] = before
+            if name != MODEL_FILE and name in sizes and stamped.get(name) == before:
                 continue
             if sha256_of(path) != expected:
                 raise ArtifactError(f"{path} does not match the sha256 in its manifest; "
                                     "the file was changed or damaged: retrain")
             hashed.append(name)
         if any(name != MODEL_FILE for name in hashed):
-            stamp(folder, [n for n in files if n in sizes], self.seal)
+            stamp(folder, checked, self.seal)
         trained_with = manifest.get("libraries", {}).get("scikit-learn")
         if trained_with != sklearn.__version__:
             raise ArtifactError(

@@ -18,8 +18,10 @@ whose change time is less than `RACY_NS` before the stamp is written is not stam
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
+import uuid
 from pathlib import Path
 
 STAMP = ".verified.json"  # in the version folder; not one of the manifest's files
@@ -39,30 +41,35 @@ def trusted(folder: Path, seal) -> dict[str, list[int]]:
         body, signature = data["files"], data["seal"]
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-    if not isinstance(body, dict) or seal(_canonical(body)) != signature:
+    if not isinstance(body, dict) or not isinstance(signature, str) or \
+            not hmac.compare_digest(seal(_canonical(body)), signature):
         return {}
     return body
 
 
-def stamp(folder: Path, names, seal) -> None:
-    """Stamp the identities of *names* (files whose hashes were just checked), best effort."""
-    now = None
-    files = {}
+def stamp(folder: Path, checked: dict[str, list[int]], seal) -> None:
+    """Stamp the files of *checked*, best effort: name -> its identity read before it was hashed.
+
+    A file whose identity is no longer the one it had when its hash was read (it was
+    written meanwhile) is not stamped, so what is stamped is what was hashed.
+    """
+    # Workers loading the same version at once each write a probe of their own.
+    probe = folder / f"{STAMP}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
     try:
-        probe = folder / (STAMP + ".tmp")
         probe.write_text("{}", encoding="utf-8")
         now = os.stat(probe).st_mtime_ns  # the file system's clock, not the process'
-        for name in names:
+        files = {}
+        for name, before in checked.items():
             ident = identity(folder / name)
-            if now - ident[4] >= RACY_NS:
+            if ident == before and now - ident[4] >= RACY_NS:
                 files[name] = ident
         probe.write_text(json.dumps({"files": files, "seal": seal(_canonical(files))}),
                          encoding="utf-8")
         os.replace(probe, folder / STAMP)
     except OSError:  # a read-only version still loads; it is hashed each time
-        if now is not None:
-            (folder / (STAMP + ".tmp")).unlink(missing_ok=True)
+        probe.unlink(missing_ok=True)
 
 
 def _canonical(files: dict) -> bytes:
-    return json.dumps(files, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    # A prefix of its own: a stamp's seal can never stand for a manifest's.
+    return b"tagsim-stamp\n" + json.dumps(files, sort_keys=True, separators=(",", ":")).encode()

@@ -79,3 +79,34 @@ def test_an_edited_stamp_is_ignored(version, monkeypatch):
     data["files"]["index/counts.npy"][2] += 1  # a forger's identity: the seal no longer fits
     path.write_text(json.dumps(data))
     assert sorted(hashed_by(version, monkeypatch)) == ["counts.npy", "model.joblib"]
+
+
+def test_a_file_changed_after_it_was_hashed_is_not_stamped(version, monkeypatch):
+    """A writer between the hash and the stamp: the stamp must not vouch for the new bytes."""
+    path = version.current_dir() / "index" / "counts.npy"
+    original = store_module.sha256_of
+
+    def hash_then_change(p):
+        digest = original(p)
+        if p == path:  # same size, written after its hash was read
+            time.sleep(0.02)
+            with open(p, "r+b") as fh:
+                fh.write(b"\x00")
+        return digest
+
+    monkeypatch.setattr(store_module, "sha256_of", hash_then_change)
+    # As if hashing the rest took longer than the racy window: only the identity can tell.
+    monkeypatch.setattr(trust, "RACY_NS", 0)
+    version.verify(full=True)  # the bytes it hashed were the sealed ones
+    monkeypatch.setattr(store_module, "sha256_of", original)
+    assert "index/counts.npy" not in trust.trusted(version.current_dir(), version.seal)
+    with pytest.raises(ArtifactError, match="does not match the sha256"):
+        version.verify()
+
+
+def test_each_loader_writes_a_probe_of_its_own_and_leaves_none(version):
+    folder = version.current_dir()
+    trust.stamp(folder, {"index/counts.npy": trust.identity(folder / "index" / "counts.npy")},
+                version.seal)
+    assert not list(folder.glob("*.tmp"))
+    assert "index/counts.npy" in trust.trusted(folder, version.seal)
