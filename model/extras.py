@@ -50,6 +50,11 @@ def require(module: str, extra: str, purpose: str):
     """
     try:
         return importlib.import_module(module)
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module.split(".")[0] != exc.name.split(".")[0]:
+            raise  # something the module itself needs is missing: not the extra
         raise MissingExtra(f"{purpose} needs {module.split('.')[0]}, from the {extra} extra: "
                            f"install it with {install_command(extra)}") from None
+    except ImportError as exc:  # installed but cannot load (a missing system library, say)
+        raise MissingExtra(f"{purpose} needs {module.split('.')[0]}, which is installed but "
+                           f"does not load: {exc}") from None

@@ -113,21 +113,25 @@ def left_behind(settings) -> str | None:
     """
     from model.document_copy import missing_ids
     from model.documents import open_documents
-    from model.errors import StoreUnavailable
+    from model.extras import MissingExtra
 
     if not settings.database_url:
         return None
     source = open_documents(settings.home, None, settings.database_timeout)
-    if not source.dialect.exists():
-        return None
-    target = open_documents(settings.home, settings.database_url, settings.database_timeout)
+    target = None
     try:
+        if not source.dialect.exists():
+            return None
+        target = open_documents(settings.home, settings.database_url, settings.database_timeout)
         missing = missing_ids(source, target)
-    except StoreUnavailable:
+    except MissingExtra:
+        raise  # the server cannot use the database at all: it says so and stops
+    except Exception:  # only a warning: whatever keeps it from being worked out, no warning
         return None
     finally:
         source.close()
-        target.close()
+        if target is not None:
+            target.close()
     if not missing:
         return None
     return (f"{source.location} holds {len(missing)} documents or reviewed ids (first: "

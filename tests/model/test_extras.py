@@ -107,3 +107,17 @@ def test_every_extra_has_a_make_target_that_installs_it():
         rule = makefile.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
         assert f"install -e '.[{extra}]'" in rule
         assert "## " in rule.splitlines()[0]  # listed by make help
+
+
+def test_an_extra_installed_but_broken_is_not_told_to_install(tmp_path, monkeypatch):
+    from model.extras import MissingExtra, require
+
+    (tmp_path / "brokenpq.py").write_text('raise ImportError("no pq wrapper available")\n')
+    (tmp_path / "needsmore.py").write_text("import not_a_module_anywhere\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(MissingExtra, match="installed but does not load: no pq wrapper"):
+        require("brokenpq", "scale", "a test")
+    with pytest.raises(ModuleNotFoundError, match="not_a_module_anywhere"):
+        require("needsmore", "scale", "a test")  # its own dependency, not the extra
+    with pytest.raises(MissingExtra, match="install it with"):
+        require("not_installed_at_all", "scale", "a test")
