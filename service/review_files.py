@@ -4,7 +4,8 @@ Export writes the queue (least certain first) with the model's answer and scores
 Import reads corrections and checks every record against the served model before
 any is applied, so a file with one bad record changes nothing. Only the heads whose
 labels differ from the stored ones become corrections: a record exported and brought
-back untouched changes nothing and marks nothing reviewed.
+back untouched changes nothing and marks nothing reviewed. A Label Studio annotation
+is the exception for its task's queued head: submitting it, changed or not, reviews it.
 
 Label Studio: each task's ``data`` holds ``doc_id``, ``title`` and ``text``; its
 ``predictions`` carry the model version, a score (the uncertainty measure of
@@ -123,10 +124,11 @@ def changed_only(corrections, heads, stored_labels):
     for c in corrections:
         labels = now.setdefault(c["id"], dict(stored_labels(c["id"])))
         diff = {name: value for name, value in c["labels"].items()
-                if _as_stored(by_head[name], labels.get(name)) != value}
+                if _as_stored(by_head[name], labels.get(name)) != value
+                or name == c.get("confirms")}
         if diff:
             labels.update(diff)
-            changed.append(c | {"labels": diff})
+            changed.append({k: v for k, v in c.items() if k != "confirms"} | {"labels": diff})
         else:
             unchanged += 1
     return changed, unchanged
@@ -191,8 +193,12 @@ def _from_task(at, task, by_head):
     who = annotation.get("completed_by")
     if isinstance(who, dict):
         who = who.get("email") or who.get("id")
+    # The task's queued head was put in front of the annotator: submitting it unchanged
+    # confirms it, and a confirmation is a review (changed_only keeps it).
+    queued = task["data"].get("tagsim_head")
     return {"id": task["data"].get("doc_id"), "labels": labels,
-            "reviewer": None if who is None else f"label-studio:{who}", "note": None}
+            "reviewer": None if who is None else f"label-studio:{who}", "note": None,
+            "confirms": queued if queued in labels else None}
 
 
 def _checked(at, record, by_head, exists):
@@ -212,4 +218,5 @@ def _checked(at, record, by_head, exists):
             labels[name] = by_head[name].normalise(value)
         except InvalidInput as exc:
             raise InvalidInput(f"{at}, {exc}") from None
-    return {"id": doc_id, "labels": labels, "reviewer": record["reviewer"], "note": record["note"]}
+    return {"id": doc_id, "labels": labels, "reviewer": record["reviewer"], "note": record["note"],
+            "confirms": record.get("confirms")}

@@ -96,7 +96,9 @@ def test_only_the_changed_record_and_head_become_a_correction(home, tmp_path, ca
     assert len(open_documents(home).corrections_since(0)) == 1
 
 
-def test_label_studio_annotations_that_keep_the_stored_labels_change_nothing(home, tmp_path):
+def test_label_studio_annotations_review_their_queued_head_and_nothing_unchanged_else(
+        home, tmp_path):
+    """Submitting a task reviews its queued head, changed or not; other heads only if changed."""
     tasks = json.loads(export(home, tmp_path, "label-studio", "--limit", "3").read_text())
     jsonl = {json.loads(line)["id"]: json.loads(line) for line in
              export(home, tmp_path, "jsonl", "--limit", "3").read_text().splitlines()}
@@ -110,14 +112,27 @@ def test_label_studio_annotations_that_keep_the_stored_labels_change_nothing(hom
     for task in tasks:
         stored = jsonl[task["data"]["doc_id"]]
         task["annotations"] = annotation(stored["sectors"], stored["agreement_type"])
+    queued = tasks[0]["data"]["tagsim_head"]
+    other = "agreement_type" if queued == "sectors" else "sectors"
     changed = jsonl[tasks[1]["data"]["doc_id"]]
-    tasks[1]["annotations"] = annotation(other_sectors(changed), changed["agreement_type"])
+    if other == "sectors":
+        tasks[1]["annotations"] = annotation(other_sectors(changed), changed["agreement_type"])
+        new_other = {"sectors": other_sectors(changed)}
+    else:
+        label = next(t for t in ("licensing", "investment") if t != changed["agreement_type"])
+        tasks[1]["annotations"] = annotation(changed["sectors"], label)
+        new_other = {"agreement_type": label}
     done = tmp_path / "done.json"
     done.write_text(json.dumps(tasks), encoding="utf-8")
     assert main(["review", "import", "--home", str(home), str(done)]) == 0
-    [correction] = open_documents(home).corrections_since(0)
-    assert (correction["id"], correction["labels"]) == (
-        changed["id"], {"sectors": other_sectors(changed)})
+    corrections = {c["id"]: c for c in open_documents(home).corrections_since(0)}
+    assert set(corrections) == {t["data"]["doc_id"] for t in tasks}
+    for task in tasks:
+        c = corrections[task["data"]["doc_id"]]
+        stored = jsonl[c["id"]]
+        expected = {queued: stored[queued]} | (new_other if c["id"] == changed["id"] else {})
+        expected = {k: sorted(v) if isinstance(v, list) else v for k, v in expected.items()}
+        assert c["labels"] == expected and c["reviewer"] == "label-studio:ann@example.org"
 
 
 @pytest.mark.parametrize(("line", "message"), [
