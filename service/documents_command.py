@@ -39,7 +39,8 @@ def register(sub, home):
     p.add_argument("--to", type=_database_url, metavar="URL",
                    help="the postgresql:// database (default: $TAGSIM_DATABASE_URL)")
     p.add_argument("--dry-run", action="store_true",
-                   help="say what would be copied, and any conflict, without writing")
+                   help="say what would be copied, and any conflict, without copying (opening either "
+                        "store still creates or upgrades its schema, as a server would)")
     p.set_defaults(run=copy)
 
 
