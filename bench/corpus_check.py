@@ -15,12 +15,12 @@ Exit 0 when the batch is clean, 1 with one line per problem otherwise.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import re
 import sys
 from pathlib import Path
 
+from model.features import document_text
+from model.records import read_records
 from training.datasets import TAXONOMY
 
 _WORDS = re.compile(r"\w+")
@@ -29,13 +29,11 @@ DEV_SETS = ("real_deals_dev.jsonl", "real_modern_dev.jsonl")
 
 
 def read(path):
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return [record for _, record in read_records(path)]
 
 
 def full_text(record):
-    return f"{record.get('title') or ''}\n{record.get('text') or ''}"
+    return document_text(record.get("title"), record.get("text"))
 
 
 def shingles(text, n):
