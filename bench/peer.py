@@ -8,7 +8,10 @@ one process, text in and ten ids out: tagsim vectorises the text and runs its ex
 top-10; tantivy runs a more-like-this query built from the same text with the 25 best
 terms (its defaults otherwise, as Elasticsearch's: a term must occur twice in the query
 and in five documents). Resident memory is measured per engine, each in a fresh process
-that opens only its own index and runs the same queries.
+that opens only its own index and runs the same queries. A second tagsim index, built
+the same way but holding every word of the tagger's vocabulary (as before issue 23 gave the
+index terms of its own: `--param features.index_max_df=1.0 features.index_max_terms=null`),
+is measured in the same run as the baseline.
 
     python bench/peer.py --docs 100000 [--queries 300] [--datasets ../shared/datasets]
 
@@ -54,12 +57,17 @@ def _size_mb(path):
 # -- tagsim ------------------------------------------------------------------------------
 
 
-def build_tagsim(docs, home, log):
+# The index as it was before it had terms of its own: every word of the tagger's vocabulary.
+WHOLE_VOCABULARY = ("features.index_max_df=1.0", "features.index_max_terms=null")
+
+
+def build_tagsim(docs, home, log, params=()):
     """`tagsim index` of *docs* into *home* (a model is trained there first if it has none)."""
     if not (home / "current").exists():
         log(f"training the default model into {home} ...")
         subprocess.run([sys.executable, "-m", "training.cli", "train", "--data", str(DATA),
-                        "--home", str(home), "--folds", "0", "--quiet"], check=True, cwd=ROOT)
+                        "--home", str(home), "--folds", "0", "--quiet",
+                        *[arg for p in params for arg in ("--param", p)]], check=True, cwd=ROOT)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "training.cli", "index", "--data", str(docs),
                            "--home", str(home)], check=True, cwd=ROOT, capture_output=True,
@@ -72,9 +80,8 @@ def build_tagsim(docs, home, log):
 class Tagsim:
     """The current version of a home: text in, the ids of the exact top-10 out."""
 
-    name = "tagsim"
-
-    def __init__(self, home):
+    def __init__(self, home, name="tagsim"):
+        self.name = name
         from model.features import document_text
         from model.loaded import load_verified
 
@@ -86,7 +93,7 @@ class Tagsim:
 
     def top(self, doc):
         features = self.model.tagger.features
-        q = features.transform_words([self.text(doc.get("title"), doc["text"])])
+        q = features.transform_index([self.text(doc.get("title"), doc["text"])])
         rows, _ = self.model.index.top_k(q, K)
         return rows
 
@@ -150,10 +157,19 @@ class Tantivy:
 # -- measuring ---------------------------------------------------------------------------
 
 
+ENGINES = ("tagsim", "tagsim-whole", "tantivy")
+
+
 def engine(name, args):
     if name == "tagsim":
         return Tagsim(args.home)
+    if name == "tagsim-whole":
+        return Tagsim(_whole_home(args), name)
     return Tantivy(args.results / f"peer-tantivy-{args.docs}")
+
+
+def _whole_home(args):
+    return args.home.with_name(args.home.name + "-whole")
 
 
 def alone(args):
@@ -197,17 +213,19 @@ def measure(args, log):
     if builds is None:
         log(f"building tagsim's index of {docs} ...")
         builds = {"tagsim": build_tagsim(docs, args.home, log)}
+        log(f"building tagsim's index of {docs} with the whole vocabulary (the baseline) ...")
+        builds["tagsim-whole"] = build_tagsim(docs, _whole_home(args), log, WHOLE_VOCABULARY)
         log(f"building tantivy's index of {docs} ...")
         builds["tantivy"] = build_tantivy(docs, args.results / f"peer-tantivy-{args.docs}")
         stamp.write_text(json.dumps(builds))
     args.queries_path = queries_path
     memory = {}
-    for name in ("tagsim", "tantivy"):
+    for name in ENGINES:
         out = subprocess.run([sys.executable, __file__, "--alone", name, *_passed(args)],
                              check=True, capture_output=True, text=True, cwd=ROOT)
         memory[name] = json.loads(out.stdout.strip().splitlines()[-1])
     queries = read_jsonl(queries_path, args.queries)
-    engines = [Tagsim(args.home), Tantivy(args.results / f"peer-tantivy-{args.docs}")]
+    engines = [engine(name, args) for name in ENGINES]
     seconds, found = interleaved(engines, queries)
     rows = {}
     for e in engines:
@@ -218,6 +236,7 @@ def measure(args, log):
                         "p50_ms": float(np.percentile(ms, 50)),
                         "p99_ms": float(np.percentile(ms, 99)), "queries": len(queries)}
     rows["overlap"] = overlap(found["tagsim"], found["tantivy"])
+    rows["overlap_whole"] = overlap(found["tagsim"], found["tagsim-whole"])
     return rows
 
 
@@ -227,17 +246,19 @@ def _passed(args):
 
 
 def table(rows, docs):
-    a, b = rows["tagsim"], rows["tantivy"]
+    a, w, b = rows["tagsim"], rows["tagsim-whole"], rows["tantivy"]
 
     def line(what, key, fmt):
-        x, y = a.get(key), b.get(key)
-        ratio = f"{x / y:.2f}x" if x is not None and y else ""
         show = lambda v: "" if v is None else format(v, fmt)  # noqa: E731
-        return f"| {what} | {show(x)} | {show(y)} | {ratio} |"
+        ratio = lambda x, y: f"{x / y:.2f}x" if x is not None and y else ""  # noqa: E731
+        x = a.get(key)
+        return (f"| {what} | {show(x)} | {show(w.get(key))} | {show(b.get(key))} | "
+                f"{ratio(x, b.get(key))} | {ratio(x, w.get(key))} |")
 
     return "\n".join([
         f"| at {docs:,} documents, {a['queries']} held-out real articles | tagsim | "
-        f"tantivy (MLT, {MLT_TERMS} terms) | tagsim / tantivy |", "|---|---|---|---|",
+        f"tagsim, whole vocabulary (before) | tantivy (MLT, {MLT_TERMS} terms) | "
+        "tagsim / tantivy | tagsim / before |", "|---|---|---|---|---|---|",
         line("index on disk, MB", "disk_mb", ",.0f"),
         line("build, s", "build_s", ".1f"),
         line("  of which vectorising and tagging, s", "tagging_s", ".1f"),
@@ -245,7 +266,8 @@ def table(rows, docs):
         line("open (and verify), s", "open_s", ".3f"),
         line("p50, ms", "p50_ms", ".2f"),
         line("p99, ms", "p99_ms", ".2f"),
-        f"| top-10 overlap | {rows['overlap']:.3f} | | |",
+        f"| top-10 overlap with tantivy | {rows['overlap']:.3f} | | | | |",
+        f"| top-10 overlap with the whole vocabulary | {rows['overlap_whole']:.3f} | | | | |",
     ])
 
 
@@ -259,7 +281,7 @@ def main(argv=None):
     parser.add_argument("--home", type=Path, default=None,
                         help="the tagsim home to index into (default: <results>/peer-home)")
     parser.add_argument("--rebuild", action="store_true", help="build both indexes again")
-    parser.add_argument("--alone", choices=["tagsim", "tantivy"], help=argparse.SUPPRESS)
+    parser.add_argument("--alone", choices=ENGINES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
     args.home = args.home or args.results / "peer-home"

@@ -62,7 +62,7 @@ def main(argv=None):
     searcher = Searcher(model)
     searcher.model = big
     searcher.visible = Visible.of_corpus(searcher.heads, args.size,
-                                         model.tagger.features.n_word_features_)
+                                         model.tagger.features.n_index_terms)
     print(f"| head | first call (ms) | later calls, median (ms) | re-tagging {args.size:,} "
           "texts (s) |")
     print("|---|---|---|---|")

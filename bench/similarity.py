@@ -54,7 +54,7 @@ def built_index(n, docs_path, features, results, log):
         return path, json.loads(stamp.read_text())
     tagger = Tagger(features, [])  # no heads: vectorise only
     started = time.perf_counter()
-    writer = IndexWriter(path, features.n_word_features_)
+    writer = IndexWriter(path, features.n_index_terms)
     ids = []
     for block, words, *_ in vectorized_blocks(tagger, read_corpus(docs_path)):
         writer.add(words)
@@ -139,7 +139,7 @@ def run_size(n, args, features, log):
     load_s = time.perf_counter() - started
     warm(index)
     query_docs = read_jsonl(queries_path, args.queries)
-    Q = features.word_block(features.transform([document_text(d["title"], d["text"])
+    Q = features.index_block(features.transform([document_text(d["title"], d["text"])
                                                 for d in query_docs])).tocsr()
     queries = [Q[i] for i in range(Q.shape[0])]
     X = index.matrix

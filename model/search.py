@@ -6,7 +6,6 @@ import threading
 from dataclasses import replace
 
 import numpy as np
-import scipy.sparse as sp
 
 from model.documents import DocumentStore
 from model.errors import InvalidInput, NotFound
@@ -34,12 +33,12 @@ class Searcher:
         self.model = model
         self.store = store
         self.heads = [head.name for head in model.heads]
-        self.terms = model.tagger.features.feature_names_
+        self.terms = model.tagger.features.index_names_
         self.corpus_row = {doc_id: i for i, doc_id in enumerate(model.index.ids)}
         self.masks = model.masks
         self.corpus_uncertainty: dict[str, np.ndarray] = {}  # head -> per corpus row (review)
         self.visible = Visible.of_corpus(self.heads, len(self.corpus_row),
-                                         model.tagger.features.n_word_features_)
+                                         model.tagger.features.n_index_terms)
         self._sync_lock = threading.Lock()  # one sync at a time; searches never take it
         # One search computes at a time in a process. It holds no I/O, only the index
         # arithmetic (about 1 ms), so nothing waits on a database or a slow client behind
@@ -51,9 +50,9 @@ class Searcher:
         self._completed = 0  # the number (in order begun) of the last sync done
 
     def vectorize(self, title, text):
-        """The word TF-IDF row of a text (raises `EmptyText` when it has no words)."""
+        """The similarity index's row of a text (raises `EmptyText` when it has no words)."""
         require_words(text)
-        return sp.csr_matrix(self.model.tagger.features.transform_words([document_text(title, text)]))
+        return self.model.tagger.features.transform_index([document_text(title, text)])
 
     def sync(self):
         """Apply every change and correction written to the store before this call.

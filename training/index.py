@@ -70,7 +70,7 @@ def write_index(folder: Path, tagger, dataset, X=None):
     """Write the similarity index, its documents' metadata and scores; return the word matrix."""
     X = tagger.features.transform(dataset.texts) if X is None else X
     write_scores(folder / SCORES_FILE, tagger, [head_scores(tagger, X)])
-    words = tagger.features.word_block(X)
+    words = tagger.features.index_block(X)
     SimilarityIndex(words, dataset.ids).save(folder / INDEX_FILE)
     with open(folder / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
         # The trained corpus keeps its texts, so reviewers can read what they review.
@@ -104,10 +104,10 @@ _worker_tagger = None  # set in the parent before forking, so workers inherit it
 
 
 def _vectorize_block(texts, given, tagger=None):
-    """Word rows of a block of texts, and each one's labels: given where valid, else predicted."""
+    """Index rows of a block of texts, and each one's labels: given where valid, else predicted."""
     tagger = tagger or _worker_tagger
     X = tagger.features.transform(texts)
-    return (tagger.features.word_block(X).tocsr(),
+    return (tagger.features.index_block(X),
             [labels for labels, _ in tagger.given_or_predicted(X, given)], head_scores(tagger, X))
 
 
@@ -194,7 +194,7 @@ def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None,
             if Path(name).parts[0] not in (INDEX_FILE, DOCUMENTS_FILE, DOCUMENT_ENDS, LABELS_FILE,
                                            SCORES_FILE):
                 shutil.copy2(loaded.folder / name, staged.folder / name)
-        n_terms = tagger.features.n_word_features_
+        n_terms = tagger.features.n_index_terms
         writer = IndexWriter(staged.folder / INDEX_FILE, n_terms)
         cluster.callback(writer.discard)  # a bad record stops the build: no open scratch files
         ids, labels, scores = [], _label_columns(tagger), []
