@@ -194,7 +194,9 @@ class TextFeatures(TransformerMixin, BaseEstimator):
 
     def _index_terms(self, n_texts):
         """The word columns the similarity index keeps, in column order (see the class)."""
-        # Document frequencies, read back from the smoothed idf: ln((1 + n) / (1 + df)) + 1.
+        # Document frequencies, read back from the smoothed idf: ln((1 + n) / (1 + df)) + 1
+        # (float32, so a rare term of a corpus of millions may be off by one: it moves a
+        # term across the cap or the bound only where the two sides are all but equal).
         idf = self.word_.idf_.astype(np.float64)
         df = np.rint((1 + n_texts) / np.exp(idf - 1) - 1)
         keep = np.ones(len(df), dtype=bool)
