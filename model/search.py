@@ -50,8 +50,8 @@ class Searcher:
         self._completed = 0  # the number (in order begun) of the last sync done
 
     def vectorize(self, title, text):
-        """The similarity index's row of a text (raises `EmptyText` when it has no words)."""
-        require_words(text)
+        """The similarity index's row of an article (`EmptyText` when title and text have no words)."""
+        require_words(document_text(title, text), "text (with the title)")
         return self.model.tagger.features.transform_index([document_text(title, text)])
 
     def sync(self):

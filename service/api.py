@@ -138,7 +138,7 @@ def similar():
     if req.id is not None:
         query, exclude = searcher.vector_of(req.id), req.id
     else:
-        check_text(req.text)
+        check_article(req.title, req.text)
         query, exclude = searcher.vectorize(req.title, req.text), None
     fields = req.model_dump(by_alias=True)
     filters = {h.name: fields[h.filter_field] for h in heads if fields[h.filter_field] is not None}

@@ -413,6 +413,17 @@ def test_a_title_with_an_empty_text_is_tagged_as_training_reads_it(client):
     error_of(client.post("/v1/tag", json={}), 422, "empty_text")
 
 
+def test_similar_takes_a_title_with_an_empty_text_as_tag_does(client):
+    title = "Solar developer signs memorandum with regional bank"
+    titled = client.post("/v1/similar", json={"title": title, "text": "", "k": 3})
+    assert titled.status_code == 200, titled.get_json()
+    as_text = client.post("/v1/similar", json={"text": title, "k": 3}).get_json()
+    assert titled.get_json()["results"] == as_text["results"] and as_text["results"]
+    message = error_of(client.post("/v1/similar", json={"title": " ", "text": "?"}), 422,
+                       "empty_text")
+    assert "text (with the title)" in message
+
+
 def test_a_corpus_documents_text_leaves_its_title_out(client, corpus_docs):
     # The index keeps a corpus text joined to its title; an added one's text has no title.
     docs = corpus_docs[:2]
