@@ -10,7 +10,8 @@ terms (its defaults otherwise, as Elasticsearch's: a term must occur twice in th
 and in five documents). Resident memory is measured per engine, each in a fresh process
 that opens only its own index and runs the same queries. A second tagsim index, built
 the same way but holding every word of the tagger's vocabulary (as before issue 23 gave the
-index terms of its own: `--param features.index_max_df=1.0 features.index_max_terms=null`),
+index terms of its own: `--param features.index_max_df=1.0 --param
+features.index_max_terms=null`),
 is measured in the same run as the baseline.
 
     python bench/peer.py --docs 100000 [--queries 300] [--datasets ../shared/datasets]
