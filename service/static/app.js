@@ -104,7 +104,7 @@ function highlight(container, text, marked) {
 
 function clearAnswer() {
   $("try-result").hidden = true;
-  for (const id of ["tags", "legend", "highlighted", "similar"]) $(id).replaceChildren();
+  for (const id of ["warnings", "tags", "legend", "highlighted", "similar"]) $(id).replaceChildren();
 }
 
 function documentLink(id, text) {
@@ -122,6 +122,8 @@ async function tryIt(ev) {
   clearAnswer();
   try {
     const answer = await api("POST", "/v1/tag", {title: title || null, text, explain: true});
+    // The answer's warnings (text that does not look like English) come before its labels.
+    for (const warning of answer.warnings || []) $("warnings").append(el("li", warning));
     const tags = $("tags");
     tags.replaceChildren();
     $("legend").replaceChildren();

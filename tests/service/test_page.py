@@ -240,6 +240,26 @@ def test_a_failed_tag_clears_the_previous_answer(browser, served, corpus_docs):
     assert browser.find_elements(By.CSS_SELECTOR, "#tags li") == []
 
 
+def test_text_that_is_not_english_is_tagged_with_the_warning_shown(browser, served, corpus_docs):
+    import json
+    from pathlib import Path
+
+    server, _ = served
+    lines = (Path(__file__).parents[1] / "model" / "non_english.jsonl").read_text("utf-8")
+    german = next(r for r in map(json.loads, lines.splitlines()) if r["language"] == "de")
+    browser.get(server.url + "/")
+    tag_in_page(browser, "", german["text"])
+    give_token(browser)
+    wait(browser, EC.visibility_of_element_located((By.ID, "try-result")))
+    warnings = browser.find_elements(By.CSS_SELECTOR, "#warnings li")
+    assert len(warnings) == 1 and "does not look like English" in warnings[0].text
+    assert browser.find_elements(By.CSS_SELECTOR, "#tags li")  # the labels are still given
+    doc = corpus_docs[0]  # an English text next: no warning left standing
+    tag_in_page(browser, doc["title"], doc["text"][:800])
+    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#warnings li")
+         and d.find_element(By.ID, "try-result").is_displayed())
+
+
 def test_each_label_has_its_own_colour_and_its_name_beside_it(browser, served, corpus_docs):
     server, _ = served
     browser.get(server.url + "/")
