@@ -210,16 +210,14 @@ def measure(args, log):
     paths, queries_path = build([args.docs], args.datasets, args.results, log)
     docs = paths[args.docs]
     stamp = args.results / f"peer-build-{args.docs}.json"
-    builds = json.loads(stamp.read_text()) if stamp.exists() and not args.rebuild else None
-    if builds is None:
-        builds = {}
-        log(f"building tagsim's index of {docs} ...")
-        builds["tagsim"] = build_tagsim(docs, args.home, log)
-        if "tagsim-whole" in args.engines:
-            log(f"building tagsim's index of {docs} with the whole vocabulary (the baseline) ...")
-            builds["tagsim-whole"] = build_tagsim(docs, _whole_home(args), log, WHOLE_VOCABULARY)
-        log(f"building tantivy's index of {docs} ...")
-        builds["tantivy"] = build_tantivy(docs, args.results / f"peer-tantivy-{args.docs}")
+    builds = json.loads(stamp.read_text()) if stamp.exists() and not args.rebuild else {}
+    for name in (n for n in args.engines if n not in builds):  # each engine built once
+        log(f"building {name}'s index of {docs} ...")
+        if name == "tantivy":
+            builds[name] = build_tantivy(docs, args.results / f"peer-tantivy-{args.docs}")
+        else:
+            builds[name] = build_tagsim(docs, args.home if name == "tagsim" else _whole_home(args),
+                                        log, () if name == "tagsim" else WHOLE_VOCABULARY)
         stamp.write_text(json.dumps(builds))
     args.queries_path = queries_path
     memory = {}
@@ -284,7 +282,8 @@ def main(argv=None):
                         help="where the public datasets are (read in place, never copied)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--home", type=Path, default=None,
-                        help="the tagsim home to index into (default: <results>/peer-home)")
+                        help="the tagsim home to index into (default: <results>/peer-home-<docs>, "
+                             "one per corpus size, so that a cached build is never another size's)")
     parser.add_argument("--rebuild", action="store_true", help="build the indexes again")
     parser.add_argument("--no-baseline", dest="engines", action="store_const",
                         const=("tagsim", "tantivy"), default=ENGINES,
@@ -293,7 +292,7 @@ def main(argv=None):
     parser.add_argument("--alone", choices=ENGINES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
-    args.home = args.home or args.results / "peer-home"
+    args.home = args.home or args.results / f"peer-home-{args.docs}"
     if args.alone:
         args.queries_path = args.results / "corpora" / "queries.jsonl"
         return alone(args)
