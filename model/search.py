@@ -51,8 +51,9 @@ class Searcher:
 
     def vectorize(self, title, text):
         """The similarity index's row of an article (`EmptyText` when title and text have no words)."""
-        require_words(document_text(title, text), "text (with the title)")
-        return self.model.tagger.features.transform_index([document_text(title, text)])
+        article = document_text(title, text)
+        require_words(article, "text (with the title)")
+        return self.model.tagger.features.transform_index([article])
 
     def sync(self):
         """Apply every change and correction written to the store before this call.
