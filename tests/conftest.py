@@ -105,8 +105,24 @@ class Database:
         self._admin.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS true')
 
     def drop(self):
+        self.close_pools()
         self._admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         self._admin.close()
+
+    def close_pools(self):
+        """Close every connection pool still open on this database.
+
+        Apps made in a test have no shutdown, so their pools outlive it; left open on a
+        dropped database they retry in the background for the rest of the run (and draw
+        jitter from the global `random`, which Hypothesis, rightly, reports as flaky).
+        """
+        import gc
+
+        from psycopg_pool import ConnectionPool
+
+        for pool in [o for o in gc.get_objects() if isinstance(o, ConnectionPool)]:
+            if not pool.closed and pool.conninfo.endswith("/" + self.name):
+                pool.close(timeout=1)
 
 
 @pytest.fixture
