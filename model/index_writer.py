@@ -2,8 +2,9 @@
 
 An index folder holds one .npy file per array: the document-major rows (``shape``,
 ``data``, ``indices``, ``indptr``, ``ids``), ``shard_starts``, and per shard its
-term-major postings (``postings_data_i``, ``postings_rows_i``, ``postings_indptr_i``)
-and each term's largest weight (``bounds_i``).
+term-major postings (``postings_data_i``: one-byte codes, ``postings_rows_i``,
+``postings_indptr_i``), each term's scale (``scales_i``: a posting's weight is at most
+its code times its term's scale) and each term's largest upper bound (``bounds_i``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from model.similarity import _csr_from, _term_bounds, shard_starts
+from model.similarity import _csr_from, quantized, shard_starts
 
 
-def _save_shard(folder, i, postings, bounds):
+def _save_shard(folder, i, postings, bounds, scales):
     np.save(folder / f"postings_data_{i}.npy", postings.data)
     np.save(folder / f"postings_rows_{i}.npy", postings.indices)
     np.save(folder / f"postings_indptr_{i}.npy", postings.indptr)
     np.save(folder / f"bounds_{i}.npy", bounds)
+    np.save(folder / f"scales_{i}.npy", scales)
 
 
 def _save_chunks(path, chunks, dtype, length):
@@ -84,7 +86,7 @@ class IndexWriter:
             yield np.fromfile(fh, dtype=dtype, count=min(self.block_entries, stop - first))
 
     def _shard(self, indptr, a, b, idx):
-        """Term-major postings and bounds of rows a:b, from the scratch files."""
+        """Term-major postings (codes), bounds and scales of rows a:b, from the scratch files."""
         e0, e1 = int(indptr[a]), int(indptr[b])
         df = np.zeros(self.n_terms, dtype=np.int64)
         for cols in self._read(self._indices, self._cols, e0, e1):
@@ -113,8 +115,7 @@ class IndexWriter:
             post_data[where] = by_term.data
             fill += per_term
             start += len(data)
-        postings = _csr_from(post_data, post_rows, post_indptr, (self.n_terms, b - a))
-        return postings, _term_bounds(postings)
+        return quantized(_csr_from(post_data, post_rows, post_indptr, (self.n_terms, b - a)))
 
     def close(self, ids):
         """Write the index folder for rows named *ids*; remove the scratch files."""

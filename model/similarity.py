@@ -20,7 +20,16 @@ the GIL), and their answers merged. Each shard answers in passes, MaxScore style
    too, ``theta`` is raised from the now complete sums, and few rows remain.
 
 Rescoring uses the same float32 row-by-row product as ``matrix @ q``, so results (ties
-included) are those of a brute-force scan.
+included) are those of a brute-force scan. The postings therefore only have to bound
+the scores from above, not give them: a posting is a one-byte code, its weight rounded
+*up* to a multiple of its term's scale (the term's largest weight over 255), so a
+partial sum is never below the true one and every bound above stays valid. That is a
+byte a posting instead of four; indexes written before hold float32 postings (no
+scales) and are read as they are.
+
+Shards searched one after the other share what they found: the k-th best exact score
+of the shards already searched is a lower bound on the k-th best overall, so a later
+shard starts from it and skips and rescores less.
 """
 
 from __future__ import annotations
@@ -54,11 +63,16 @@ def shard_starts(n_docs, shards=None):
 
 
 class _Shard:
-    """Term-major postings (with shard-local rows) of the rows ``start:start + size``."""
+    """Term-major postings (with shard-local rows) of the rows ``start:start + size``.
 
-    def __init__(self, start, size, postings, bounds):
+    ``postings.data`` holds one-byte codes and ``scales`` each term's scale (a
+    posting's upper bound is code times scale), or, in indexes written before codes,
+    float32 weights and ``scales`` None. ``bounds`` is each term's largest upper bound.
+    """
+
+    def __init__(self, start, size, postings, bounds, scales=None):
         self.start, self.size = int(start), int(size)
-        self.postings, self.bounds = postings, bounds
+        self.postings, self.bounds, self.scales = postings, bounds, scales
         self.lengths = np.diff(postings.indptr)
 
 
@@ -94,8 +108,7 @@ class SimilarityIndex:
         starts = shard_starts(matrix.shape[0], shards)
         parts = []
         for a, b in zip(starts[:-1], starts[1:], strict=True):
-            postings = _csr32(matrix[a:b].T)
-            parts.append(_Shard(a, b - a, postings, _term_bounds(postings)))
+            parts.append(_Shard(a, b - a, *quantized(_csr32(matrix[a:b].T))))
         self._attach(matrix, np.asarray(ids, dtype=str), parts)
 
     def _attach(self, matrix, ids, shards, threads=1):
@@ -141,12 +154,12 @@ class SimilarityIndex:
             return self._search(self.shards[0], *args)
         if self.threads > 1:
             found = list(self._executor().map(lambda s: self._search(s, *args), self.shards))
-        else:
-            found = [self._search(s, *args) for s in self.shards]
-        rows = np.concatenate([r for r, _ in found])
-        scores = np.concatenate([s for _, s in found])
-        order = np.lexsort((rows, -scores))[:k]
-        return rows[order], scores[order]
+            return _merged(found, k)
+        best = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
+        for shard in self.shards:  # each starts from the k best of the shards before it
+            theta = float(best[1][k - 1]) if len(best[1]) >= k else 0.0
+            best = _merged([best, self._search(shard, *args, theta=theta)], k)
+        return best
 
     def _executor(self):
         # Threads do not survive a fork: a forked worker makes its own pool on first use.
@@ -168,8 +181,12 @@ class SimilarityIndex:
             raise ValueError("query weights must be non-negative (a TF-IDF row)")
         return q.indices[keep], np.asarray(q.data[keep], dtype=np.float32)
 
-    def _search(self, shard, terms, weights, dense, k, allowed):
-        """The best k rows of one shard (global rows) with their exact scores."""
+    def _search(self, shard, terms, weights, dense, k, allowed, theta=0.0):
+        """The best k rows of one shard (global rows) with their exact scores.
+
+        *theta* is a known lower bound on the k-th best score (rows scoring below it are
+        not wanted); the shard's own k-th best exact score may raise it.
+        """
         present = shard.lengths[terms] > 0
         terms, weights = terms[present], weights[present]
         if allowed is not None:
@@ -181,7 +198,7 @@ class SimilarityIndex:
         order = np.argsort(cost / np.maximum(bound, 1e-30), kind="stable")
         probe = order[: max(1, np.searchsorted(np.cumsum(cost[order]), _PROBE_SHARE * cost.sum()))]
         acc = _accumulate(shard, terms[probe], weights[probe])
-        theta = self._kth_exact(shard, acc, dense, k, allowed)
+        theta = max(theta, self._kth_exact(shard, acc, dense, k, allowed))
         rest = order[len(probe):][::-1]  # most postings per unit of bound first
         skipped = np.cumsum(bound[rest], dtype=np.float64) < _SKIP_SHARE * theta
         added, skipped = rest[~skipped], rest[skipped]
@@ -274,10 +291,13 @@ class SimilarityIndex:
         n_docs, n_terms = (int(v) for v in array("shape"))
         matrix = _csr_from(array("data"), array("indices"), array("indptr"), (n_docs, n_terms))
         starts = array("shard_starts")
+        def scales(i):  # indexes written before codes have none: float32 postings
+            return array(f"scales_{i}") if (folder / f"scales_{i}.npy").exists() else None
+
         shards = [_Shard(a, b - a, _csr_from(array(f"postings_data_{i}"),
                                              array(f"postings_rows_{i}"),
                                              array(f"postings_indptr_{i}"), (n_terms, b - a)),
-                         array(f"bounds_{i}"))
+                         array(f"bounds_{i}"), scales(i))
                   for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True))]
         index = cls.__new__(cls)  # written by us: already checked, nothing to recompute
         index._attach(matrix, array("ids"), shards, threads)
@@ -293,24 +313,42 @@ def _accumulate(shard, terms, weights):
     took half the time at 1M (15 against 7 ms for a whole 500k-row shard). Short lists
     (under `_LONG_LISTS` postings a term on average) are still selected first: one
     call beats a Python-level call per term there. Either way the sums are bit-for-bit
-    the same: the same float32 additions in the same order.
+    the same: the same float32 additions in the same order. With one-byte codes the
+    weights are the query's times the terms' scales, and the codes are widened to
+    float32 on the way (a list at a time).
     """
     lengths = shard.lengths[terms]
+    if shard.scales is not None:
+        weights = weights * shard.scales[terms]
     kernel = _matvec_kernel()
     if kernel is None or lengths.sum() < _LONG_LISTS * len(terms):
         postings = checked_rows(shard.postings, terms, "postings")
+        postings.data = postings.data.astype(np.float32, copy=False)
         return np.asarray(postings.T @ weights, dtype=np.float32).ravel()
     out = np.zeros(shard.size, dtype=np.float32)
     rows, data = shard.postings.indices, shard.postings.data
     starts, stops = spans(shard.postings.indptr, terms, len(rows), "postings")
     column = np.zeros(2, dtype=rows.dtype)  # one column: postings 0..length
     weight = np.empty(1, dtype=np.float32)
+    wide = np.empty(int(lengths.max(initial=0)) if shard.scales is not None else 0, dtype=np.float32)
     for start, stop, w in zip(starts.tolist(), stops.tolist(), weights.tolist(), strict=True):
         column[1], weight[0] = stop - start, w
         posted = rows[start:stop]
         check_range(posted, shard.size, "postings")  # the kernel adds at these rows unchecked
-        kernel(shard.size, 1, column, posted, data[start:stop], weight, out)
+        values = data[start:stop]
+        if shard.scales is not None:
+            values = wide[: stop - start]
+            values[:] = data[start:stop]
+        kernel(shard.size, 1, column, posted, values, weight, out)
     return out
+
+
+def _merged(found, k):
+    """The k best of several (rows, scores) answers, best first; ties go to the lower row."""
+    rows = np.concatenate([r for r, _ in found])
+    scores = np.concatenate([s for _, s in found])
+    order = np.lexsort((rows, -scores))[:k]
+    return rows[order], scores[order]
 
 
 def _checked_csc_matvec():
@@ -369,3 +407,30 @@ def _term_bounds(postings):
     if present.any():
         bounds[present] = np.maximum.reduceat(postings.data, postings.indptr[:-1][present])
     return bounds
+
+
+CODE_MAX = 255  # one byte a posting
+
+
+def quantized(postings):
+    """Float32 term-major *postings* as (codes, bounds, scales): each weight rounded up.
+
+    A term's scale is just over its largest weight / `CODE_MAX`, so every weight ``w``
+    has a code ``ceil(w / scale)`` from 1 to `CODE_MAX` with ``code * scale >= w``; a
+    term's bound is `CODE_MAX` times its scale. Only pruning reads the codes (exact
+    scores come from the document-major rows), and an upper bound is all it needs.
+    """
+    largest = _term_bounds(postings)
+    scales = np.nextafter((largest / np.float32(CODE_MAX)).astype(np.float32), np.float32(np.inf))
+    scales[largest == 0] = 0
+    divisors = np.where(scales > 0, scales, 1).astype(np.float64)
+    codes = np.empty(postings.nnz, dtype=np.uint8)
+    step = 1 << 22  # postings at a time: a shard's worth of float64 would be 8 bytes each
+    for first in range(0, postings.nnz, step):
+        at = np.arange(first, min(first + step, postings.nnz))
+        term = np.searchsorted(postings.indptr, at, side="right") - 1
+        chunk = np.ceil(postings.data[at].astype(np.float64) / divisors[term])
+        codes[at] = np.clip(chunk, 1, CODE_MAX)
+    coded = _csr_from(codes, postings.indices, postings.indptr, postings.shape)
+    bounds = (scales * np.float32(CODE_MAX)).astype(np.float32)
+    return coded, bounds, scales

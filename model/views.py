@@ -9,7 +9,9 @@ article's labels) shows the heads what short copy looks like.
 from __future__ import annotations
 
 import re
+from itertools import islice
 
+_WORD = re.compile(r"\S+")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s)")
 
 
@@ -25,7 +27,8 @@ def lead(text: str, max_words: int) -> str:
     >>> lead("one two three four five", 3)
     'one two three'
     """
-    spans = list(re.finditer(r"\S+", text))
+    # The first max_words + 1 words are enough to know whether the text is longer.
+    spans = list(islice(_WORD.finditer(text), max_words + 1 if max_words > 0 else None))
     if len(spans) <= max_words:
         return text
     cut = spans[max_words - 1].end()

@@ -74,7 +74,8 @@ def run(args, timeout=300):
     ("index/postings_indptr_0.npy", [(BIG, 5), (NEGATIVE, 5), (0, 3), (BIG, 1)]),
     ("index/indices.npy", [(BIG, 7), (NEGATIVE, 7), (-BIG, 1)]),
     ("index/indptr.npy", [(BIG, 3), (NEGATIVE, 3), (0, 2), (BIG, 1)]),
-    ("index/postings_data_0.npy", [(float("nan"), 7), (float("inf"), 3), (-1.0, 1)]),
+    ("index/postings_data_0.npy", [(0, 7), (255, 3), (0, 1)]),  # one-byte codes
+    ("index/scales_0.npy", [(float("nan"), 7), (float("inf"), 3), (-1.0, 1)]),
     ("index/data.npy", [(float("nan"), 7), (float("inf"), 3), (-1e30, 1)]),
     ("index/bounds_0.npy", [(float("nan"), 3), (-1.0, 1)]),
     ("documents.jsonl", [(ord("{"), 97), (0xFF, 13), (ord("9"), 5)]),

@@ -253,3 +253,65 @@ def test_nothing_runs_on_import():
             "assert s._csc_matvec is s._UNCHECKED, 'scipy probed on import'; "
             "assert 'matplotlib.pyplot' not in sys.modules, 'a backend was chosen on import'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_postings_are_one_byte_codes_that_bound_every_weight_from_above(tmp_path):
+    X = zipf_corpus(500, 80)
+    SimilarityIndex(X, [str(i) for i in range(500)], shards=2).save(tmp_path / "index")
+    for i in range(2):
+        codes = np.load(tmp_path / "index" / f"postings_data_{i}.npy")
+        rows = np.load(tmp_path / "index" / f"postings_rows_{i}.npy")
+        indptr = np.load(tmp_path / "index" / f"postings_indptr_{i}.npy")
+        scales = np.load(tmp_path / "index" / f"scales_{i}.npy")
+        bounds = np.load(tmp_path / "index" / f"bounds_{i}.npy")
+        assert codes.dtype == np.uint8 and codes.min() >= 1
+        weights = X[i * 250:(i + 1) * 250].T.tocsr()  # the same postings, exact weights
+        weights.sort_indices()
+        np.testing.assert_array_equal(rows, weights.indices)
+        np.testing.assert_array_equal(indptr, weights.indptr)
+        term = np.repeat(np.arange(X.shape[1]), np.diff(indptr))
+        upper = codes.astype(np.float64) * scales[term]
+        assert np.all(upper >= weights.data)
+        assert np.all(upper - weights.data <= scales[term])  # rounded up by less than a step
+        assert np.all(bounds[term] >= weights.data)
+
+
+def test_an_index_written_with_float32_postings_is_still_read_exactly(tmp_path):
+    X = zipf_corpus()
+    folder = tmp_path / "index"
+    SimilarityIndex(X, [str(i) for i in range(X.shape[0])], shards=2).save(folder)
+    starts = np.load(folder / "shard_starts.npy")
+    for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True)):  # the old layout
+        postings = sp.csr_matrix(X[a:b].T, dtype=np.float32)
+        postings.sort_indices()
+        np.save(folder / f"postings_data_{i}.npy", postings.data)
+        np.save(folder / f"bounds_{i}.npy", similarity._term_bounds(postings))
+        (folder / f"scales_{i}.npy").unlink()
+    old = SimilarityIndex.load(folder)
+    assert all(s.scales is None and s.postings.data.dtype == np.float32 for s in old.shards)
+    rng = np.random.default_rng(5)
+    for j in rng.choice(X.shape[0], 20, replace=False):
+        q = X[j]
+        scores = X @ q.toarray().ravel()
+        want = sorted(np.flatnonzero(scores > 0), key=lambda i: (-scores[i], i))[:10]
+        rows, got = old.top_k(q, 10)
+        np.testing.assert_array_equal(rows, want)
+        np.testing.assert_array_equal(got, scores[want])
+
+
+def test_a_later_shard_starts_from_the_kth_best_score_of_the_shards_before(monkeypatch):
+    X = zipf_corpus()
+    index = SimilarityIndex(X, [str(i) for i in range(X.shape[0])], shards=3)
+    given = []
+    original = SimilarityIndex._search
+    monkeypatch.setattr(SimilarityIndex, "_search", lambda self, shard, *args, theta=0.0:
+                        given.append((shard.start, theta)) or original(self, shard, *args,
+                                                                       theta=theta))
+    q = X[2500]  # in the last shard: the earlier ones hold only weaker matches
+    scores = X @ q.toarray().ravel()
+    rows, got = index.top_k(q, 10)
+    np.testing.assert_array_equal(got, np.sort(scores)[::-1][:10])
+    assert given[0] == (0, 0.0)
+    before = scores[: index.shards[1].start]
+    assert given[1] == (index.shards[1].start, pytest.approx(np.sort(before)[::-1][9], abs=0))
+    assert given[2][1] >= given[1][1] > 0
