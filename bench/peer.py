@@ -241,6 +241,69 @@ def measure(args, log):
     return rows
 
 
+def levers(args, log):
+    """The index's own levers, on the tagsim index just measured: one process, interleaved.
+
+    The same index is asked the same queries with its one-byte postings or with float32
+    postings (as written before; made here from its rows), and with each shard starting
+    from the k-th best score of the shards before it or searched alone. Every variant
+    must return the same rows and scores: they are levers on speed and size, not on
+    results.
+    """
+    import copy
+
+    import model.similarity as similarity
+    from model.similarity import _csr32, _Shard, _term_bounds
+
+    tagsim = Tagsim(args.home)
+    index, features = tagsim.model.index, tagsim.model.tagger.features
+    queries = [features.transform_index([tagsim.text(d.get("title"), d["text"])])
+               for d in read_jsonl(args.queries_path, args.queries)]
+    log("levers: float32 postings made from the rows ...")
+    plain = copy.copy(index)
+    plain.shards = []
+    for s in index.shards:
+        postings = _csr32(index.matrix[s.start:s.start + s.size].T)
+        plain.shards.append(_Shard(s.start, s.size, postings, _term_bounds(postings)))
+    variants = {"one-byte postings, shared theta (tagsim)": (index, True),
+                "one-byte postings, each shard alone": (index, False),
+                "float32 postings, shared theta": (plain, True),
+                "float32 postings, each shard alone (before)": (plain, False)}
+    seconds = {name: [] for name in variants}
+    answers = {name: [] for name in variants}
+    names = list(variants)
+    try:
+        for i, q in enumerate([queries[0], *queries]):  # the first is a warm-up
+            for name in names if i % 2 == 0 else names[::-1]:
+                searched, similarity._SHARED_THETA = variants[name]
+                started = time.perf_counter()
+                rows, scores = searched.top_k(q, K)
+                if i:
+                    seconds[name].append(time.perf_counter() - started)
+                    answers[name].append((rows.tolist(), scores.tolist()))
+    finally:
+        similarity._SHARED_THETA = True
+    out = {}
+    for name, (searched, _) in variants.items():
+        ms = 1e3 * np.asarray(seconds[name])
+        arrays = [a for s in searched.shards for a in (s.postings.data, s.postings.indices,
+                                                       s.postings.indptr, s.bounds, s.scales)
+                  if a is not None]
+        out[name] = {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+                     "postings_mb": sum(a.nbytes for a in arrays) / 1e6,
+                     "same_answers": answers[name] == answers[names[0]]}
+    return out
+
+
+def levers_table(rows):
+    lines = ["| the index's levers, same queries interleaved | postings MB | p50, ms | p99, ms | "
+             "same rows and scores |", "|---|---|---|---|---|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['postings_mb']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+                     f"| {'yes' if r['same_answers'] else 'NO'} |")
+    return "\n".join(lines)
+
+
 def _passed(args):
     return ["--docs", str(args.docs), "--queries", str(args.queries), "--datasets",
             str(args.datasets), "--results", str(args.results), "--home", str(args.home)]
@@ -290,6 +353,9 @@ def main(argv=None):
                         const=("tagsim", "tantivy"), default=ENGINES,
                         help="leave out the whole-vocabulary tagsim index (the baseline), "
                              "e.g. at 10M documents, where building it twice costs an hour")
+    parser.add_argument("--levers", action="store_true",
+                        help="also time the index's levers (one-byte or float32 postings, shards "
+                             "sharing the k-th best score or not) on the same queries")
     parser.add_argument("--alone", choices=ENGINES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
@@ -299,8 +365,13 @@ def main(argv=None):
         return alone(args)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     rows = measure(args, log)
+    if args.levers:
+        rows["levers"] = levers(args, log)
     (args.results / f"peer-{args.docs}.json").write_text(json.dumps(rows, indent=1))
     print(table(rows, args.docs))
+    if args.levers:
+        print()
+        print(levers_table(rows["levers"]))
 
 
 if __name__ == "__main__":

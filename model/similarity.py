@@ -52,6 +52,7 @@ _SLACK = 1e-3             # relative float32 rounding margin on every bound
 _RESCORE_COST = 1000      # postings worth reading rather than rescoring one row
 _MANY_ROWS = 4096         # below this many candidates, rescoring them is always cheap
 _LONG_LISTS = 3000        # mean postings per term from which lists are added in place
+_SHARED_THETA = True      # shards searched in turn start from the k-th best found before
 
 
 def shard_starts(n_docs, shards=None):
@@ -157,7 +158,7 @@ class SimilarityIndex:
             return _merged(found, k)
         best = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
         for shard in self.shards:  # each starts from the k best of the shards before it
-            theta = float(best[1][k - 1]) if len(best[1]) >= k else 0.0
+            theta = float(best[1][k - 1]) if len(best[1]) >= k and _SHARED_THETA else 0.0
             best = _merged([best, self._search(shard, *args, theta=theta)], k)
         return best
 
