@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))  # this tree's tagsim, not another checkout's edit
 DATA = ROOT / "data" / "articles.jsonl.gz"
 K = 10
 MLT_TERMS = 25
+FLOAT32_LEVER_DOCS = 2_000_000  # --levers makes float32 postings in memory up to this size
 
 
 def _rss_mib():
@@ -253,22 +254,28 @@ def levers(args, log):
     import copy
 
     import model.similarity as similarity
-    from model.similarity import _csr32, _Shard, _term_bounds
+    from model.similarity import SimilarityIndex, _csr32, _Shard, _term_bounds
 
     tagsim = Tagsim(args.home)
     index, features = tagsim.model.index, tagsim.model.tagger.features
     queries = [features.transform_index([tagsim.text(d.get("title"), d["text"])])
                for d in read_jsonl(args.queries_path, args.queries)]
-    log("levers: float32 postings made from the rows ...")
-    plain = copy.copy(index)
-    plain.shards = []
-    for s in index.shards:
-        postings = _csr32(index.matrix[s.start:s.start + s.size].T)
-        plain.shards.append(_Shard(s.start, s.size, postings, _term_bounds(postings)))
     variants = {"one-byte postings, shared theta (tagsim)": (index, True),
-                "one-byte postings, each shard alone": (index, False),
-                "float32 postings, shared theta": (plain, True),
-                "float32 postings, each shard alone (before)": (plain, False)}
+                "one-byte postings, each shard alone": (index, False)}
+    if len(index) <= FLOAT32_LEVER_DOCS:  # beyond, float32 postings would not fit beside it
+        log("levers: float32 postings made from the rows ...")
+        plain = copy.copy(index)
+        plain.shards = []
+        for s in index.shards:
+            postings = _csr32(index.matrix[s.start:s.start + s.size].T)
+            plain.shards.append(_Shard(s.start, s.size, postings, _term_bounds(postings)))
+        variants.update({"float32 postings, shared theta": (plain, True),
+                         "float32 postings, each shard alone (before)": (plain, False)})
+    if args.lever_shards:  # the same rows cut into more shards, as a larger corpus would be
+        log(f"levers: the index cut into {args.lever_shards} shards ...")
+        cut = SimilarityIndex(index.matrix, index.ids, shards=args.lever_shards)
+        variants.update({f"{args.lever_shards} shards, shared theta": (cut, True),
+                         f"{args.lever_shards} shards, each alone": (cut, False)})
     seconds = {name: [] for name in variants}
     answers = {name: [] for name in variants}
     names = list(variants)
@@ -356,6 +363,9 @@ def main(argv=None):
     parser.add_argument("--levers", action="store_true",
                         help="also time the index's levers (one-byte or float32 postings, shards "
                              "sharing the k-th best score or not) on the same queries")
+    parser.add_argument("--lever-shards", type=int, default=0,
+                        help="with --levers, also cut the index into this many shards in memory "
+                             "and time shared against per-shard theta there")
     parser.add_argument("--alone", choices=ENGINES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)

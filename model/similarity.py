@@ -292,6 +292,7 @@ class SimilarityIndex:
         n_docs, n_terms = (int(v) for v in array("shape"))
         matrix = _csr_from(array("data"), array("indices"), array("indptr"), (n_docs, n_terms))
         starts = array("shard_starts")
+
         def scales(i):  # indexes written before codes have none: float32 postings
             return array(f"scales_{i}") if (folder / f"scales_{i}.npy").exists() else None
 
