@@ -194,7 +194,7 @@ class SimilarityIndex:
             allowed = allowed[shard.start:shard.start + shard.size]
         if len(terms) == 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        bound = weights * shard.bounds[terms]
+        bound = weights * _checked_bounds(shard.bounds[terms], "bounds")
         cost = shard.lengths[terms]
         order = np.argsort(cost / np.maximum(bound, 1e-30), kind="stable")
         probe = order[: max(1, np.searchsorted(np.cumsum(cost[order]), _PROBE_SHARE * cost.sum()))]
@@ -321,7 +321,10 @@ def _accumulate(shard, terms, weights):
     """
     lengths = shard.lengths[terms]
     if shard.scales is not None:
-        weights = weights * shard.scales[terms]
+        # At least float32's smallest normal number: a product that underflowed would
+        # drop a row with a tiny but positive score (rounding up keeps every bound).
+        weights = np.maximum(weights * _checked_bounds(shard.scales[terms], "scales"),
+                             np.finfo(np.float32).tiny)
     kernel = _matvec_kernel()
     if kernel is None or lengths.sum() < _LONG_LISTS * len(terms):
         postings = checked_rows(shard.postings, terms, "postings")
@@ -343,6 +346,17 @@ def _accumulate(shard, terms, weights):
             values[:] = data[start:stop]
         kernel(shard.size, 1, column, posted, values, weight, out)
     return out
+
+
+def _checked_bounds(values, what):
+    """A copy of mapped *values* (scales or bounds), each a finite number >= 0, or `IndexChanged`.
+
+    A NaN or negative one would prune rows that belong in the answer, silently.
+    """
+    values = np.array(values, dtype=np.float32)
+    if not np.all(np.isfinite(values) & (values >= 0)):
+        raise changed(f"a term's {what} is not a non-negative number")
+    return values
 
 
 def _merged(found, k):
@@ -412,6 +426,7 @@ def _term_bounds(postings):
 
 
 CODE_MAX = 255  # one byte a posting
+_CODE_CHUNK = 1 << 22  # postings coded at a time (whole terms), to bound the float64 scratch
 
 
 def quantized(postings):
@@ -427,12 +442,16 @@ def quantized(postings):
     scales[largest == 0] = 0
     divisors = np.where(scales > 0, scales, 1).astype(np.float64)
     codes = np.empty(postings.nnz, dtype=np.uint8)
-    step = 1 << 22  # postings at a time: a shard's worth of float64 would be 8 bytes each
-    for first in range(0, postings.nnz, step):
-        at = np.arange(first, min(first + step, postings.nnz))
-        term = np.searchsorted(postings.indptr, at, side="right") - 1
-        chunk = np.ceil(postings.data[at].astype(np.float64) / divisors[term])
-        codes[at] = np.clip(chunk, 1, CODE_MAX)
+    indptr = np.asarray(postings.indptr, dtype=np.int64)
+    # Whole terms at a time, about `_CODE_CHUNK` postings each: a shard's worth of float64
+    # at once would be 8 bytes a posting.
+    firsts = np.unique(np.searchsorted(indptr, np.arange(0, postings.nnz, _CODE_CHUNK),
+                                       side="right") - 1)
+    for t0, t1 in zip(firsts.tolist(), [*firsts[1:].tolist(), len(scales)][: len(firsts)],
+                      strict=True):
+        a, b = indptr[t0], indptr[t1]
+        per_posting = np.repeat(divisors[t0:t1], np.diff(indptr[t0:t1 + 1]))
+        codes[a:b] = np.clip(np.ceil(postings.data[a:b] / per_posting), 1, CODE_MAX)
     coded = _csr_from(codes, postings.indices, postings.indptr, postings.shape)
     bounds = (scales * np.float32(CODE_MAX)).astype(np.float32)
     return coded, bounds, scales

@@ -255,7 +255,10 @@ def test_nothing_runs_on_import():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_postings_are_one_byte_codes_that_bound_every_weight_from_above(tmp_path):
+@pytest.mark.parametrize("chunk", [1 << 22, 7, 1])  # postings coded at a time
+def test_postings_are_one_byte_codes_that_bound_every_weight_from_above(tmp_path, monkeypatch,
+                                                                       chunk):
+    monkeypatch.setattr(similarity, "_CODE_CHUNK", chunk)
     X = zipf_corpus(500, 80)
     SimilarityIndex(X, [str(i) for i in range(500)], shards=2).save(tmp_path / "index")
     for i in range(2):
@@ -315,3 +318,29 @@ def test_a_later_shard_starts_from_the_kth_best_score_of_the_shards_before(monke
     before = scores[: index.shards[1].start]
     assert given[1] == (index.shards[1].start, pytest.approx(np.sort(before)[::-1][9], abs=0))
     assert given[2][1] >= given[1][1] > 0
+
+
+def test_weights_near_the_bottom_of_float32_are_still_found():
+    X = sp.csr_matrix(np.array([[1e-44, 0.0], [0.0, 1.0]], dtype=np.float32))
+    q = sp.csr_matrix(np.array([[0.1, 0.0]], dtype=np.float32))
+    want = np.asarray(X @ q.toarray().ravel()).ravel()  # float32: 1e-45, not zero
+    rows, scores = SimilarityIndex(X, ["a", "b"]).top_k(q, 5)
+    assert rows.tolist() == [0] and scores.tolist() == [want[0]] and want[0] > 0
+
+
+@pytest.mark.parametrize("name", ["scales_0", "bounds_0"])
+@pytest.mark.parametrize("value", [float("nan"), -1.0, float("inf")])
+def test_a_changed_scale_or_bound_is_refused_not_silently_pruned(tmp_path, name, value):
+    from model.mapped import IndexChanged
+
+    X = zipf_corpus(300, 40)
+    SimilarityIndex(X, [str(i) for i in range(300)]).save(tmp_path / "index")
+    index = SimilarityIndex.load(tmp_path / "index")
+    q = X[5]
+    assert index.top_k(q, 3)[0][0] == 5
+    array = np.load(tmp_path / "index" / f"{name}.npy", mmap_mode="r+")
+    array[q.indices] = value  # in place, as a stray write would change it
+    array.flush()
+    del array
+    with pytest.raises(IndexChanged, match=name.split("_")[0]):
+        index.top_k(q, 3)
