@@ -54,7 +54,7 @@ def _counts(text: str) -> list[int]:
     The words before a mention are looked at within its own sentence only. The text is
     searched whole, and each mention's sentence start found among the breaks, rather
     than split into sentences first: the same counts (no instrument's name spans a
-    break) in less than half the time.
+    break) in two thirds of the time (0.60 -> 0.38 s for 4,000 generated articles).
     """
     done = intent = negated = mentions = 0
     low = text.lower()
