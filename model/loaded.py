@@ -11,6 +11,7 @@ import numpy as np
 
 from model.corpus import CorpusDocuments, label_masks
 from model.errors import ArtifactError
+from model.mapped import FILES_READ
 from model.similarity import SimilarityIndex
 from model.store import (
     DOCUMENT_ENDS,
@@ -64,6 +65,11 @@ def load_verified(home, with_index=True, version=None, key=None) -> LoadedModel:
     memory-mapped, not parsed. *key* is the HMAC key the version was sealed with, if
     any. Raises `ArtifactError` with one line saying what to do.
     """
+    with FILES_READ:  # one version read at a time in a process (see `FILES_READ`)
+        return _load_verified(home, with_index, version, key)
+
+
+def _load_verified(home, with_index, version, key) -> LoadedModel:
     store = ArtifactStore(home, key=key)
     folder = store.current_dir() if version is None else store.versions / version
     manifest = store.verify(folder)

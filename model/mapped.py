@@ -10,9 +10,18 @@ checked here first, on the slices the query touches only, and a bad one is an
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from model.errors import ArtifactError
+
+# numpy reads every .npy header with ast.literal_eval (joblib reads its arrays the same
+# way), and CPython 3.11's AST constructor keeps its recursion depth where threads share
+# it: two threads parsing at once can fail with "SystemError: AST constructor recursion
+# depth mismatch" (python/cpython#106905; seen in the tests when one app loaded a version
+# while another's reload thread did). Whatever reads a version's files holds this lock.
+FILES_READ = threading.RLock()
 
 
 class IndexChanged(ArtifactError):

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from model.mapped import changed, check_range, checked_rows, spans
+from model.mapped import FILES_READ, changed, check_range, checked_rows, spans
 
 ROWS_PER_SHARD = 500_000  # a 2 MB accumulator: scattered additions stay in L2
 _PROBE_SHARE = 0.05       # share of the query's postings read before theta is known
@@ -285,8 +285,9 @@ class SimilarityIndex:
 
         def array(name):
             # np.asarray: a plain ndarray view, without np.memmap's per-slice overhead
-            value = np.load(folder / f"{name}.npy", mmap_mode="r" if mmap else None,
-                            allow_pickle=False)
+            with FILES_READ:  # its header is parsed with `ast` (see `FILES_READ`)
+                value = np.load(folder / f"{name}.npy", mmap_mode="r" if mmap else None,
+                                allow_pickle=False)
             return np.asarray(value)
 
         n_docs, n_terms = (int(v) for v in array("shape"))
