@@ -211,6 +211,7 @@ def measure(args, log):
     docs = paths[args.docs]
     stamp = args.results / f"peer-build-{args.docs}.json"
     builds = json.loads(stamp.read_text()) if stamp.exists() and not args.rebuild else {}
+    builds = {name: b for name, b in builds.items() if _built(name, args)}  # files still there
     for name in (n for n in args.engines if n not in builds):  # each engine built once
         log(f"building {name}'s index of {docs} ...")
         if name == "tantivy":
@@ -309,6 +310,13 @@ def levers_table(rows):
         lines.append(f"| {name} | {r['postings_mb']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
                      f"| {'yes' if r['same_answers'] else 'NO'} |")
     return "\n".join(lines)
+
+
+def _built(name, args):
+    """Whether engine *name*'s index is on disk (a stamp outlives a deleted folder)."""
+    if name == "tantivy":
+        return (args.results / f"peer-tantivy-{args.docs}").is_dir()
+    return (_home(name, args) / "current").exists()
 
 
 def _passed(args):
