@@ -11,7 +11,7 @@ import numpy as np
 
 from model.corpus import CorpusDocuments, label_masks
 from model.errors import ArtifactError
-from model.mapped import FILES_READ
+from model.mapped import AST_LOCK
 from model.similarity import SimilarityIndex
 from model.store import (
     DOCUMENT_ENDS,
@@ -65,7 +65,7 @@ def load_verified(home, with_index=True, version=None, key=None) -> LoadedModel:
     memory-mapped, not parsed. *key* is the HMAC key the version was sealed with, if
     any. Raises `ArtifactError` with one line saying what to do.
     """
-    with FILES_READ:  # one version read at a time in a process (see `FILES_READ`)
+    with AST_LOCK:  # one version read at a time in a process (see `AST_LOCK`)
         return _load_verified(home, with_index, version, key)
 
 

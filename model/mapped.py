@@ -10,18 +10,22 @@ checked here first, on the slices the query touches only, and a bad one is an
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
 
 from model.errors import ArtifactError
 
-# numpy reads every .npy header with ast.literal_eval (joblib reads its arrays the same
-# way), and CPython 3.11's AST constructor keeps its recursion depth where threads share
-# it: two threads parsing at once can fail with "SystemError: AST constructor recursion
-# depth mismatch" (python/cpython#106905; seen in the tests when one app loaded a version
-# while another's reload thread did). Whatever reads a version's files holds this lock.
-FILES_READ = threading.RLock()
+# CPython 3.11's AST constructor keeps its recursion depth where threads share it: two
+# threads parsing with `ast` at once can fail with "SystemError: AST constructor recursion
+# depth mismatch" (python/cpython#106905). numpy parses every .npy header that way (and
+# joblib its arrays), and werkzeug compiles each of Flask's URL rules that way; a version
+# loads in a background thread while another app may be starting. Whatever parses with
+# `ast` here — reading a version's files, building the app — holds this lock.
+AST_LOCK = threading.RLock()
+if hasattr(AST_LOCK, "_at_fork_reinit"):  # held by another thread at a fork: free in the child
+    os.register_at_fork(after_in_child=AST_LOCK._at_fork_reinit)
 
 
 class IndexChanged(ArtifactError):

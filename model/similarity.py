@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from model.mapped import FILES_READ, changed, check_range, checked_rows, spans
+from model.mapped import AST_LOCK, changed, check_range, checked_rows, spans
 
 ROWS_PER_SHARD = 500_000  # a 2 MB accumulator: scattered additions stay in L2
 _PROBE_SHARE = 0.05       # share of the query's postings read before theta is known
@@ -285,7 +285,7 @@ class SimilarityIndex:
 
         def array(name):
             # np.asarray: a plain ndarray view, without np.memmap's per-slice overhead
-            with FILES_READ:  # its header is parsed with `ast` (see `FILES_READ`)
+            with AST_LOCK:  # its header is parsed with `ast` (see `AST_LOCK`)
                 value = np.load(folder / f"{name}.npy", mmap_mode="r" if mmap else None,
                                 allow_pickle=False)
             return np.asarray(value)
