@@ -56,7 +56,7 @@ def _counts(text: str) -> list[int]:
     than split into sentences first: the same counts (no instrument's name spans a
     break) in two thirds of the time (0.60 -> 0.38 s for 4,000 generated articles).
     """
-    done = intent = negated = mentions = 0
+    counts = [0, 0, 0, 0]
     low = text.lower()
     starts = None
     for match in _INSTRUMENT.finditer(low):
@@ -64,15 +64,19 @@ def _counts(text: str) -> list[int]:
             starts = [0] + [m.end() for m in _BREAK.finditer(low)]
         at = match.start()
         sentence = starts[bisect_right(starts, at) - 1]
-        before = low[max(sentence, at - WINDOW_CHARS): at]
-        mentions += 1
-        if _NEGATION.search(before):
-            negated += 1
-        elif _INTENT.search(before):
-            intent += 1
-        elif _DONE.search(before):
-            done += 1
-    return [done, intent, negated, mentions]
+        tally(counts, low[max(sentence, at - WINDOW_CHARS): at])
+    return counts
+
+
+def tally(counts: list[int], before: str) -> None:
+    """Count one mention in *counts* ([done, intent, negated, mentions]) by the words *before* it."""
+    counts[3] += 1
+    if _NEGATION.search(before):
+        counts[2] += 1
+    elif _INTENT.search(before):
+        counts[1] += 1
+    elif _DONE.search(before):
+        counts[0] += 1
 
 
 def signing_cues(texts, lead_words: int = 40) -> sp.csr_matrix:

@@ -5,7 +5,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.cues import _DONE, _INSTRUMENT, _INTENT, _NEGATION, WINDOW_CHARS, _counts
+from model.cues import _INSTRUMENT, WINDOW_CHARS, _counts, tally
 from model.views import _SENTENCE_END, lead
 
 SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
@@ -13,18 +13,11 @@ SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
 
 def counts_by_sentence(text):
     """The definition: split into sentences, then look before each mention in its sentence."""
-    done = intent = negated = mentions = 0
+    counts = [0, 0, 0, 0]
     for sentence in SENTENCE.split(text.lower()):
         for match in _INSTRUMENT.finditer(sentence):
-            before = sentence[max(0, match.start() - WINDOW_CHARS): match.start()]
-            mentions += 1
-            if _NEGATION.search(before):
-                negated += 1
-            elif _INTENT.search(before):
-                intent += 1
-            elif _DONE.search(before):
-                done += 1
-    return [done, intent, negated, mentions]
+            tally(counts, sentence[max(0, match.start() - WINDOW_CHARS): match.start()])
+    return counts
 
 
 def lead_of_every_word(text, max_words):
