@@ -26,10 +26,11 @@ def agreement(dataset, index, k):
     sectors = [set(s) for s in dataset.targets["sectors"]]
     types = dataset.targets["agreement_type"]
     same_type = shared_sector = both = total = 0
+    matrix = index.matrix  # decoded once
     for i in range(len(dataset)):
         allowed = np.ones(len(dataset), dtype=bool)
         allowed[i] = False
-        rows, _ = index.top_k(index.matrix[i], k, allowed)
+        rows, _ = index.top_k(matrix[i], k, allowed)
         for j in rows:
             t = types[j] == types[i]
             s = bool(sectors[i] & sectors[j]) or (not sectors[i] and not sectors[j])
@@ -50,11 +51,11 @@ def main(argv=None):
     started = time.perf_counter()
     tagger = make_tagger(dataset.specs)
     ours = tagger.features.fit(dataset.texts)
-    X = ours.transform(dataset.texts)
-    index = ours.index_block(X)
-    rows.append((f"tagsim index ({index.shape[1]:,} terms: word 1-2-grams in at most "
+    X, counts = ours.transform_with_index(dataset.texts)
+    index = SimilarityIndex.from_counts(counts, ours.index_idf_, dataset.ids)
+    rows.append((f"tagsim index ({index.n_terms:,} terms: word 1-2-grams in at most "
                  f"{ours.index_max_df:.0%} of the texts, the {ours.index_max_terms:,} most "
-                 "widespread)", agreement(dataset, SimilarityIndex(index, dataset.ids), args.k),
+                 "widespread)", agreement(dataset, index, args.k),
                  time.perf_counter() - started))
     started = time.perf_counter()
     words = ours.word_block(X)

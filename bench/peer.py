@@ -246,9 +246,11 @@ def measure(args, log):
 def levers(args, log):
     """The index's own levers, on the tagsim index just measured: one process, interleaved.
 
-    The same index is asked the same queries with its one-byte postings or with float32
-    postings (as written before; made here from its rows), and with each shard starting
-    from the k-th best score of the shards before it or searched alone. Every variant
+    The same index is asked the same queries with its postings (one-byte codes, rows of
+    two bytes within segments), with int32 rows (as written before segments), with float32
+    postings (as written before codes), with its rows rescored from float32 weights (as
+    written before counts), and with each shard starting from the k-th best score of the
+    shards before it or searched alone; these copies are made here from its rows. Every variant
     must return the same rows and scores: they are levers on speed and size, not on
     results.
     """
@@ -261,20 +263,38 @@ def levers(args, log):
     index, features = tagsim.model.index, tagsim.model.tagger.features
     queries = [features.transform_index([tagsim.text(d.get("title"), d["text"])])
                for d in read_jsonl(args.queries_path, args.queries)]
-    variants = {"one-byte postings, shared theta (tagsim)": (index, True),
-                "one-byte postings, each shard alone": (index, False)}
-    if len(index) <= FLOAT32_LEVER_DOCS:  # beyond, float32 postings would not fit beside it
+    variants = {"one-byte postings, two-byte rows, shared theta (tagsim)": (index, True),
+                "one-byte postings, two-byte rows, each shard alone": (index, False)}
+    counted = isinstance(index.rows, similarity._Counts)
+    if len(index) <= FLOAT32_LEVER_DOCS:  # beyond, float32 copies would not fit beside it
         log("levers: float32 postings made from the rows ...")
-        plain = copy.copy(index)
-        plain.shards = []
-        for s in index.shards:
-            postings = _csr32(index.matrix[s.start:s.start + s.size].T)
-            plain.shards.append(_Shard(s.start, s.size, postings, _term_bounds(postings)))
-        variants.update({"float32 postings, shared theta": (plain, True),
-                         "float32 postings, each shard alone (before)": (plain, False)})
+        matrix = index.matrix  # decoded once
+        plain, wide = copy.copy(index), copy.copy(index)
+        plain.shards, wide.shards = [], []
+        for s in index.shards:  # int32 rows, one segment: the layout before segments
+            postings = _csr32(matrix[s.start:s.start + s.size].T)
+            plain.shards.append(_Shard(s.start, s.size, postings.data, postings.indices,
+                                       postings.indptr, _term_bounds(postings)))
+            coded, bounds, scales = similarity.quantized(postings)
+            wide.shards.append(_Shard(s.start, s.size, coded.data, coded.indices, coded.indptr,
+                                      bounds, scales))
+        variants.update({"one-byte postings, int32 rows, shared theta": (wide, True),
+                         "float32 postings, int32 rows, shared theta": (plain, True),
+                         "float32 postings, int32 rows, each shard alone": (plain, False)})
+        if counted:  # the rows rescored from float32 weights, as before they were counts
+            weighted = copy.copy(index)
+            weighted.rows = similarity._Weights(matrix)
+            variants["rows as float32 weights (before), one-byte postings, shared theta"] = \
+                (weighted, True)
+        del matrix
     if args.lever_shards:  # the same rows cut into more shards, as a larger corpus would be
         log(f"levers: the index cut into {args.lever_shards} shards ...")
-        cut = SimilarityIndex(index.matrix, index.ids, shards=args.lever_shards)
+        rows = index.rows
+        cut = SimilarityIndex.from_counts(
+            similarity._csr_from(np.asarray(rows.counts), np.asarray(rows.terms, dtype=np.int32),
+                                 rows.indptr, rows.shape), rows.idf, index.ids,
+            shards=args.lever_shards) if counted else \
+            SimilarityIndex(index.matrix, index.ids, shards=args.lever_shards)
         variants.update({f"{args.lever_shards} shards, shared theta": (cut, True),
                          f"{args.lever_shards} shards, each alone": (cut, False)})
     seconds = {name: [] for name in variants}
@@ -294,8 +314,8 @@ def levers(args, log):
     out = {}
     for name, (searched, _) in variants.items():
         ms = 1e3 * np.asarray(seconds[name])
-        arrays = [a for s in searched.shards for a in (s.postings.data, s.postings.indices,
-                                                       s.postings.indptr, s.bounds, s.scales)
+        arrays = [a for s in searched.shards for a in (s.data, s.rows, s.pointers, s.bounds,
+                                                       s.scales)
                   if a is not None]
         out[name] = {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
                      "postings_mb": sum(a.nbytes for a in arrays) / 1e6,

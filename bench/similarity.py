@@ -54,7 +54,7 @@ def built_index(n, docs_path, features, results, log):
         return path, json.loads(stamp.read_text())
     tagger = Tagger(features, [])  # no heads: vectorise only
     started = time.perf_counter()
-    writer = IndexWriter(path, features.n_index_terms)
+    writer = IndexWriter(path, features.n_index_terms, idf=features.index_idf_)
     ids = []
     for block, words, *_ in vectorized_blocks(tagger, read_corpus(docs_path)):
         writer.add(words)
@@ -69,7 +69,9 @@ def built_index(n, docs_path, features, results, log):
 
 def warm(index):
     """Fault in every page of the mapped index, as a server's first queries would."""
-    arrays = [index.matrix.data, index.matrix.indices, index.matrix.indptr]
+    rows = index.rows
+    arrays = [rows.terms, rows.counts, rows.norms, rows.indptr] if hasattr(rows, "counts") \
+        else [rows.matrix.data, rows.matrix.indices, rows.matrix.indptr]
     for shard in index.shards:
         arrays += [shard.postings.data, shard.postings.indices, shard.postings.indptr]
     for a in arrays:
@@ -147,8 +149,7 @@ def run_size(n, args, features, log):
     load_s = time.perf_counter() - started
     warm(index)
     query_docs = read_jsonl(queries_path, args.queries)
-    Q = features.index_block(features.transform([document_text(d["title"], d["text"])
-                                                for d in query_docs])).tocsr()
+    Q = features.transform_index([document_text(d["title"], d["text"]) for d in query_docs])
     queries = [Q[i] for i in range(Q.shape[0])]
     X = index.matrix
     truth = [exact_top(X, q) for q in queries[: args.recall_queries]]

@@ -8,14 +8,18 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction.text import TfidfVectorizer, strip_accents_unicode
-from sklearn.preprocessing import normalize
+from sklearn.feature_extraction.text import (
+    CountVectorizer,
+    TfidfVectorizer,
+    strip_accents_unicode,
+)
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from model.cues import NAMES as CUE_NAMES
 from model.cues import signing_cues
 from model.errors import EmptyText
+from model.similarity import weigh
 from model.views import lead
 
 _WORD = re.compile(r"\w")
@@ -228,10 +232,17 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         return np.asarray(names, dtype=object)
 
     def transform(self, texts):
+        return self.transform_with_index(texts)[0]
+
+    def transform_with_index(self, texts):
+        """``transform(texts)`` and the similarity index's term counts of *texts*, tokenising once.
+
+        The counts are over the index's terms (`index_terms_`); ``index_rows`` of them is
+        ``transform_index(texts)``.
+        """
         check_is_fitted(self, "word_")
         texts = list(texts)
-        words = self._word_row(texts[0]) if len(texts) == 1 and self._plain_word_tfidf() \
-            else self.word_.transform(texts)
+        words, counts = self._words(texts)
         blocks = [words]
         if self.char_ is not None:
             blocks.append(self.char_.transform(texts) * np.float32(self.char_weight))
@@ -239,17 +250,56 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             blocks.append(self.lead_.transform(self._leads(texts)) * np.float32(self.lead_weight))
         if self.cue_weight:
             blocks.append(signing_cues(texts, self.lead_words or 40) * np.float32(self.cue_weight))
+        index_counts = self._index_counts(counts)
         if len(blocks) == 1:
-            return words.tocsr()
-        return sp.hstack(blocks, format="csr", dtype=np.float32)
+            return words.tocsr(), index_counts
+        return sp.hstack(blocks, format="csr", dtype=np.float32), index_counts
 
     def transform_words(self, texts):
         """The word block alone (``word_block(transform(texts))``), without computing the rest."""
         check_is_fitted(self, "word_")
-        texts = list(texts)
+        return self._words(list(texts))[0].tocsr()
+
+    def _words(self, texts):
+        """The word TF-IDF rows of *texts* (``word_.transform(texts)``, bit for bit) and their
+        word counts."""
         if len(texts) == 1 and self._plain_word_tfidf():
             return self._word_row(texts[0])
-        return self.word_.transform(texts).tocsr()
+        counts = CountVectorizer.transform(self.word_, texts)  # what word_.transform counts
+        weighing = getattr(self.word_, "_tfidf", None)  # and then weighs (scikit-learn 1.5-1.9)
+        if weighing is None:  # another layout: tokenise twice rather than guess
+            return self.word_.transform(texts), counts
+        return weighing.transform(counts.copy(), copy=False), counts
+
+    @property
+    def index_idf_(self):
+        """The idf of each of the similarity index's terms (float32, by index column)."""
+        check_is_fitted(self, "word_")
+        idf = np.asarray(self.word_.idf_, dtype=np.float32)
+        return idf if self.index_terms_ is None else idf[self.index_terms_]
+
+    def _index_counts(self, counts):
+        """Word *counts* restricted to the index's terms, renumbered: an int32 CSR matrix."""
+        counts = sp.csr_matrix(counts)
+        if not counts.has_sorted_indices:
+            counts = counts.sorted_indices()
+        if self.index_terms_ is None:
+            return sp.csr_matrix((counts.data.astype(np.int32), counts.indices, counts.indptr),
+                                 shape=counts.shape)
+        column = self.__dict__.get("_index_column")
+        if column is None:  # word column -> index column, or -1; kept, never pickled
+            column = np.full(self.n_word_features_, -1, dtype=np.int32)
+            column[self.index_terms_] = np.arange(len(self.index_terms_), dtype=np.int32)
+            self.__dict__["_index_column"] = column
+        mapped = column[counts.indices]
+        kept = mapped >= 0
+        indptr = np.concatenate(([0], np.cumsum(kept, dtype=np.int64)))[counts.indptr]
+        return sp.csr_matrix((counts.data[kept].astype(np.int32), mapped[kept], indptr),
+                             shape=(counts.shape[0], len(self.index_terms_)))
+
+    def index_rows(self, index_counts):
+        """The similarity index's rows (float32 CSR) of index term counts (see `weigh`)."""
+        return weigh(index_counts, self.index_idf_)[0]
 
     def _leads(self, texts):
         return [lead(text, self.lead_words) for text in texts]
@@ -260,7 +310,7 @@ class TextFeatures(TransformerMixin, BaseEstimator):
                 and w.dtype == np.float32)
 
     def _word_row(self, text):
-        """The row ``word_.transform([text])`` returns, bit for bit, in half the time.
+        """The row ``word_.transform([text])`` returns, bit for bit, in half the time, and its counts.
 
         scikit-learn's per-call checks and matrix building cost more than tokenising a
         3 KB text (0.58 against 0.28 ms here). This uses the same analyzer and the same
@@ -278,6 +328,9 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         indices = np.fromiter(sorted(counts), dtype=np.int32, count=len(counts))
         data = np.fromiter((counts[j] for j in indices.tolist()), dtype=np.float32,
                            count=len(counts))
+        indptr = np.asarray([0, len(data)], dtype=np.int32)
+        shape = (1, len(self.word_.idf_))
+        raw = sp.csr_matrix((data.copy(), indices, indptr), shape=shape)
         np.log(data, out=data)
         data += 1.0
         data *= self.word_.idf_[indices]
@@ -285,8 +338,7 @@ class TextFeatures(TransformerMixin, BaseEstimator):
             norm = np.sqrt(np.cumsum(data * data, dtype=np.float64)[-1])
             if norm > 0:
                 data /= norm
-        return sp.csr_matrix((data, indices, np.asarray([0, len(data)], dtype=np.int32)),
-                             shape=(1, len(self.word_.idf_)))
+        return sp.csr_matrix((data, indices, indptr), shape=shape), raw
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -310,29 +362,11 @@ class TextFeatures(TransformerMixin, BaseEstimator):
         names = self.feature_names_[: self.n_word_features_]
         return names if self.index_terms_ is None else names[self.index_terms_]
 
-    def index_block(self, X):
-        """The similarity index's rows of a matrix this object produced: float32, CSR.
-
-        The kept word columns, renumbered, each row L2-normalised on its own (so a row
-        does not depend on the others it came with).
-        """
-        words = sp.csr_matrix(self.word_block(X), dtype=np.float32)
-        if self.index_terms_ is None:
-            return words
-        column = self.__dict__.get("_index_column")
-        if column is None:  # word column -> index column, or -1; kept, never pickled
-            column = np.full(self.n_word_features_, -1, dtype=np.int32)
-            column[self.index_terms_] = np.arange(len(self.index_terms_), dtype=np.int32)
-            self.__dict__["_index_column"] = column
-        if not words.has_sorted_indices:
-            words = words.sorted_indices()
-        mapped = column[words.indices]
-        kept = mapped >= 0
-        indptr = np.concatenate(([0], np.cumsum(kept, dtype=np.int64)))[words.indptr]
-        rows = sp.csr_matrix((words.data[kept], mapped[kept], indptr),
-                             shape=(words.shape[0], len(self.index_terms_)))
-        return normalize(rows, norm="l2", copy=False)
-
     def transform_index(self, texts):
-        """The similarity index's rows of *texts* (``index_block(transform(texts))``)."""
-        return self.index_block(self.transform_words(texts))
+        """The similarity index's rows of *texts*: float32 CSR, one row L2-normalised at a time.
+
+        The kept word columns' sublinear TF-IDF (see `model.similarity.weigh`), so a row
+        does not depend on the others it came with.
+        """
+        check_is_fitted(self, "word_")
+        return self.index_rows(self._index_counts(self._words(list(texts))[1]))

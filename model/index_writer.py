@@ -1,10 +1,14 @@
 """The one writer of a similarity index's files (read back by `SimilarityIndex.load`).
 
 An index folder holds one .npy file per array: the document-major rows (``shape``,
-``data``, ``indices``, ``indptr``, ``ids``), ``shard_starts``, and per shard its
-term-major postings (``postings_data_i``: one-byte codes, ``postings_rows_i``,
-``postings_indptr_i``), each term's scale (``scales_i``: a posting's weight is at most
-its code times its term's scale) and each term's largest upper bound (``bounds_i``).
+``indptr``, ``ids``, and either what their weights are computed from — ``terms``,
+``counts``, ``norms``, ``idf`` and ``tf`` (see `model.similarity.weigh`) — or, for rows
+given as weights, ``data`` and ``indices``), ``shard_starts``, and per shard its
+term-major postings (``postings_data_i``: one-byte codes; ``postings_rows_i``: each
+posting's row within its segment of 65,536 rows, two bytes; ``postings_indptr_i``: where
+each term's list in each segment begins, see `model.similarity._Shard`), each term's
+scale (``scales_i``: a posting's weight is at most its code times its term's scale) and
+each term's largest upper bound (``bounds_i``).
 """
 
 from __future__ import annotations
@@ -14,15 +18,24 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from model.similarity import _csr_from, quantized, shard_starts
+from model.similarity import (
+    _csr_from,
+    _Shard,
+    _whole_counts,
+    narrowed,
+    quantized,
+    shard_starts,
+    tf_table,
+    weigh,
+)
 
 
-def _save_shard(folder, i, postings, bounds, scales):
-    np.save(folder / f"postings_data_{i}.npy", postings.data)
-    np.save(folder / f"postings_rows_{i}.npy", postings.indices)
-    np.save(folder / f"postings_indptr_{i}.npy", postings.indptr)
-    np.save(folder / f"bounds_{i}.npy", bounds)
-    np.save(folder / f"scales_{i}.npy", scales)
+def _save_shard(folder, i, shard):
+    np.save(folder / f"postings_data_{i}.npy", shard.data)
+    np.save(folder / f"postings_rows_{i}.npy", shard.rows)
+    np.save(folder / f"postings_indptr_{i}.npy", shard.pointers)
+    np.save(folder / f"bounds_{i}.npy", shard.bounds)
+    np.save(folder / f"scales_{i}.npy", shard.scales)
 
 
 def _save_chunks(path, chunks, dtype, length):
@@ -51,21 +64,41 @@ class IndexWriter:
         Width of every row block.
     shards : int, optional
         As for `SimilarityIndex`.
+    idf : array of n_terms floats, optional
+        Given, blocks are term counts and the index keeps them (rows are
+        ``model.similarity.weigh(counts, idf)``); otherwise blocks are float32 weights.
     """
 
     block_entries = 1 << 23  # entries in memory at once while building the postings
 
-    def __init__(self, folder, n_terms, shards=None):
+    def __init__(self, folder, n_terms, shards=None, idf=None):
         self.path = Path(folder)
         self.n_terms = int(n_terms)
         self.shards = shards
+        self.idf = None if idf is None else np.asarray(idf, dtype=np.float32)
+        if self.idf is not None and (self.idf.shape != (self.n_terms,) or
+                                     not (np.isfinite(self.idf).all() and (self.idf >= 0).all())):
+            raise ValueError(f"idf must hold {self.n_terms} non-negative numbers")
         self._cols = np.int32 if self.n_terms < 2**31 else np.int64
         self._data = open(self.path.with_name(self.path.name + ".data.tmp"), "wb+")
         self._indices = open(self.path.with_name(self.path.name + ".indices.tmp"), "wb+")
-        self._row_lengths = []
+        self._counts = open(self.path.with_name(self.path.name + ".counts.tmp"), "wb+") \
+            if self.idf is not None else None
+        self._row_lengths, self._norms, self._largest = [], [], 0
 
     def add(self, rows):
-        """Append a block of rows (a sparse matrix with ``n_terms`` columns)."""
+        """Append a block of rows (a sparse matrix with ``n_terms`` columns): counts if the
+        writer was given an idf, else weights."""
+        if self.idf is not None:
+            counts = _whole_counts(rows)  # checks they are counts; drops zeros
+            if counts.shape[1] != self.n_terms:
+                raise ValueError(f"rows have {counts.shape[1]} columns, expected {self.n_terms}")
+            if counts.nnz and counts.data.max() >= 2**32:
+                raise ValueError("a count over 2**32 - 1")
+            rows, norms = weigh(counts, self.idf)  # the same entries, in the same order
+            self._counts.write(counts.data.astype(np.uint32).tobytes())
+            self._largest = max(self._largest, int(counts.data.max(initial=0)))
+            self._norms.append(norms)
         rows = sp.csr_matrix(rows, dtype=np.float32)
         if rows.shape[1] != self.n_terms:
             raise ValueError(f"rows have {rows.shape[1]} columns, expected {self.n_terms}")
@@ -115,7 +148,8 @@ class IndexWriter:
             post_data[where] = by_term.data
             fill += per_term
             start += len(data)
-        return quantized(_csr_from(post_data, post_rows, post_indptr, (self.n_terms, b - a)))
+        return _Shard.of(a, b - a, *quantized(_csr_from(post_data, post_rows, post_indptr,
+                                                         (self.n_terms, b - a))))
 
     def close(self, ids):
         """Write the index folder for rows named *ids*; remove the scratch files."""
@@ -134,20 +168,35 @@ class IndexWriter:
             folder = self.path
             folder.mkdir()
             np.save(folder / "shape.npy", np.asarray([n_docs, self.n_terms], dtype=np.int64))
-            _save_chunks(folder / "data.npy", self._read(self._data, np.float32, 0, nnz),
-                         np.float32, nnz)
-            _save_chunks(folder / "indices.npy", self._read(self._indices, self._cols, 0, nnz),
-                         idx, nnz)
+            if self.idf is None:
+                _save_chunks(folder / "data.npy", self._read(self._data, np.float32, 0, nnz),
+                             np.float32, nnz)
+                _save_chunks(folder / "indices.npy",
+                             self._read(self._indices, self._cols, 0, nnz), idx, nnz)
+            else:  # what the weights are computed from (see `model.similarity._Counts`)
+                self._counts.flush()
+                terms, counts = narrowed(np.zeros(0, self._cols), self.n_terms,
+                                         np.asarray([self._largest]))
+                _save_chunks(folder / "terms.npy", self._read(self._indices, self._cols, 0, nnz),
+                             terms.dtype, nnz)
+                _save_chunks(folder / "counts.npy", self._read(self._counts, np.uint32, 0, nnz),
+                             counts.dtype, nnz)
+                norms = np.concatenate(self._norms) if self._norms else np.zeros(0, np.float32)
+                np.save(folder / "norms.npy", norms.astype(np.float32))
+                np.save(folder / "idf.npy", self.idf)
+                np.save(folder / "tf.npy", tf_table(self._largest))
             np.save(folder / "indptr.npy", indptr)
             np.save(folder / "ids.npy", np.asarray(ids, dtype=str))
             np.save(folder / "shard_starts.npy", starts)
             for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True)):
-                _save_shard(folder, i, *self._shard(indptr, a, b, idx))
+                _save_shard(folder, i, self._shard(indptr, a, b, idx))
         finally:
             self.discard()
 
     def discard(self):
         """Close and remove the scratch files (again after `close`: nothing happens)."""
-        for fh in (self._data, self._indices):
+        for fh in (self._data, self._indices, self._counts):
+            if fh is None:
+                continue
             fh.close()
             Path(fh.name).unlink(missing_ok=True)

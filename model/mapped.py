@@ -50,7 +50,8 @@ def spans(indptr, items, nnz: int, what: str):
 def check_range(values, limit: int, what: str):
     """*values* (column or row numbers) all in ``[0, limit)``, or `IndexChanged`."""
     # One pass: seen as unsigned, a negative number is larger than any limit.
-    unsigned = values.view(np.uint32 if values.dtype == np.int32 else np.uint64)
+    unsigned = values if values.dtype.kind == "u" else \
+        values.view(np.uint32 if values.dtype == np.int32 else np.uint64)
     if len(values) and unsigned.max() >= limit:
         raise changed(f"{what} numbers out of range")
 

@@ -279,10 +279,7 @@ class Searcher:
 
     def _result(self, view, query, score, where, j, terms):
         if where == "corpus":
-            matrix = self.model.index.matrix  # row j as views: scipy's row indexing costs more
-            start, stop = matrix.indptr[j], matrix.indptr[j + 1]
-            meta, vector = self.model.corpus[j], (matrix.indices[start:stop],
-                                                  matrix.data[start:stop])
+            meta, vector = self.model.corpus[j], self.model.index.rows.span(j)
         else:
             meta = view.live[view.live_ids[j]]
             vector = meta["vector"]

@@ -1,7 +1,10 @@
 """Exact top-k dot-product (cosine) search over non-negative, L2-normalised TF-IDF rows.
 
-The index keeps the corpus twice: document-major (``matrix``, for exact rescoring and
-shared terms) and term-major (postings, so a query reads only its own terms). Rows are
+The index keeps the corpus twice: document-major (for exact rescoring and shared terms)
+and term-major (postings, so a query reads only its own terms). Document-major rows are
+kept as what their weights are computed from (`weigh`): two-byte terms, counts of a byte
+(where they fit) and a norm a row, three bytes an entry against eight for float32
+weights and int32 columns (`_Counts`); rows given as weights are kept as they are. Rows are
 cut into shards of at most `ROWS_PER_SHARD` consecutive rows, so that a shard's dense
 score accumulator (4 bytes a row) stays about the size of a core's L2 cache; shards
 are searched one after the other, or by a thread each (scipy's sparse products release
@@ -19,13 +22,15 @@ the GIL), and their answers merged. Each shard answers in passes, MaxScore style
    of every row) would cost more than reading the skipped postings: those are added
    too, ``theta`` is raised from the now complete sums, and few rows remain.
 
-Rescoring uses the same float32 row-by-row product as ``matrix @ q``, so results (ties
-included) are those of a brute-force scan. The postings therefore only have to bound
+Rescoring decodes the candidate rows with `weigh`'s arithmetic and uses the same float32
+row-by-row product as ``matrix @ q``, so results (ties included) are those of a
+brute-force scan of the decoded rows. The postings therefore only have to bound
 the scores from above, not give them: a posting is a one-byte code, its weight rounded
 *up* to a multiple of its term's scale (the term's largest weight over 255), so a
 partial sum is never below the true one and every bound above stays valid. That is a
 byte a posting instead of four; indexes written before hold float32 postings (no
-scales) and are read as they are.
+scales) and are read as they are. A posting's row is two bytes, its row within a segment
+of 65,536 rows (`_Shard`): postings take three bytes where they took eight.
 
 Shards searched one after the other share what they found: the k-th best exact score
 of the shards already searched is a lower bound on the k-th best overall, so a later
@@ -34,6 +39,7 @@ shard starts from it and skips and rescores less.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -63,18 +69,230 @@ def shard_starts(n_docs, shards=None):
     return np.linspace(0, n_docs, shards + 1).astype(np.int64)
 
 
+def tf_table(max_count):
+    """The weight of a term seen 0, 1, ... *max_count* times: 1 + ln(count) (sublinear), 0 for 0.
+
+    Each value is ``float32(1 + math.log(count))``: the platform's scalar log in float64,
+    rounded once, so the table does not depend on how numpy vectorises ``log``.
+
+    >>> tf_table(3).tolist()
+    [0.0, 1.0, 1.6931471824645996, 2.098612308502197]
+    """
+    table = np.zeros(int(max_count) + 1, dtype=np.float32)
+    table[1:] = [1.0 + math.log(c) for c in range(1, int(max_count) + 1)]
+    return table
+
+
+def weigh(counts, idf, tf=None):
+    """L2-normalised sublinear TF-IDF rows of a matrix of term *counts*: (weights, norms).
+
+    The one definition of an index row's weights, used when a row is indexed, when a
+    query or a live document is vectorised, and when a stored row is read back
+    (`_Counts`): ``w = (tf[count] * idf[term]) / norm``, float32 throughout (products and
+    quotients are correctly rounded, so the same inputs give the same bits anywhere),
+    where ``norm`` is float32 of the float64 L2 norm of the row's ``tf * idf``.
+
+    Parameters
+    ----------
+    counts : sparse matrix of shape (n_rows, n_terms)
+        Non-negative integer counts (float counts with integer values are accepted).
+    idf : float32 array of shape (n_terms,)
+    tf : float32 array, optional
+        `tf_table` up to at least the largest count (made when not given).
+    """
+    counts = _whole_counts(counts)
+    values = counts.data
+    if tf is None:
+        tf = tf_table(values.max(initial=0))
+    idf = np.asarray(idf, dtype=np.float32)
+    base = tf[values] * idf[counts.indices]
+    n_rows = counts.shape[0]
+    lengths = np.diff(counts.indptr)
+    squares = np.square(base, dtype=np.float64)
+    norms = np.sqrt(np.bincount(np.repeat(np.arange(n_rows), lengths), weights=squares,
+                                minlength=n_rows)).astype(np.float32)
+    data = base / np.repeat(np.where(norms > 0, norms, np.float32(1)), lengths)
+    return _csr32(_csr_from(data, counts.indices, counts.indptr, counts.shape)), norms
+
+
+def _whole_counts(counts):
+    """*counts* as a canonical CSR matrix of int64 counts, zeros dropped; ValueError if not counts."""
+    counts = sp.csr_matrix(counts, copy=True)
+    counts.sum_duplicates()
+    values = np.asarray(counts.data)
+    if len(values) and (values.min() < 0 or not np.all(np.isfinite(values))
+                        or np.any(values != np.floor(values))):
+        raise ValueError("counts must be non-negative whole numbers")
+    counts.data = values.astype(np.int64)
+    counts.eliminate_zeros()
+    return counts
+
+
+def narrowed(terms, n_terms, counts):
+    """*terms* and *counts* in the narrowest unsigned integers that hold them (see `_Counts`)."""
+    terms = np.asarray(terms).astype(np.uint16 if n_terms <= 2**16 else np.int32)
+    largest = int(np.max(counts, initial=0))
+    kind = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if largest <= np.iinfo(t).max)
+    return terms, np.asarray(counts).astype(kind)
+
+
+class _Weights:
+    """Document-major rows stored as their float32 weights: any non-negative rows, and
+    every index written before rows were stored as counts."""
+
+    def __init__(self, matrix):
+        self.matrix = matrix
+        self.shape = matrix.shape
+
+    def take(self, rows):
+        """Rows *rows* as a float32 CSR copy, every pointer and column checked."""
+        return checked_rows(self.matrix, rows, "document")
+
+    def span(self, j):
+        """Row *j* as (terms, weights) arrays (views where they can be)."""
+        start, stop = self.matrix.indptr[j], self.matrix.indptr[j + 1]
+        return self.matrix.indices[start:stop], self.matrix.data[start:stop]
+
+    def decoded(self):
+        return self.matrix
+
+
+class _Counts:
+    """Document-major rows stored as what their weights are computed from (see `weigh`).
+
+    A row's terms (two bytes each while the index has at most 65,536 terms), their
+    counts (the narrowest unsigned integers that hold the largest), one float32 norm a
+    row, and the index's idf and `tf_table`: three bytes an entry where weights and
+    columns took eight. Reading rows back decodes them with `weigh`'s arithmetic, so a
+    search's exact scores are those of a brute-force product with `decoded`.
+    """
+
+    def __init__(self, terms, counts, indptr, norms, idf, tf, shape):
+        self.terms, self.counts, self.indptr = terms, counts, indptr
+        self.norms, self.idf, self.tf = norms, idf, tf
+        self.shape = tuple(int(v) for v in shape)
+
+    def _decode(self, terms, counts, norms):
+        check_range(terms, self.shape[1], "document")
+        check_range(counts, len(self.tf), "document count")
+        if len(norms) and not (np.isfinite(norms).all() and norms.min() > 0):
+            raise changed("a document norm is not a positive number")
+        weights = (self.tf[counts] * self.idf[terms]) / norms
+        if len(weights) and not (np.isfinite(weights).all() and weights.min() >= 0):
+            raise changed("a document weight is not a non-negative number")
+        return weights
+
+    def take(self, rows):
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, stops = spans(self.indptr, rows, len(self.terms), "document")
+        lengths = stops - starts
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        where = np.arange(indptr[-1], dtype=np.int64) + np.repeat(starts - indptr[:-1], lengths)
+        terms = self.terms[where]
+        data = self._decode(terms, self.counts[where],
+                            np.repeat(np.asarray(self.norms[rows], dtype=np.float32), lengths))
+        return _csr_from(data, terms.astype(np.int32), indptr, (len(rows), self.shape[1]))
+
+    def span(self, j):
+        row = self.take([j])
+        return row.indices, row.data
+
+    def decoded(self):
+        """Every row as a float32 CSR matrix (memory for every weight: tests and benchmarks)."""
+        lengths = np.diff(np.asarray(self.indptr, dtype=np.int64))
+        data = self._decode(np.asarray(self.terms), np.asarray(self.counts),
+                            np.repeat(np.asarray(self.norms, dtype=np.float32), lengths))
+        return _csr_from(data, np.asarray(self.terms, dtype=np.int32), self.indptr, self.shape)
+
+
+SEGMENT_BITS = 16  # postings give a row within a segment of 65,536 rows: two bytes
+
+
 class _Shard:
     """Term-major postings (with shard-local rows) of the rows ``start:start + size``.
 
-    ``postings.data`` holds one-byte codes and ``scales`` each term's scale (a
-    posting's upper bound is code times scale), or, in indexes written before codes,
-    float32 weights and ``scales`` None. ``bounds`` is each term's largest upper bound.
+    Within a term, postings are stored by segment of ``2**SEGMENT_BITS`` rows: ``rows``
+    holds each posting's row within its segment (two bytes), and ``pointers`` where
+    each (term, segment) list begins — term t's list in segment s is
+    ``pointers[t * segments + s]`` up to the next pointer — so a posting's row is its
+    segment's first row plus its two bytes. Indexes written before segments hold
+    shard-local int32 rows and one segment (``pointers`` is then a CSR indptr).
+
+    ``data`` holds one-byte codes and ``scales`` each term's scale (a posting's upper
+    bound is code times scale), or, in indexes written before codes, float32 weights
+    and ``scales`` None. ``bounds`` is each term's largest upper bound.
     """
 
-    def __init__(self, start, size, postings, bounds, scales=None):
+    def __init__(self, start, size, data, rows, pointers, bounds, scales=None, segments=1):
         self.start, self.size = int(start), int(size)
-        self.postings, self.bounds, self.scales = postings, bounds, scales
-        self.lengths = np.diff(postings.indptr)
+        self.data, self.rows, self.pointers = data, rows, pointers
+        self.bounds, self.scales, self.segments = bounds, scales, int(segments)
+        self.n_terms = (len(pointers) - 1) // self.segments
+        if len(pointers) != self.n_terms * self.segments + 1 or (
+                rows.dtype == np.uint16 and self.segments != segments_of(self.size)):
+            raise ValueError(f"{len(pointers)} posting pointers do not fit {self.segments} "
+                             f"segments of a shard of {self.size} rows")
+        ends = np.asarray(pointers[:: self.segments], dtype=np.int64)
+        self.lengths = np.diff(ends)  # postings a term (the cost of reading it)
+
+    @classmethod
+    def of(cls, start, size, postings, bounds, scales=None):
+        """A shard of term-major CSR *postings* (shard-local rows), stored by segment."""
+        segments = segments_of(size)
+        rows = np.asarray(postings.indices)
+        n_terms = postings.shape[0]
+        lengths = np.diff(np.asarray(postings.indptr, dtype=np.int64))
+        # (term, segment) of every posting; rows are sorted within a term, so in order
+        key_type = np.int32 if n_terms * segments < 2**31 else np.int64
+        keys = np.repeat(np.arange(n_terms, dtype=key_type) * segments, lengths)
+        keys += (rows >> SEGMENT_BITS).astype(key_type)
+        pointers = np.zeros(n_terms * segments + 1, dtype=np.int64)
+        np.cumsum(np.bincount(keys, minlength=n_terms * segments), out=pointers[1:])
+        del keys
+        low = (rows & ((1 << SEGMENT_BITS) - 1)).astype(np.uint16)
+        return cls(start, size, postings.data, low, pointers, bounds, scales, segments)
+
+    def _pointers(self, terms):
+        """The checked (term, segment) pointers of *terms*: one row of segments + 1 per term."""
+        at = np.asarray(terms, dtype=np.int64)[:, None] * self.segments + np.arange(
+            self.segments + 1)
+        pointers = np.asarray(self.pointers[at], dtype=np.int64)
+        if pointers.size and (pointers.min() < 0 or pointers.max() > len(self.rows)
+                              or np.any(np.diff(pointers, axis=1) < 0)):
+            raise changed("postings row pointers out of range")
+        return pointers
+
+    def _widened(self, positions, pointers):
+        """Shard-local int32 rows of the postings at *positions* (the lists of *pointers*), checked."""
+        rows = self.rows[positions].astype(np.int32)
+        if self.segments > 1:
+            firsts = np.arange(self.segments, dtype=np.int32) << SEGMENT_BITS
+            rows += np.repeat(np.tile(firsts, len(pointers)), np.diff(pointers, axis=1).ravel())
+        check_range(rows, self.size, "postings")
+        return rows
+
+    def select(self, terms):
+        """The postings of *terms* as a CSR matrix (a row a term), float32 data, checked."""
+        pointers = self._pointers(terms)
+        starts, lengths = pointers[:, 0], pointers[:, -1] - pointers[:, 0]
+        indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        where = np.arange(indptr[-1], dtype=np.int64) + np.repeat(starts - indptr[:-1], lengths)
+        return _csr_from(self.data[where].astype(np.float32), self._widened(where, pointers),
+                         indptr, (len(lengths), self.size))
+
+    def each(self, terms):
+        """(int32 rows, data) of each of *terms*' posting lists in turn, checked."""
+        pointers = self._pointers(terms)
+        for p in pointers:
+            a, b = int(p[0]), int(p[-1])
+            yield self._widened(slice(a, b), p[None, :]), self.data[a:b]
+
+
+def segments_of(size):
+    """How many segments of ``2**SEGMENT_BITS`` rows a shard of *size* rows has (at least 1)."""
+    return max(1, -(-int(size) >> SEGMENT_BITS))
 
 
 class SimilarityIndex:
@@ -106,14 +324,31 @@ class SimilarityIndex:
         if matrix.nnz and matrix.data.min() < 0:
             raise ValueError("the index needs non-negative weights (TF-IDF rows); "
                              "got a negative entry")
-        starts = shard_starts(matrix.shape[0], shards)
-        parts = []
-        for a, b in zip(starts[:-1], starts[1:], strict=True):
-            parts.append(_Shard(a, b - a, *quantized(_csr32(matrix[a:b].T))))
-        self._attach(matrix, np.asarray(ids, dtype=str), parts)
+        self._attach(_Weights(matrix), np.asarray(ids, dtype=str), _shards_of(matrix, shards))
 
-    def _attach(self, matrix, ids, shards, threads=1):
-        self.matrix = matrix
+    @classmethod
+    def from_counts(cls, counts, idf, ids, shards=None):
+        """An index of rows given by their term *counts* and the terms' *idf* (see `weigh`).
+
+        It keeps the counts, not the weights (see `_Counts`); its rows are
+        ``weigh(counts, idf)[0]``.
+        """
+        counts = sp.csr_matrix(counts)
+        if counts.shape[0] != len(ids):
+            raise ValueError(f"{counts.shape[0]} rows but {len(ids)} ids")
+        if len(idf) != counts.shape[1] or (len(idf) and np.asarray(idf).min() < 0):
+            raise ValueError(f"idf must hold {counts.shape[1]} non-negative numbers")
+        counts = _whole_counts(counts)
+        weights, norms = weigh(counts, idf)
+        terms, values = narrowed(counts.indices, counts.shape[1], counts.data)
+        rows = _Counts(terms, values, weights.indptr, norms, np.asarray(idf, dtype=np.float32),
+                       tf_table(values.max(initial=0)), weights.shape)
+        index = cls.__new__(cls)
+        index._attach(rows, np.asarray(ids, dtype=str), _shards_of(weights, shards))
+        return index
+
+    def _attach(self, rows, ids, shards, threads=1):
+        self.rows = rows  # `_Weights` or `_Counts`
         self.ids = ids
         self.shards = shards
         self.threads = threads  # > 1: shards searched in parallel (see `load`)
@@ -121,12 +356,18 @@ class SimilarityIndex:
         self._pool_lock = threading.Lock()
 
     def __len__(self):
-        return self.matrix.shape[0]
+        return self.rows.shape[0]
 
     @property
     def n_terms(self):
         """Width of the rows (the vocabulary size)."""
-        return self.matrix.shape[1]
+        return self.rows.shape[1]
+
+    @property
+    def matrix(self):
+        """Every row's weights as one float32 CSR matrix (decoded when stored as counts:
+        memory for every weight; for tests and benchmarks, not for serving)."""
+        return self.rows.decoded()
 
     def top_k(self, query, k, allowed=None):
         """Rows and scores of the *k* best matches, best first; ties go to the lower row.
@@ -220,12 +461,12 @@ class SimilarityIndex:
         return np.flatnonzero(acc >= floor) if floor > 0 else np.flatnonzero(acc)
 
     def _exact(self, shard, rows, dense):
-        rows = checked_rows(self.matrix, rows + shard.start, "document")
+        rows = self.rows.take(rows + shard.start)
         return np.asarray(rows @ dense, dtype=np.float32).ravel()
 
     def row(self, i):
         """Row *i* of the corpus matrix (a checked copy: the files may change under us)."""
-        row = checked_rows(self.matrix, [i], "document")
+        row = self.rows.take([i])
         if not (np.isfinite(row.data).all() and (row.data >= 0).all()):
             raise changed("a document weight is not a non-negative number")
         return row
@@ -267,8 +508,14 @@ class SimilarityIndex:
         """Write the index into a new *folder* with `IndexWriter`, the one writer of the layout."""
         from model.index_writer import IndexWriter  # it builds on this module
 
-        writer = IndexWriter(folder, self.n_terms, shards=len(self.shards))
-        writer.add(self.matrix)
+        rows = self.rows
+        if isinstance(rows, _Counts):
+            writer = IndexWriter(folder, self.n_terms, shards=len(self.shards), idf=rows.idf)
+            writer.add(_csr_from(np.asarray(rows.counts), np.asarray(rows.terms, dtype=np.int32),
+                                 rows.indptr, rows.shape))
+        else:
+            writer = IndexWriter(folder, self.n_terms, shards=len(self.shards))
+            writer.add(rows.matrix)
         writer.close(self.ids)
 
     @classmethod
@@ -291,20 +538,35 @@ class SimilarityIndex:
             return np.asarray(value)
 
         n_docs, n_terms = (int(v) for v in array("shape"))
-        matrix = _csr_from(array("data"), array("indices"), array("indptr"), (n_docs, n_terms))
+        if (folder / "counts.npy").exists():
+            rows = _Counts(array("terms"), array("counts"), array("indptr"), array("norms"),
+                           array("idf"), array("tf"), (n_docs, n_terms))
+        else:  # written before rows were stored as counts: float32 weights
+            rows = _Weights(_csr_from(array("data"), array("indices"), array("indptr"),
+                                      (n_docs, n_terms)))
         starts = array("shard_starts")
 
         def scales(i):  # indexes written before codes have none: float32 postings
             return array(f"scales_{i}") if (folder / f"scales_{i}.npy").exists() else None
 
-        shards = [_Shard(a, b - a, _csr_from(array(f"postings_data_{i}"),
-                                             array(f"postings_rows_{i}"),
-                                             array(f"postings_indptr_{i}"), (n_terms, b - a)),
-                         array(f"bounds_{i}"), scales(i))
-                  for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True))]
+        def shard(i, a, b):  # rows of two bytes: by segment; before, int32 and one segment
+            rows = array(f"postings_rows_{i}")
+            return _Shard(a, b - a, array(f"postings_data_{i}"), rows,
+                          array(f"postings_indptr_{i}"), array(f"bounds_{i}"), scales(i),
+                          segments_of(b - a) if rows.dtype == np.uint16 else 1)
+
+        shards = [shard(i, a, b) for i, (a, b) in enumerate(zip(starts[:-1], starts[1:],
+                                                                 strict=True))]
         index = cls.__new__(cls)  # written by us: already checked, nothing to recompute
-        index._attach(matrix, array("ids"), shards, threads)
+        index._attach(rows, array("ids"), shards, threads)
         return index
+
+
+def _shards_of(matrix, shards=None):
+    """The `_Shard` (term-major postings) of each row range of a float32 CSR *matrix*."""
+    starts = shard_starts(matrix.shape[0], shards)
+    return [_Shard.of(a, b - a, *quantized(_csr32(matrix[a:b].T)))
+            for a, b in zip(starts[:-1], starts[1:], strict=True)]
 
 
 def _accumulate(shard, terms, weights):
@@ -328,23 +590,18 @@ def _accumulate(shard, terms, weights):
                              np.finfo(np.float32).tiny)
     kernel = _matvec_kernel()
     if kernel is None or lengths.sum() < _LONG_LISTS * len(terms):
-        postings = checked_rows(shard.postings, terms, "postings")
-        postings.data = postings.data.astype(np.float32, copy=False)
+        postings = shard.select(terms)
         return np.asarray(postings.T @ weights, dtype=np.float32).ravel()
     out = np.zeros(shard.size, dtype=np.float32)
-    rows, data = shard.postings.indices, shard.postings.data
-    starts, stops = spans(shard.postings.indptr, terms, len(rows), "postings")
-    column = np.zeros(2, dtype=rows.dtype)  # one column: postings 0..length
+    column = np.zeros(2, dtype=np.int32)  # one column: postings 0..length
     weight = np.empty(1, dtype=np.float32)
     wide = np.empty(int(lengths.max(initial=0)) if shard.scales is not None else 0, dtype=np.float32)
-    for start, stop, w in zip(starts.tolist(), stops.tolist(), weights.tolist(), strict=True):
-        column[1], weight[0] = stop - start, w
-        posted = rows[start:stop]
-        check_range(posted, shard.size, "postings")  # the kernel adds at these rows unchecked
-        values = data[start:stop]
-        if shard.scales is not None:
-            values = wide[: stop - start]
-            values[:] = data[start:stop]
+    for (posted, values), w in zip(shard.each(terms), weights.tolist(), strict=True):
+        # rows widened and checked: the kernel adds at them unchecked
+        column[1], weight[0] = len(posted), w
+        if shard.scales is not None:  # codes widened to float32
+            codes, values = values, wide[: len(posted)]
+            values[:] = codes
         kernel(shard.size, 1, column, posted, values, weight, out)
     return out
 

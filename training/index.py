@@ -66,12 +66,13 @@ def head_scores(tagger, X):
             for spec in tagger.specs}
 
 
-def write_index(folder: Path, tagger, dataset, X=None):
-    """Write the similarity index, its documents' metadata and scores; return the word matrix."""
-    X = tagger.features.transform(dataset.texts) if X is None else X
+def write_index(folder: Path, tagger, dataset):
+    """Write the similarity index, its documents' metadata and scores; return the index."""
+    features = tagger.features
+    X, counts = features.transform_with_index(dataset.texts)
     write_scores(folder / SCORES_FILE, tagger, [head_scores(tagger, X)])
-    words = tagger.features.index_block(X)
-    SimilarityIndex(words, dataset.ids).save(folder / INDEX_FILE)
+    index = SimilarityIndex.from_counts(counts, features.index_idf_, dataset.ids)
+    index.save(folder / INDEX_FILE)
     with open(folder / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
         # The trained corpus keeps its texts, so reviewers can read what they review.
         _document_lines(fh, dataset.ids, dataset.titles,
@@ -81,7 +82,7 @@ def write_index(folder: Path, tagger, dataset, X=None):
     labels = _label_columns(tagger)
     labels.add(len(dataset.ids), dataset.targets)
     labels.save(folder / LABELS_FILE)
-    return words
+    return index
 
 
 def read_corpus(path, text_fields=DEFAULT_TEXT_FIELDS, block=BLOCK):
@@ -104,10 +105,10 @@ _worker_tagger = None  # set in the parent before forking, so workers inherit it
 
 
 def _vectorize_block(texts, given, tagger=None):
-    """Index rows of a block of texts, and each one's labels: given where valid, else predicted."""
+    """Index term counts of a block of texts, and each one's labels: given where valid, else predicted."""
     tagger = tagger or _worker_tagger
-    X = tagger.features.transform(texts)
-    return (tagger.features.index_block(X),
+    X, counts = tagger.features.transform_with_index(texts)
+    return (counts,
             [labels for labels, _ in tagger.given_or_predicted(X, given)], head_scores(tagger, X))
 
 
@@ -195,7 +196,7 @@ def reindex(data, home, text_fields=DEFAULT_TEXT_FIELDS, log=print, n_jobs=None,
                                            SCORES_FILE):
                 shutil.copy2(loaded.folder / name, staged.folder / name)
         n_terms = tagger.features.n_index_terms
-        writer = IndexWriter(staged.folder / INDEX_FILE, n_terms)
+        writer = IndexWriter(staged.folder / INDEX_FILE, n_terms, idf=tagger.features.index_idf_)
         cluster.callback(writer.discard)  # a bad record stops the build: no open scratch files
         ids, labels, scores = [], _label_columns(tagger), []
         started = time.perf_counter()

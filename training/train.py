@@ -271,7 +271,7 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
         tagger = fresh(dataset.specs, n_jobs).fit(dataset.texts, dataset.targets)
     with ArtifactStore(home, key, keep).new_version() as staged:
         joblib.dump(tagger, staged.folder / MODEL_FILE)
-        words = write_index(staged.folder, tagger, dataset)
+        index = write_index(staged.folder, tagger, dataset)
         thresholds = {s.name: dict(zip(s.labels, map(float, tagger.heads[s.name].thresholds_),
                                        strict=True))
                       for s in dataset.specs if s.multilabel}
@@ -287,7 +287,7 @@ def train(data, home, text_fields=DEFAULT_TEXT_FIELDS, label_fields=None, where=
             parameters_origin=origin,
             evaluation={"folds": folds, "metrics": metrics_json(results)},
             corrections=corrections,
-            index=IndexInfo(len(dataset), int(words.shape[1]), str(data), dataset.sha256),
+            index=IndexInfo(len(dataset), int(index.n_terms), str(data), dataset.sha256),
             libraries=library_versions(),
             python=platform.python_version(),
             git_commit=_git_commit(),

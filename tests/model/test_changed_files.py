@@ -70,13 +70,16 @@ def run(args, timeout=300):
 
 
 @pytest.mark.parametrize("name, values", [
-    ("index/postings_rows_0.npy", [(BIG, 7), (NEGATIVE, 7), (-BIG, 101), (BIG, 1)]),
+    ("index/postings_rows_0.npy", [(65535, 7), (40000, 101), (65535, 1)]),  # two bytes
     ("index/postings_indptr_0.npy", [(BIG, 5), (NEGATIVE, 5), (0, 3), (BIG, 1)]),
-    ("index/indices.npy", [(BIG, 7), (NEGATIVE, 7), (-BIG, 1)]),
+    ("index/terms.npy", [(65535, 7), (40000, 3), (0, 1)]),  # two-byte term numbers
+    ("index/counts.npy", [(255, 7), (0, 3), (200, 1)]),     # one-byte counts
+    ("index/norms.npy", [(float("nan"), 7), (float("inf"), 3), (0.0, 5), (-1.0, 1)]),
+    ("index/idf.npy", [(float("nan"), 7), (-1.0, 3), (float("inf"), 1)]),
+    ("index/tf.npy", [(float("nan"), 7), (-1.0, 1)]),
     ("index/indptr.npy", [(BIG, 3), (NEGATIVE, 3), (0, 2), (BIG, 1)]),
     ("index/postings_data_0.npy", [(0, 7), (255, 3), (0, 1)]),  # one-byte codes
     ("index/scales_0.npy", [(float("nan"), 7), (float("inf"), 3), (-1.0, 1)]),
-    ("index/data.npy", [(float("nan"), 7), (float("inf"), 3), (-1e30, 1)]),
     ("index/bounds_0.npy", [(float("nan"), 3), (-1.0, 1)]),
     ("documents.jsonl", [(ord("{"), 97), (0xFF, 13), (ord("9"), 5)]),
 ])
@@ -109,7 +112,7 @@ LONG = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("value", [BIG, NEGATIVE, -BIG])
+@pytest.mark.parametrize("value", [65535, 8000])  # rows past the shard's 8,000
 def test_long_posting_lists_added_in_place_are_checked_too(tmp_path, value):
     # every term in half of the rows: each list is added in place by scipy's kernel
     rng = np.random.default_rng(0)

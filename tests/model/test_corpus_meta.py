@@ -121,8 +121,7 @@ def test_a_version_of_an_older_format_is_refused(tmp_path, trained_home, old_for
         index = staging / "index"
         arrays = {p.stem: np.load(p) for p in index.glob("*.npy")}
         shutil.rmtree(index)
-        np.savez(staging / "index.npz", **{k: arrays[k] for k in
-                                           ("data", "indices", "indptr", "shape", "ids")})
+        np.savez(staging / "index.npz", **arrays)
 
     home = republished(tmp_path, trained_home, "older", downgrade)
     assert load_verified(home, with_index=False).version == "older"

@@ -45,8 +45,9 @@ def test_the_index_leaves_out_the_most_common_words_and_keeps_the_most_widesprea
 
 def test_index_rows_are_the_kept_words_renormalised_one_row_at_a_time(fitted):
     features, texts = fitted
-    X = features.transform(texts[:50])
-    rows = features.index_block(X)
+    X, counts = features.transform_with_index(texts[:50])
+    assert (X != features.transform(texts[:50])).nnz == 0
+    rows = features.index_rows(counts)
     assert rows.shape == (50, features.n_index_terms) and rows.dtype == np.float32
     words = features.word_block(X).toarray()[:, features.index_terms_]
     expected = words / np.linalg.norm(words, axis=1, keepdims=True)
@@ -54,14 +55,15 @@ def test_index_rows_are_the_kept_words_renormalised_one_row_at_a_time(fitted):
     for i in (0, 7, 49):  # a row does not depend on the rows it came with
         alone = features.transform_index([texts[i]])
         np.testing.assert_array_equal(alone.toarray(), rows[i].toarray())
+        assert (features.transform_with_index([texts[i]])[1] != counts[i]).nnz == 0
 
 
 def test_a_text_with_only_left_out_words_has_an_empty_index_row(fitted):
     features, _ = fitted
     row = features.transform_index(["everywhere everywhere"])
     assert row.shape == (1, features.n_index_terms) and row.nnz == 0
-    index = SimilarityIndex(features.index_block(features.transform(["w001 w002", "w003"])),
-                            ["a", "b"])
+    counts = features.transform_with_index(["w001 w002", "w003"])[1]
+    index = SimilarityIndex.from_counts(counts, features.index_idf_, ["a", "b"])
     assert index.top_k(row, 5)[0].tolist() == []  # nothing to match, and no error
 
 
@@ -73,7 +75,7 @@ def test_a_small_training_set_keeps_its_common_words():
 
 def test_features_saved_before_the_index_had_its_own_terms_index_every_word(fitted, tmp_path):
     features, texts = fitted
-    features.index_block(features.transform(texts[:1]))  # builds the cached column lookup
+    features.transform_index(texts[:1])  # builds the cached column lookup
     assert "_index_column" in features.__dict__
     joblib.dump(features, tmp_path / "f.joblib")
     old = joblib.load(tmp_path / "f.joblib")
@@ -81,5 +83,6 @@ def test_features_saved_before_the_index_had_its_own_terms_index_every_word(fitt
     del old.__dict__["index_terms_"]  # as a model pickled before issue 23 loads
     X = old.transform(texts[:3])
     assert old.n_index_terms == old.n_word_features_
-    assert (old.index_block(X) != old.word_block(X)).nnz == 0
+    np.testing.assert_allclose(old.transform_index(texts[:3]).toarray(),
+                               old.word_block(X).toarray(), rtol=1e-6)
     assert list(old.index_names_) == list(old.feature_names_[: old.n_word_features_])

@@ -288,10 +288,13 @@ def test_an_index_written_with_float32_postings_is_still_read_exactly(tmp_path):
         postings = sp.csr_matrix(X[a:b].T, dtype=np.float32)
         postings.sort_indices()
         np.save(folder / f"postings_data_{i}.npy", postings.data)
+        np.save(folder / f"postings_rows_{i}.npy", postings.indices.astype(np.int32))
+        np.save(folder / f"postings_indptr_{i}.npy", postings.indptr.astype(np.int32))
         np.save(folder / f"bounds_{i}.npy", similarity._term_bounds(postings))
         (folder / f"scales_{i}.npy").unlink()
     old = SimilarityIndex.load(folder)
-    assert all(s.scales is None and s.postings.data.dtype == np.float32 for s in old.shards)
+    assert all(s.scales is None and s.data.dtype == np.float32 and s.rows.dtype == np.int32
+               and s.segments == 1 for s in old.shards)
     rng = np.random.default_rng(5)
     for j in rng.choice(X.shape[0], 20, replace=False):
         q = X[j]
@@ -344,3 +347,120 @@ def test_a_changed_scale_or_bound_is_refused_not_silently_pruned(tmp_path, name,
     del array
     with pytest.raises(IndexChanged, match=name.split("_")[0]):
         index.top_k(q, 3)
+
+
+# -- rows stored as counts ---------------------------------------------------------------
+
+
+def brute_force32(W, q, k, allowed=None):
+    """Reference for float32 rows: the same float32 product as ``W @ q``, every row scored."""
+    scores = np.asarray(sp.csr_matrix(W, dtype=np.float32) @ q.astype(np.float32),
+                        dtype=np.float32).ravel()
+    rows = [i for i in range(len(scores)) if scores[i] > 0 and (allowed is None or allowed[i])]
+    rows.sort(key=lambda i: (-scores[i], i))
+    return np.asarray(rows[:k], dtype=np.int64), scores[rows[:k]]
+
+
+@st.composite
+def counted_searches(draw, max_docs=40, max_terms=12):
+    n_docs = draw(st.integers(0, max_docs))
+    n_terms = draw(st.integers(1, max_terms))
+    counts = draw(hnp.arrays(np.int64, (n_docs, n_terms),
+                             elements=st.sampled_from([0, 0, 0, 1, 1, 2, 3, 7, 300])))
+    if n_docs and draw(st.booleans()):  # duplicated rows: guaranteed ties
+        counts = np.vstack([counts, counts[: draw(st.integers(1, n_docs))]])
+    idf = draw(hnp.arrays(np.float32, n_terms, elements=st.floats(1.0, 9.0, width=32)))
+    q = draw(hnp.arrays(np.float64, n_terms, elements=WEIGHTS))
+    k = draw(st.integers(1, len(counts) + 5))
+    allowed = draw(st.none() | hnp.arrays(np.bool_, len(counts)))
+    return counts, idf, q, k, allowed
+
+
+@settings(max_examples=200, deadline=None)
+@given(counted_searches(), st.integers(1, 3), st.integers(1, 40))
+def test_rows_kept_as_counts_are_searched_exactly_in_memory_written_and_loaded(
+        tmp_path_factory, case, shards, block):
+    counts, idf, q, k, allowed = case
+    ids = [f"d{i}" for i in range(len(counts))]
+    W = similarity.weigh(sp.csr_matrix(counts), idf)[0]  # the rows, by their one definition
+    query = sp.csr_matrix(q.reshape(1, -1))
+    want_rows, want_scores = brute_force32(W, q, k, allowed)
+    folder = tmp_path_factory.mktemp("counted")
+    in_memory = SimilarityIndex.from_counts(sp.csr_matrix(counts), idf, ids, shards=shards)
+    in_memory.save(folder / "saved")
+    writer = IndexWriter(folder / "written", counts.shape[1], shards=shards, idf=idf)
+    writer.block_entries = block  # rows straddle blocks
+    for start in range(0, len(counts), 7):
+        writer.add(sp.csr_matrix(counts[start:start + 7]))
+    writer.close(ids)
+    a, b = arrays_of(folder / "saved"), arrays_of(folder / "written")
+    assert sorted(a) == sorted(b) and "data" not in a and "counts" in a
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+    for index in (in_memory, SimilarityIndex.load(folder / "written")):
+        assert (index.matrix != W).nnz == 0
+        rows, scores = index.top_k(query, k, allowed)
+        np.testing.assert_array_equal(rows, want_rows)
+        np.testing.assert_array_equal(scores, want_scores)
+        for i in range(min(3, len(ids))):
+            assert (index.row(i) != W[i]).nnz == 0
+
+
+def test_rows_kept_as_counts_take_three_bytes_an_entry(tmp_path):
+    rng = np.random.default_rng(3)
+    counts = sp.random(2000, 500, density=0.05, format="csr", random_state=rng,
+                       data_rvs=lambda n: rng.integers(1, 40, n)).astype(np.int64)
+    idf = rng.uniform(1, 8, 500).astype(np.float32)
+    SimilarityIndex.from_counts(counts, idf, [str(i) for i in range(2000)]).save(tmp_path / "a")
+    arrays = arrays_of(tmp_path / "a")
+    assert arrays["terms"].dtype == np.uint16 and arrays["counts"].dtype == np.uint8
+    assert "data" not in arrays and "indices" not in arrays
+    assert arrays["norms"].shape == (2000,) and arrays["tf"].shape == (40,)
+    counts.data[0] = 1000  # a count over a byte: two bytes a count
+    SimilarityIndex.from_counts(counts, idf, [str(i) for i in range(2000)]).save(tmp_path / "b")
+    assert arrays_of(tmp_path / "b")["counts"].dtype == np.uint16
+
+
+def test_weights_from_counts_are_the_textbook_tf_idf():
+    counts = sp.csr_matrix(np.array([[1, 0, 4], [0, 0, 0], [2, 9, 0]]))
+    idf = np.array([1.5, 2.0, 3.25], dtype=np.float32)
+    weights, norms = similarity.weigh(counts, idf)
+    dense = counts.toarray().astype(np.float64)
+    tf = np.where(dense > 0, 1 + np.log(np.where(dense > 0, dense, 1)), 0) * idf
+    expected = tf / np.maximum(np.linalg.norm(tf, axis=1, keepdims=True), 1e-300)
+    np.testing.assert_allclose(weights.toarray(), expected, rtol=1e-6)
+    assert weights.dtype == np.float32 and weights[1].nnz == 0 and norms[1] == 0
+
+
+@pytest.mark.parametrize("bad", [[[1.5, 0.0]], [[-1.0, 2.0]], [[np.nan, 1.0]]])
+def test_what_is_not_a_count_is_refused(tmp_path, bad):
+    with pytest.raises(ValueError, match="whole numbers"):
+        SimilarityIndex.from_counts(sp.csr_matrix(bad), [1.0, 1.0], ["a"])
+    writer = IndexWriter(tmp_path / "index", 2, idf=[1.0, 1.0])
+    with pytest.raises(ValueError, match="whole numbers"):
+        writer.add(sp.csr_matrix(bad))
+    writer.discard()
+
+
+@pytest.mark.parametrize("long_lists", [False, True])
+def test_rows_past_the_first_65536_of_a_shard_are_found_exactly(tmp_path, monkeypatch, long_lists):
+    # Postings keep a row's two low bytes and find the rest from their segment.
+    monkeypatch.setattr(similarity, "_LONG_LISTS", 1 if long_lists else 10**9)  # both ways to add
+    rng = np.random.default_rng(11)
+    n, n_terms = 200_003, 400  # 4 segments in one shard, the last one short
+    counts = sp.random(n, n_terms, density=0.02, format="csr", random_state=rng,
+                       data_rvs=lambda m: rng.integers(1, 6, m)).astype(np.int64)
+    idf = rng.uniform(1, 5, n_terms).astype(np.float32)
+    index = SimilarityIndex.from_counts(counts, idf, [str(i) for i in range(n)], shards=1)
+    assert index.shards[0].segments == 4 and index.shards[0].rows.dtype == np.uint16
+    index.save(tmp_path / "index")
+    loaded = SimilarityIndex.load(tmp_path / "index")
+    W = similarity.weigh(counts, idf)[0]
+    for j in (0, 65_535, 65_536, 131_072, 199_999, 200_002):  # around the segments' ends
+        q = W[j]
+        want_rows, want_scores = brute_force32(W, q.toarray().ravel(), 10)
+        for searched in (index, loaded):
+            rows, scores = searched.top_k(q, 10)
+            np.testing.assert_array_equal(rows, want_rows)
+            np.testing.assert_array_equal(scores, want_scores)
+        assert j in want_rows.tolist()

@@ -20,7 +20,7 @@ def current(home):
 def test_version_has_every_file_and_a_complete_manifest(trained_home, small_corpus):
     folder = ArtifactStore(trained_home).current_dir()
     manifest = json.loads((folder / "manifest.json").read_text())
-    for name in ("model.joblib", "index/data.npy", "index/ids.npy", "documents.jsonl",
+    for name in ("model.joblib", "index/counts.npy", "index/ids.npy", "documents.jsonl",
                  "labels.npz", "report.md", "confusion_agreement_type.png"):
         assert manifest["files"][name] == sha256_of(folder / name)
     assert manifest["version"] == folder.name
@@ -68,6 +68,11 @@ def test_index_rows_match_documents(trained_home):
     assert list(index.ids) == [d["id"] for d in docs]
     rows, scores = index.top_k(index.matrix[3], 1)
     assert rows[0] == 3 and scores[0] == pytest.approx(1.0, abs=1e-5)
+    # kept as counts, and read back as the rows the vectoriser gives the same texts
+    assert (folder / "index" / "counts.npy").is_file() and not (folder / "index" / "data.npy").exists()
+    tagger = joblib.load(folder / "model.joblib")
+    texts = [d["text"] for d in docs[:5]]  # a trained corpus keeps its joined texts
+    assert (tagger.features.transform_index(texts) != index.matrix[:5]).nnz == 0
 
 
 def test_a_second_run_switches_current_and_keeps_the_first(home_copy, small_corpus):
