@@ -148,6 +148,10 @@ class _Weights:
         """Rows *rows* as a float32 CSR copy, every pointer and column checked."""
         return checked_rows(self.matrix, rows, "document")
 
+    def scores(self, rows, dense):
+        """Exact scores of *rows* for the dense query *dense*: the float32 product ``rows @ q``."""
+        return np.asarray(self.take(rows) @ dense, dtype=np.float32).ravel()
+
     def span(self, j):
         """Row *j* as (terms, weights) arrays (views where they can be)."""
         start, stop = self.matrix.indptr[j], self.matrix.indptr[j + 1]
@@ -163,8 +167,11 @@ class _Counts:
     A row's terms (two bytes each while the index has at most 65,536 terms), their
     counts (the narrowest unsigned integers that hold the largest), one float32 norm a
     row, and the index's idf and `tf_table`: three bytes an entry where weights and
-    columns took eight. Reading rows back decodes them with `weigh`'s arithmetic, so a
-    search's exact scores are those of a brute-force product with `decoded`.
+    columns took eight. Reading rows back (`take`, `decoded`) decodes them with `weigh`'s
+    arithmetic. A search's exact score of a row (`scores`) puts the norm last: the float32
+    sum of ``tf[count] * (q * idf)[term]`` over the row's entries, in term order, divided
+    by the row's norm — the same cosine, without a division an entry, and what a
+    brute-force scan of every row (`SimilarityIndex.scores_of_all`) computes too.
     """
 
     def __init__(self, terms, counts, indptr, norms, idf, tf, shape):
@@ -181,6 +188,33 @@ class _Counts:
         if len(weights) and not (np.isfinite(weights).all() and weights.min() >= 0):
             raise changed("a document weight is not a non-negative number")
         return weights
+
+    def _entries(self, rows):
+        """The checked (terms, counts, indptr) of *rows*' entries, in row order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, stops = spans(self.indptr, rows, len(self.terms), "document")
+        lengths = stops - starts
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        where = np.arange(indptr[-1], dtype=np.int64) + np.repeat(starts - indptr[:-1], lengths)
+        terms, counts = self.terms[where], self.counts[where]
+        check_range(terms, self.shape[1], "document")
+        check_range(counts, len(self.tf), "document count")
+        return terms, counts, indptr
+
+    def scores(self, rows, dense):
+        """Exact scores of *rows* for the dense query *dense* (see the class)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        terms, counts, indptr = self._entries(rows)
+        sums = _csr_from(self.tf[counts], terms.astype(np.int32), indptr,
+                         (len(rows), self.shape[1])) @ (dense * self.idf)
+        norms = np.asarray(self.norms[rows], dtype=np.float32)
+        scores = np.zeros(len(rows), dtype=np.float32)
+        np.divide(np.asarray(sums, dtype=np.float32).ravel(), norms, out=scores,
+                  where=indptr[1:] > indptr[:-1])  # a row without entries scores 0
+        if not np.all(np.isfinite(scores)):
+            raise changed("a document norm or weight is not a positive number")
+        return scores
 
     def take(self, rows):
         rows = np.asarray(rows, dtype=np.int64)
@@ -283,11 +317,25 @@ class _Shard:
                          indptr, (len(lengths), self.size))
 
     def each(self, terms):
-        """(int32 rows, data) of each of *terms*' posting lists in turn, checked."""
+        """(int32 rows, data) of each of *terms*' posting lists in turn, checked.
+
+        The rows are a buffer the next list overwrites: use them before asking for it.
+        Within a segment a row is below the next segment's first row by construction, so
+        only the last segment's rows are checked against the shard's end (every row, in an
+        index of int32 rows).
+        """
         pointers = self._pointers(terms)
-        for p in pointers:
-            a, b = int(p[0]), int(p[-1])
-            yield self._widened(slice(a, b), p[None, :]), self.data[a:b]
+        segments, stored = self.segments, self.rows
+        buffer = np.empty(int((pointers[:, -1] - pointers[:, 0]).max(initial=0)), dtype=np.int32)
+        for p in pointers.tolist():
+            a, b = p[0], p[-1]
+            rows = buffer[: b - a]
+            rows[:] = stored[a:b]
+            for s in range(1, segments):
+                if p[s + 1] > p[s]:
+                    rows[p[s] - a:p[s + 1] - a] += s << SEGMENT_BITS
+            check_range(rows[p[segments - 1] - a:], self.size, "postings")
+            yield rows, self.data[a:b]
 
 
 def segments_of(size):
@@ -461,8 +509,15 @@ class SimilarityIndex:
         return np.flatnonzero(acc >= floor) if floor > 0 else np.flatnonzero(acc)
 
     def _exact(self, shard, rows, dense):
-        rows = self.rows.take(rows + shard.start)
-        return np.asarray(rows @ dense, dtype=np.float32).ravel()
+        return self.rows.scores(rows + shard.start, dense)
+
+    def scores_of_all(self, query):
+        """Every row's exact score for *query*, as `top_k` computes it: the brute-force scan
+        its answers equal (for tests and benchmarks; it reads the whole index)."""
+        terms, weights = self._query_terms(query)
+        dense = np.zeros(self.n_terms, dtype=np.float32)
+        dense[terms] = weights
+        return self.rows.scores(np.arange(len(self)), dense)
 
     def row(self, i):
         """Row *i* of the corpus matrix (a checked copy: the files may change under us)."""

@@ -352,10 +352,8 @@ def test_a_changed_scale_or_bound_is_refused_not_silently_pruned(tmp_path, name,
 # -- rows stored as counts ---------------------------------------------------------------
 
 
-def brute_force32(W, q, k, allowed=None):
-    """Reference for float32 rows: the same float32 product as ``W @ q``, every row scored."""
-    scores = np.asarray(sp.csr_matrix(W, dtype=np.float32) @ q.astype(np.float32),
-                        dtype=np.float32).ravel()
+def ranked(scores, k, allowed=None):
+    """The best k of a brute-force scan's *scores*: drop zeros and masked rows, sort by (-score, row)."""
     rows = [i for i in range(len(scores)) if scores[i] > 0 and (allowed is None or allowed[i])]
     rows.sort(key=lambda i: (-scores[i], i))
     return np.asarray(rows[:k], dtype=np.int64), scores[rows[:k]]
@@ -384,7 +382,6 @@ def test_rows_kept_as_counts_are_searched_exactly_in_memory_written_and_loaded(
     ids = [f"d{i}" for i in range(len(counts))]
     W = similarity.weigh(sp.csr_matrix(counts), idf)[0]  # the rows, by their one definition
     query = sp.csr_matrix(q.reshape(1, -1))
-    want_rows, want_scores = brute_force32(W, q, k, allowed)
     folder = tmp_path_factory.mktemp("counted")
     in_memory = SimilarityIndex.from_counts(sp.csr_matrix(counts), idf, ids, shards=shards)
     in_memory.save(folder / "saved")
@@ -397,6 +394,9 @@ def test_rows_kept_as_counts_are_searched_exactly_in_memory_written_and_loaded(
     assert sorted(a) == sorted(b) and "data" not in a and "counts" in a
     for name in a:
         np.testing.assert_array_equal(a[name], b[name])
+    every = in_memory.scores_of_all(query)  # the brute-force scan: the cosine, norm last
+    np.testing.assert_allclose(every, (W @ q).ravel(), rtol=2e-6, atol=1e-7)
+    want_rows, want_scores = ranked(every, k, allowed)
     for index in (in_memory, SimilarityIndex.load(folder / "written")):
         assert (index.matrix != W).nnz == 0
         rows, scores = index.top_k(query, k, allowed)
@@ -458,7 +458,7 @@ def test_rows_past_the_first_65536_of_a_shard_are_found_exactly(tmp_path, monkey
     W = similarity.weigh(counts, idf)[0]
     for j in (0, 65_535, 65_536, 131_072, 199_999, 200_002):  # around the segments' ends
         q = W[j]
-        want_rows, want_scores = brute_force32(W, q.toarray().ravel(), 10)
+        want_rows, want_scores = ranked(index.scores_of_all(q), 10)
         for searched in (index, loaded):
             rows, scores = searched.top_k(q, 10)
             np.testing.assert_array_equal(rows, want_rows)
