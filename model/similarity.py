@@ -179,16 +179,6 @@ class _Counts:
         self.norms, self.idf, self.tf = norms, idf, tf
         self.shape = tuple(int(v) for v in shape)
 
-    def _decode(self, terms, counts, norms):
-        check_range(terms, self.shape[1], "document")
-        check_range(counts, len(self.tf), "document count")
-        if len(norms) and not (np.isfinite(norms).all() and norms.min() > 0):
-            raise changed("a document norm is not a positive number")
-        weights = (self.tf[counts] * self.idf[terms]) / norms
-        if len(weights) and not (np.isfinite(weights).all() and weights.min() >= 0):
-            raise changed("a document weight is not a non-negative number")
-        return weights
-
     def _entries(self, rows):
         """The checked (terms, counts, indptr) of *rows*' entries, in row order."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -217,16 +207,14 @@ class _Counts:
         return scores
 
     def take(self, rows):
+        """Rows *rows* decoded to their float32 weights (`weigh`'s arithmetic), checked."""
         rows = np.asarray(rows, dtype=np.int64)
-        starts, stops = spans(self.indptr, rows, len(self.terms), "document")
-        lengths = stops - starts
-        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=indptr[1:])
-        where = np.arange(indptr[-1], dtype=np.int64) + np.repeat(starts - indptr[:-1], lengths)
-        terms = self.terms[where]
-        data = self._decode(terms, self.counts[where],
-                            np.repeat(np.asarray(self.norms[rows], dtype=np.float32), lengths))
-        return _csr_from(data, terms.astype(np.int32), indptr, (len(rows), self.shape[1]))
+        terms, counts, indptr = self._entries(rows)
+        norms = np.repeat(np.asarray(self.norms[rows], dtype=np.float32), np.diff(indptr))
+        weights = (self.tf[counts] * self.idf[terms]) / norms
+        if len(weights) and not (np.isfinite(weights).all() and weights.min() >= 0):
+            raise changed("a document weight is not a non-negative number")
+        return _csr_from(weights, terms.astype(np.int32), indptr, (len(rows), self.shape[1]))
 
     def span(self, j):
         row = self.take([j])
@@ -234,10 +222,7 @@ class _Counts:
 
     def decoded(self):
         """Every row as a float32 CSR matrix (memory for every weight: tests and benchmarks)."""
-        lengths = np.diff(np.asarray(self.indptr, dtype=np.int64))
-        data = self._decode(np.asarray(self.terms), np.asarray(self.counts),
-                            np.repeat(np.asarray(self.norms, dtype=np.float32), lengths))
-        return _csr_from(data, np.asarray(self.terms, dtype=np.int32), self.indptr, self.shape)
+        return self.take(np.arange(self.shape[0]))
 
 
 SEGMENT_BITS = 16  # postings give a row within a segment of 65,536 rows: two bytes
