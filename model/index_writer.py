@@ -21,12 +21,14 @@ import scipy.sparse as sp
 from model.similarity import (
     _csr_from,
     _Shard,
+    _weighed,
     _whole_counts,
-    narrowed,
+    checked_idf,
+    count_type,
     quantized,
     shard_starts,
+    term_type,
     tf_table,
-    weigh,
 )
 
 
@@ -75,10 +77,7 @@ class IndexWriter:
         self.path = Path(folder)
         self.n_terms = int(n_terms)
         self.shards = shards
-        self.idf = None if idf is None else np.asarray(idf, dtype=np.float32)
-        if self.idf is not None and (self.idf.shape != (self.n_terms,) or
-                                     not (np.isfinite(self.idf).all() and (self.idf >= 0).all())):
-            raise ValueError(f"idf must hold {self.n_terms} non-negative numbers")
+        self.idf = None if idf is None else checked_idf(idf, self.n_terms)
         self._cols = np.int32 if self.n_terms < 2**31 else np.int64
         self._data = open(self.path.with_name(self.path.name + ".data.tmp"), "wb+")
         self._indices = open(self.path.with_name(self.path.name + ".indices.tmp"), "wb+")
@@ -95,7 +94,7 @@ class IndexWriter:
                 raise ValueError(f"rows have {counts.shape[1]} columns, expected {self.n_terms}")
             if counts.nnz and counts.data.max() >= 2**32:
                 raise ValueError("a count over 2**32 - 1")
-            rows, norms = weigh(counts, self.idf)  # the same entries, in the same order
+            rows, norms = _weighed(counts, self.idf)  # the same entries, in the same order
             self._counts.write(counts.data.astype(np.uint32).tobytes())
             self._largest = max(self._largest, int(counts.data.max(initial=0)))
             self._norms.append(norms)
@@ -175,12 +174,10 @@ class IndexWriter:
                              self._read(self._indices, self._cols, 0, nnz), idx, nnz)
             else:  # what the weights are computed from (see `model.similarity._Counts`)
                 self._counts.flush()
-                terms, counts = narrowed(np.zeros(0, self._cols), self.n_terms,
-                                         np.asarray([self._largest]))
                 _save_chunks(folder / "terms.npy", self._read(self._indices, self._cols, 0, nnz),
-                             terms.dtype, nnz)
+                             term_type(self.n_terms), nnz)
                 _save_chunks(folder / "counts.npy", self._read(self._counts, np.uint32, 0, nnz),
-                             counts.dtype, nnz)
+                             count_type(self._largest), nnz)
                 norms = np.concatenate(self._norms) if self._norms else np.zeros(0, np.float32)
                 np.save(folder / "norms.npy", norms.astype(np.float32))
                 np.save(folder / "idf.npy", self.idf)

@@ -83,7 +83,7 @@ def tf_table(max_count):
     return table
 
 
-def weigh(counts, idf, tf=None):
+def weigh(counts, idf):
     """L2-normalised sublinear TF-IDF rows of a matrix of term *counts*: (weights, norms).
 
     The one definition of an index row's weights, used when a row is indexed, when a
@@ -97,13 +97,14 @@ def weigh(counts, idf, tf=None):
     counts : sparse matrix of shape (n_rows, n_terms)
         Non-negative integer counts (float counts with integer values are accepted).
     idf : float32 array of shape (n_terms,)
-    tf : float32 array, optional
-        `tf_table` up to at least the largest count (made when not given).
     """
-    counts = _whole_counts(counts)
+    return _weighed(_whole_counts(counts), idf)
+
+
+def _weighed(counts, idf):
+    """`weigh` of counts already made whole by `_whole_counts` (the same entries, in order)."""
     values = counts.data
-    if tf is None:
-        tf = tf_table(values.max(initial=0))
+    tf = tf_table(values.max(initial=0))
     idf = np.asarray(idf, dtype=np.float32)
     base = tf[values] * idf[counts.indices]
     n_rows = counts.shape[0]
@@ -128,12 +129,23 @@ def _whole_counts(counts):
     return counts
 
 
-def narrowed(terms, n_terms, counts):
-    """*terms* and *counts* in the narrowest unsigned integers that hold them (see `_Counts`)."""
-    terms = np.asarray(terms).astype(np.uint16 if n_terms <= 2**16 else np.int32)
-    largest = int(np.max(counts, initial=0))
-    kind = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if largest <= np.iinfo(t).max)
-    return terms, np.asarray(counts).astype(kind)
+def term_type(n_terms):
+    """How a row's terms are stored: two bytes while there are at most 65,536 (see `_Counts`)."""
+    return np.uint16 if n_terms <= 2**16 else np.int32
+
+
+def count_type(largest):
+    """How counts up to *largest* are stored: the narrowest unsigned integers that hold them."""
+    return next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64)
+                if largest <= np.iinfo(t).max)
+
+
+def checked_idf(idf, n_terms):
+    """*idf* as float32, or ValueError unless it holds *n_terms* finite numbers >= 0."""
+    idf = np.asarray(idf, dtype=np.float32)
+    if idf.shape != (n_terms,) or not (np.isfinite(idf).all() and (idf >= 0).all()):
+        raise ValueError(f"idf must hold {n_terms} non-negative numbers")
+    return idf
 
 
 class _Weights:
@@ -236,20 +248,21 @@ class _Shard:
     each (term, segment) list begins — term t's list in segment s is
     ``pointers[t * segments + s]`` up to the next pointer — so a posting's row is its
     segment's first row plus its two bytes. Indexes written before segments hold
-    shard-local int32 rows and one segment (``pointers`` is then a CSR indptr).
+    shard-local int32 rows and one segment (``pointers`` is then a CSR indptr): the rows'
+    type says which.
 
     ``data`` holds one-byte codes and ``scales`` each term's scale (a posting's upper
     bound is code times scale), or, in indexes written before codes, float32 weights
     and ``scales`` None. ``bounds`` is each term's largest upper bound.
     """
 
-    def __init__(self, start, size, data, rows, pointers, bounds, scales=None, segments=1):
+    def __init__(self, start, size, data, rows, pointers, bounds, scales=None):
         self.start, self.size = int(start), int(size)
         self.data, self.rows, self.pointers = data, rows, pointers
-        self.bounds, self.scales, self.segments = bounds, scales, int(segments)
+        self.bounds, self.scales = bounds, scales
+        self.segments = segments_of(self.size) if rows.dtype == np.uint16 else 1
         self.n_terms = (len(pointers) - 1) // self.segments
-        if len(pointers) != self.n_terms * self.segments + 1 or (
-                rows.dtype == np.uint16 and self.segments != segments_of(self.size)):
+        if len(pointers) != self.n_terms * self.segments + 1:
             raise ValueError(f"{len(pointers)} posting pointers do not fit {self.segments} "
                              f"segments of a shard of {self.size} rows")
         ends = np.asarray(pointers[:: self.segments], dtype=np.int64)
@@ -270,7 +283,7 @@ class _Shard:
         np.cumsum(np.bincount(keys, minlength=n_terms * segments), out=pointers[1:])
         del keys
         low = (rows & ((1 << SEGMENT_BITS) - 1)).astype(np.uint16)
-        return cls(start, size, postings.data, low, pointers, bounds, scales, segments)
+        return cls(start, size, postings.data, low, pointers, bounds, scales)
 
     def _pointers(self, terms):
         """The checked (term, segment) pointers of *terms*: one row of segments + 1 per term."""
@@ -366,16 +379,15 @@ class SimilarityIndex:
         It keeps the counts, not the weights (see `_Counts`); its rows are
         ``weigh(counts, idf)[0]``.
         """
-        counts = sp.csr_matrix(counts)
+        counts = _whole_counts(counts)
         if counts.shape[0] != len(ids):
             raise ValueError(f"{counts.shape[0]} rows but {len(ids)} ids")
-        if len(idf) != counts.shape[1] or (len(idf) and np.asarray(idf).min() < 0):
-            raise ValueError(f"idf must hold {counts.shape[1]} non-negative numbers")
-        counts = _whole_counts(counts)
-        weights, norms = weigh(counts, idf)
-        terms, values = narrowed(counts.indices, counts.shape[1], counts.data)
-        rows = _Counts(terms, values, weights.indptr, norms, np.asarray(idf, dtype=np.float32),
-                       tf_table(values.max(initial=0)), weights.shape)
+        idf = checked_idf(idf, counts.shape[1])
+        weights, norms = _weighed(counts, idf)
+        largest = int(counts.data.max(initial=0))
+        rows = _Counts(counts.indices.astype(term_type(counts.shape[1])),
+                       counts.data.astype(count_type(largest)), weights.indptr, norms, idf,
+                       tf_table(largest), weights.shape)
         index = cls.__new__(cls)
         index._attach(rows, np.asarray(ids, dtype=str), _shards_of(weights, shards))
         return index
@@ -589,14 +601,9 @@ class SimilarityIndex:
         def scales(i):  # indexes written before codes have none: float32 postings
             return array(f"scales_{i}") if (folder / f"scales_{i}.npy").exists() else None
 
-        def shard(i, a, b):  # rows of two bytes: by segment; before, int32 and one segment
-            rows = array(f"postings_rows_{i}")
-            return _Shard(a, b - a, array(f"postings_data_{i}"), rows,
-                          array(f"postings_indptr_{i}"), array(f"bounds_{i}"), scales(i),
-                          segments_of(b - a) if rows.dtype == np.uint16 else 1)
-
-        shards = [shard(i, a, b) for i, (a, b) in enumerate(zip(starts[:-1], starts[1:],
-                                                                 strict=True))]
+        shards = [_Shard(a, b - a, array(f"postings_data_{i}"), array(f"postings_rows_{i}"),
+                         array(f"postings_indptr_{i}"), array(f"bounds_{i}"), scales(i))
+                  for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True))]
         index = cls.__new__(cls)  # written by us: already checked, nothing to recompute
         index._attach(rows, array("ids"), shards, threads)
         return index
