@@ -38,7 +38,7 @@ help: ## list the targets
 PIP := PYTHONWARNINGS=ignore $(BIN)/python -m pip --quiet --disable-pip-version-check --no-input
 
 # Two stamps: what serving and training need, and on top of it what the tests need.
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml setup.py model/_kernels.c
 	@echo "installing tagsim and what it needs to train and serve into $(VENV)/ ..."
 	@$(PYTHON) -m venv $(VENV)
 	@$(PIP) install --upgrade pip 2>/dev/null

@@ -14,7 +14,7 @@ the GIL), and their answers merged. Each shard answers in passes, MaxScore style
    summed into a dense accumulator; the best rows so far are rescored exactly, and the
    k-th best exact score is a lower bound ``theta`` on the k-th best score overall.
 2. The terms whose combined upper bound (query weight times the term's largest weight)
-   stays under half of ``theta`` are skipped; the rest are added. A row's score is then
+   stays under a fifth of ``theta`` are skipped; the rest are added. A row's score is then
    at most its partial sum plus that bound, so only rows within reach of ``theta`` are
    rescored; every other row provably scores below the k-th best. The long posting
    lists of common words are the ones skipped.
@@ -48,17 +48,22 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from model import kernels
 from model.mapped import AST_LOCK, changed, check_range, checked_rows, spans
 
 ROWS_PER_SHARD = 500_000  # a 2 MB accumulator: scattered additions stay in L2
 _PROBE_SHARE = 0.05       # share of the query's postings read before theta is known
-_SKIP_SHARE = 0.5         # skipped terms may add at most this share of theta
+# Skip share and many rows: chosen with the compiled kernels on 300 real queries at 1M
+# and checked on 316 others (bench/README.md, "This round"): against 0.5 and 4096, p50
+# -21% and p99 -13% on the 316. Fewer skipped postings, fewer rows to rescore.
+_SKIP_SHARE = 0.2         # skipped terms may add at most this share of theta
 _SLACK = 1e-3             # relative float32 rounding margin on every bound
 # Rescoring a row (a gather of its ~200 entries) costs 1-5 us; reading a posting ~3 ns.
 _RESCORE_COST = 1000      # postings worth reading rather than rescoring one row
-_MANY_ROWS = 4096         # below this many candidates, rescoring them is always cheap
+_MANY_ROWS = 2048         # below this many candidates, rescoring them is always cheap
 _LONG_LISTS = 3000        # mean postings per term from which lists are added in place
 _SHARED_THETA = True      # shards searched in turn start from the k-th best found before
+_COMPILED = True          # use model/kernels.py's loops where they are built (tests turn it off)
 
 
 def shard_starts(n_docs, shards=None):
@@ -206,7 +211,31 @@ class _Counts:
 
     def scores(self, rows, dense):
         """Exact scores of *rows* for the dense query *dense* (see the class)."""
-        rows = np.asarray(rows, dtype=np.int64)
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        if self._compiled():
+            scores = np.empty(len(rows), dtype=np.float32)
+            try:
+                kernels.row_scores(scores, rows, self.indptr, self.terms, self.counts, self.tf,
+                                   dense * self.idf, self.norms)
+            except IndexError:
+                raise changed("document row pointers, terms or counts out of range") from None
+        else:
+            scores = self._scores(rows, dense)
+        if not np.all(np.isfinite(scores)):
+            raise changed("a document norm or weight is not a positive number")
+        return scores
+
+    def _compiled(self):
+        """Whether `kernels.row_scores` can score these rows (the layout it reads)."""
+        return (_COMPILED and kernels.row_scores is not None
+                and self.terms.dtype == np.uint16 and self.counts.dtype == np.uint8
+                and self.indptr.dtype == np.int64 and self.norms.dtype == np.float32
+                and self.tf.dtype == np.float32 and self.idf.dtype == np.float32
+                and all(a.flags.c_contiguous for a in (self.terms, self.counts, self.indptr,
+                                                       self.norms, self.tf, self.idf)))
+
+    def _scores(self, rows, dense):
+        """`scores` with numpy and scipy: the entries gathered, then scipy's row product."""
         terms, counts, indptr = self._entries(rows)
         sums = _csr_from(self.tf[counts], terms.astype(np.int32), indptr,
                          (len(rows), self.shape[1])) @ (dense * self.idf)
@@ -214,8 +243,6 @@ class _Counts:
         scores = np.zeros(len(rows), dtype=np.float32)
         np.divide(np.asarray(sums, dtype=np.float32).ravel(), norms, out=scores,
                   where=indptr[1:] > indptr[:-1])  # a row without entries scores 0
-        if not np.all(np.isfinite(scores)):
-            raise changed("a document norm or weight is not a positive number")
         return scores
 
     def take(self, rows):
@@ -619,7 +646,9 @@ def _shards_of(matrix, shards=None):
 def _accumulate(shard, terms, weights):
     """Sum of the given terms' postings times their weights, as a dense vector.
 
-    Each posting list is added straight from the (mapped) index by scipy's compiled
+    Where the compiled kernels are built (model/kernels.py), `kernels.add_postings` adds
+    every list in one pass, widening each two-byte row and one-byte code as it adds it.
+    Otherwise each posting list is added straight from the (mapped) index by scipy's compiled
     sparse matrix-vector kernel, one list at a time: selecting the rows first
     (``postings[terms].T @ weights``) copies every posting before adding it, which
     took half the time at 1M (15 against 7 ms for a whole 500k-row shard). Short lists
@@ -635,6 +664,14 @@ def _accumulate(shard, terms, weights):
         # drop a row with a tiny but positive score (rounding up keeps every bound).
         weights = np.maximum(weights * _checked_bounds(shard.scales[terms], "scales"),
                              np.finfo(np.float32).tiny)
+    if (_COMPILED and kernels.add_postings is not None and shard.scales is not None
+            and shard.rows.dtype == np.uint16 and shard.data.dtype == np.uint8):
+        out = np.zeros(shard.size, dtype=np.float32)
+        try:
+            kernels.add_postings(out, shard.rows, shard.data, shard._pointers(terms), weights)
+        except IndexError:
+            raise changed("postings rows out of range") from None
+        return out
     kernel = _matvec_kernel()
     if kernel is None or lengths.sum() < _LONG_LISTS * len(terms):
         postings = shard.select(terms)

@@ -27,7 +27,9 @@ CHILD = textwrap.dedent("""
     from service import create_app
     from service.settings import Settings
 
+    import model.similarity
     home, name, values = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    model.similarity._COMPILED = sys.argv[4] == "compiled"  # or numpy and scipy alone
     app = create_app({"TESTING": True}, Settings(home=home, reload_seconds=0))
     client = app.test_client()
     folder = app.extensions["tagsim"].searcher.model.folder
@@ -84,7 +86,19 @@ def run(args, timeout=300):
     ("documents.jsonl", [(ord("{"), 97), (0xFF, 13), (ord("9"), 5)]),
 ])
 def test_a_byte_changed_after_loading_never_crashes_a_worker(home_copy, name, values):
-    statuses = run([str(home_copy), name, json.dumps(values)])
+    statuses = run([str(home_copy), name, json.dumps(values), "compiled"])
+    assert statuses and set(statuses) <= {200, 404, 503}, sorted(set(statuses))
+
+
+@pytest.mark.parametrize("name, values", [  # what the compiled kernels read, read by numpy
+    ("index/postings_rows_0.npy", [(65535, 7), (40000, 101), (65535, 1)]),
+    ("index/postings_indptr_0.npy", [(BIG, 5), (NEGATIVE, 5), (0, 3), (BIG, 1)]),
+    ("index/terms.npy", [(65535, 7), (40000, 3), (0, 1)]),
+    ("index/counts.npy", [(255, 7), (0, 3), (200, 1)]),
+    ("index/indptr.npy", [(BIG, 3), (NEGATIVE, 3), (0, 2), (BIG, 1)]),
+])
+def test_without_the_compiled_kernels_a_changed_byte_never_crashes_either(home_copy, name, values):
+    statuses = run([str(home_copy), name, json.dumps(values), "numpy"])
     assert statuses and set(statuses) <= {200, 404, 503}, sorted(set(statuses))
 
 
@@ -95,7 +109,9 @@ LONG = textwrap.dedent("""
     from model.errors import ArtifactError
     from model.similarity import SimilarityIndex
 
+    import model.similarity
     folder, value = sys.argv[1], int(sys.argv[2])
+    model.similarity._COMPILED = sys.argv[3] == "compiled"
     index = SimilarityIndex.load(folder)  # mapped
     rows = np.load(f"{folder}/postings_rows_0.npy", mmap_mode="r+")
     rows[1000::997] = value
@@ -112,13 +128,14 @@ LONG = textwrap.dedent("""
 """)
 
 
+@pytest.mark.parametrize("path", ["compiled", "numpy"])
 @pytest.mark.parametrize("value", [65535, 8000])  # rows past the shard's 8,000
-def test_long_posting_lists_added_in_place_are_checked_too(tmp_path, value):
+def test_long_posting_lists_added_in_place_are_checked_too(tmp_path, value, path):
     # every term in half of the rows: each list is added in place by scipy's kernel
     rng = np.random.default_rng(0)
     matrix = sp.random(8000, 20, density=0.5, format="csr", dtype=np.float32, random_state=rng)
     SimilarityIndex(matrix, [f"d{i}" for i in range(8000)]).save(tmp_path / "index")
-    done = subprocess.run([sys.executable, "-c", LONG, str(tmp_path / "index"), str(value)],
+    done = subprocess.run([sys.executable, "-c", LONG, str(tmp_path / "index"), str(value), path],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.returncode, done.stderr[-3000:])
     assert int(done.stdout.strip()) > 0  # refused, not read

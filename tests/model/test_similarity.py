@@ -103,13 +103,15 @@ def zipf_corpus(n_docs=3000, n_terms=400, seed=0):
 @pytest.mark.parametrize("mask_share", [None, 0.5, 0.02])
 @pytest.mark.parametrize("shards", [1, 2])
 @pytest.mark.parametrize("read_all", [False, True])
-@pytest.mark.parametrize("in_place", [False, True])
-def test_realistic_corpus_equals_brute_force(k, mask_share, shards, read_all, in_place,
+@pytest.mark.parametrize("adding", ["compiled", "selected", "in_place"])
+def test_realistic_corpus_equals_brute_force(k, mask_share, shards, read_all, adding,
                                              monkeypatch):
     if read_all:  # every query takes the path that reads the skipped postings instead
         monkeypatch.setattr(similarity, "_MANY_ROWS", -1)
         monkeypatch.setattr(similarity, "_RESCORE_COST", 10**9)
-    if in_place:  # every posting list is added in place, however short
+    if adding != "compiled":  # numpy and scipy alone, as an install without a compiler
+        monkeypatch.setattr(similarity, "_COMPILED", False)
+    if adding == "in_place":  # every posting list is added in place, however short
         monkeypatch.setattr(similarity, "_LONG_LISTS", 0)
     X = zipf_corpus()
     index = SimilarityIndex(X, [str(i) for i in range(X.shape[0])], shards=shards)
@@ -151,6 +153,7 @@ def test_too_many_candidates_read_the_skipped_postings(monkeypatch):
     monkeypatch.setattr(similarity, "_accumulate",
                         lambda shard, terms, w: reads.append(len(terms)) or original(shard, terms, w))
     monkeypatch.setattr(similarity, "_MANY_ROWS", 10**9)
+    monkeypatch.setattr(similarity, "_SKIP_SHARE", 0.5)  # so that this query skips some
     index.top_k(q, 10)
     pruned = list(reads)
     monkeypatch.setattr(similarity, "_MANY_ROWS", -1)
@@ -162,6 +165,7 @@ def test_too_many_candidates_read_the_skipped_postings(monkeypatch):
 
 def test_public_fallback_adds_the_same_bits(monkeypatch):
     monkeypatch.setattr(similarity, "_LONG_LISTS", 0)  # short lists too: in place
+    monkeypatch.setattr(similarity, "_COMPILED", False)  # scipy's kernel, not ours
     X = zipf_corpus()
     index = SimilarityIndex(X, [str(i) for i in range(X.shape[0])], shards=2)
     rng = np.random.default_rng(3)
@@ -442,10 +446,11 @@ def test_what_is_not_a_count_is_refused(tmp_path, bad):
     writer.discard()
 
 
-@pytest.mark.parametrize("long_lists", [False, True])
-def test_rows_past_the_first_65536_of_a_shard_are_found_exactly(tmp_path, monkeypatch, long_lists):
+@pytest.mark.parametrize("adding", ["compiled", "selected", "in_place"])
+def test_rows_past_the_first_65536_of_a_shard_are_found_exactly(tmp_path, monkeypatch, adding):
     # Postings keep a row's two low bytes and find the rest from their segment.
-    monkeypatch.setattr(similarity, "_LONG_LISTS", 1 if long_lists else 10**9)  # both ways to add
+    monkeypatch.setattr(similarity, "_COMPILED", adding == "compiled")  # the three ways to add
+    monkeypatch.setattr(similarity, "_LONG_LISTS", 1 if adding == "in_place" else 10**9)
     rng = np.random.default_rng(11)
     n, n_terms = 200_003, 400  # 4 segments in one shard, the last one short
     counts = sp.random(n, n_terms, density=0.02, format="csr", random_state=rng,

@@ -1,0 +1,168 @@
+"""The compiled search loops (model/kernels.py) give numpy's and scipy's bits, and check what they read."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from model import kernels, similarity
+from model.mapped import IndexChanged
+from model.similarity import SimilarityIndex
+
+
+def test_the_compiled_kernels_are_built():
+    # `make test` installs with a C compiler: the fast path must be the one tested
+    assert kernels.add_postings is not None and kernels.row_scores is not None, kernels.MISSING
+
+
+@pytest.fixture(scope="module")
+def counted():
+    """A 150,001-row shard (3 segments, the last short) of power-law counts, and its weights."""
+    rng = np.random.default_rng(5)
+    n, n_terms = 150_001, 300
+    p = 1.0 / np.arange(1, n_terms + 1) ** 1.1
+    lengths = rng.integers(1, 30, n)
+    terms = rng.choice(n_terms, size=int(lengths.sum()), p=p / p.sum())
+    rows = np.repeat(np.arange(n), lengths)
+    counts = sp.csr_matrix((np.ones(len(terms), dtype=np.int64), (rows, terms)), shape=(n, n_terms))
+    idf = rng.uniform(1, 9, n_terms).astype(np.float32)
+    index = SimilarityIndex.from_counts(counts, idf, [str(i) for i in range(n)], shards=1)
+    assert index.shards[0].segments == 3
+    return index, similarity.weigh(counts, idf)[0]
+
+
+def queries(W, rng, n=12):
+    for j in rng.choice(W.shape[0], n, replace=False):
+        yield W[j]
+    for _ in range(n):  # long queries: most of the vocabulary
+        terms = np.unique(rng.integers(0, W.shape[1], 200))
+        yield sp.csr_matrix((rng.random(len(terms)).astype(np.float32) + 0.01,
+                             (np.zeros(len(terms), dtype=int), terms)), shape=(1, W.shape[1]))
+
+
+@pytest.mark.parametrize("numpy_in_place", [False, True])
+def test_postings_are_added_to_the_same_bits(counted, monkeypatch, numpy_in_place):
+    index, W = counted
+    shard = index.shards[0]
+    for q in queries(W, np.random.default_rng(1)):
+        terms, weights = index._query_terms(q)
+        monkeypatch.setattr(similarity, "_COMPILED", True)
+        compiled = similarity._accumulate(shard, terms, weights)
+        monkeypatch.setattr(similarity, "_COMPILED", False)
+        monkeypatch.setattr(similarity, "_LONG_LISTS", 0 if numpy_in_place else 10**9)
+        plain = similarity._accumulate(shard, terms, weights)
+        assert compiled.dtype == np.float32 and compiled.any()
+        np.testing.assert_array_equal(compiled.view(np.uint32), plain.view(np.uint32))
+
+
+def test_rows_are_scored_to_the_same_bits(counted, monkeypatch):
+    index, W = counted
+    rng = np.random.default_rng(2)
+    for q in queries(W, rng):
+        dense = np.zeros(W.shape[1], dtype=np.float32)
+        terms, weights = index._query_terms(q)
+        dense[terms] = weights
+        rows = rng.integers(0, W.shape[0], 5000)
+        monkeypatch.setattr(similarity, "_COMPILED", True)
+        compiled = index.rows.scores(rows, dense)
+        monkeypatch.setattr(similarity, "_COMPILED", False)
+        plain = index.rows.scores(rows, dense)
+        assert compiled.any()
+        np.testing.assert_array_equal(compiled.view(np.uint32), plain.view(np.uint32))
+
+
+def test_searches_answer_alike_with_and_without_them(counted, monkeypatch, tmp_path):
+    index, W = counted
+    index.save(tmp_path / "index")
+    loaded = SimilarityIndex.load(tmp_path / "index")  # mapped, read-only arrays
+    for q in queries(W, np.random.default_rng(3), n=6):
+        monkeypatch.setattr(similarity, "_COMPILED", False)
+        want_rows, want_scores = index.top_k(q, 10)
+        monkeypatch.setattr(similarity, "_COMPILED", True)
+        for searched in (index, loaded):
+            rows, scores = searched.top_k(q, 10)
+            np.testing.assert_array_equal(rows, want_rows)
+            np.testing.assert_array_equal(scores.view(np.uint32), want_scores.view(np.uint32))
+
+
+def postings(rows, codes, pointers, weights, size):
+    out = np.zeros(size, dtype=np.float32)
+    kernels.add_postings(out, np.asarray(rows, dtype=np.uint16), np.asarray(codes, dtype=np.uint8),
+                         np.asarray(pointers, dtype=np.int64), np.asarray(weights, np.float32))
+    return out
+
+
+def test_add_postings_adds_each_segment_at_its_first_row():
+    # term 0: rows 3 (segment 0) and 65,536 + 1 (segment 1); term 1: row 3 again
+    out = postings([3, 1, 3], [2, 4, 1], [[0, 1, 2], [2, 3, 3]], [0.5, 8.0], 70_000)
+    assert out[3] == 2 * 0.5 + 8.0 and out[65_537] == 4 * 0.5 and np.count_nonzero(out) == 2
+
+
+@pytest.mark.parametrize("rows, pointers, size", [
+    ([3, 9], [[0, 1, 2]], 65_536 + 5),   # a row past the shard's end, in its last segment
+    ([3, 9], [[0, 3]], 100),            # a list past the postings' end
+    ([3, 9], [[1, 0]], 100),            # a list ending before it starts
+    ([3, 9], [[-1, 1]], 100),           # a negative pointer
+    ([300, 9], [[0, 2]], 100),          # a row past a one-segment shard
+])
+def test_add_postings_refuses_what_is_out_of_range(rows, pointers, size):
+    with pytest.raises(IndexError):
+        postings(rows, [1] * len(rows), pointers, [1.0], size)
+
+
+def test_add_postings_refuses_arrays_of_other_types():
+    out = np.zeros(4, dtype=np.float32)
+    with pytest.raises(TypeError, match="rows"):
+        kernels.add_postings(out, np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.uint8),
+                             np.zeros((1, 2), dtype=np.int64), np.ones(1, dtype=np.float32))
+    read_only = np.zeros(4, dtype=np.float32)
+    read_only.setflags(write=False)
+    for bad_out, error in [(read_only, "read-only"), (out[::-1], "contiguous"),
+                           (np.zeros(4), "out must be")]:  # float64
+        with pytest.raises((TypeError, ValueError), match=error):
+            kernels.add_postings(bad_out, np.zeros(1, dtype=np.uint16), np.zeros(1, dtype=np.uint8),
+                                 np.zeros((1, 2), dtype=np.int64), np.ones(1, dtype=np.float32))
+    with pytest.raises(ValueError, match="segments"):
+        kernels.add_postings(out, np.zeros(1, dtype=np.uint16), np.zeros(1, dtype=np.uint8),
+                             np.zeros(3, dtype=np.int64), np.ones(2, dtype=np.float32))
+
+
+def scores(rows, indptr, terms, counts, n_terms=4, tf_len=3):
+    out = np.empty(len(rows), dtype=np.float32)
+    kernels.row_scores(out, np.asarray(rows, dtype=np.int64), np.asarray(indptr, dtype=np.int64),
+                       np.asarray(terms, dtype=np.uint16), np.asarray(counts, dtype=np.uint8),
+                       np.array([0, 1, 2], dtype=np.float32)[:tf_len],
+                       np.arange(1, n_terms + 1, dtype=np.float32),
+                       np.full(len(indptr) - 1, 2, dtype=np.float32))
+    return out
+
+
+def test_row_scores_sum_in_order_then_divide_by_the_norm():
+    # row 0: tf[1]*q[0] + tf[2]*q[3] = 1 + 8; row 1: no entries; row 2: tf[2]*q[1] = 4
+    got = scores([2, 0, 1], [0, 2, 2, 3], [0, 3, 1], [1, 2, 2])
+    assert got.tolist() == [2.0, 4.5, 0.0]
+
+
+@pytest.mark.parametrize("rows, indptr, terms, counts", [
+    ([3], [0, 1, 2, 3], [0, 1, 2], [1, 1, 1]),        # a row past the index
+    ([-1], [0, 1, 2, 3], [0, 1, 2], [1, 1, 1]),       # a negative row
+    ([1], [0, 1, 9, 3], [0, 1, 2], [1, 1, 1]),        # a pointer past the entries
+    ([1], [0, 2, 1, 3], [0, 1, 2], [1, 1, 1]),        # a row ending before it starts
+    ([0], [0, 1, 2, 3], [4, 1, 2], [1, 1, 1]),        # a term past the vocabulary
+    ([0], [0, 1, 2, 3], [0, 1, 2], [3, 1, 1]),        # a count past the tf table
+])
+def test_row_scores_refuse_what_is_out_of_range(rows, indptr, terms, counts):
+    with pytest.raises(IndexError):
+        scores(rows, indptr, terms, counts)
+
+
+def test_a_changed_row_is_an_index_changed_error_from_the_compiled_path(counted, tmp_path):
+    index, W = counted
+    index.save(tmp_path / "index")
+    loaded = SimilarityIndex.load(tmp_path / "index", mmap=False)  # writable copies
+    loaded.shards[0].rows[-1] = 65_535  # past the last, short segment
+    loaded.rows.terms[5] = 65_535       # past the vocabulary
+    with pytest.raises(IndexChanged):
+        similarity._accumulate(loaded.shards[0], np.arange(W.shape[1]),
+                               np.ones(W.shape[1], dtype=np.float32))
+    with pytest.raises(IndexChanged):
+        loaded.rows.scores(np.arange(10), np.ones(W.shape[1], dtype=np.float32))
