@@ -43,6 +43,20 @@ get(PyObject *obj, Py_buffer *view, const char *format, Py_ssize_t itemsize, int
     return 0;
 }
 
+/* Whether *obj* exports items of eight bytes (the wide form of an int32-or-int64 array). */
+static int
+items_of_eight(PyObject *obj)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_FORMAT | PyBUF_ND) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    const int eight = view.itemsize == 8;
+    PyBuffer_Release(&view);
+    return eight;
+}
+
 static Py_ssize_t
 count(Py_buffer *view)
 {
@@ -138,8 +152,8 @@ fail_out:
 PyDoc_STRVAR(row_scores_doc,
 "row_scores(out, rows, indptr, terms, counts, tf, qidf, norms)\n\n"
 "out[j] = (sum of tf[counts[e]] * qidf[terms[e]] for e in indptr[rows[j]]:indptr[rows[j] + 1],\n"
-"in float32, in order) / norms[rows[j]]; 0 for a row without entries. out: float32; rows,\n"
-"indptr: int64; terms: uint16; counts: uint8; tf, qidf, norms: float32. IndexError if a row,\n"
+"in float32, in order) / norms[rows[j]]; 0 for a row without entries. out: float32; rows:\n"
+"int64; indptr: int32 or int64; terms: uint16; counts: uint8; tf, qidf, norms: float32. IndexError if a row,\n"
 "pointer, term or count is out of range.");
 
 static PyObject *
@@ -151,8 +165,10 @@ row_scores(PyObject *self, PyObject *args)
                           &o[7]))
         return NULL;
     Py_buffer *views[8] = {&out, &rows, &indptr, &terms, &counts, &tf, &qidf, &norms};
-    static const char *formats[8] = {"f", "q", "q", "H", "B", "f", "f", "f"};
-    static const Py_ssize_t sizes[8] = {4, 8, 8, 2, 1, 4, 4, 4};
+    /* indptr: int32 in an index of fewer than 2**31 entries, else int64 */
+    const int wide = PyObject_CheckBuffer(o[2]) && items_of_eight(o[2]);
+    const char *formats[8] = {"f", "q", wide ? "q" : "i", "H", "B", "f", "f", "f"};
+    const Py_ssize_t sizes[8] = {4, 8, wide ? 8 : 4, 2, 1, 4, 4, 4};
     static const char *names[8] = {"out", "rows", "indptr", "terms", "counts", "tf", "qidf",
                                    "norms"};
     int got = 0;
@@ -168,7 +184,9 @@ row_scores(PyObject *self, PyObject *args)
         goto done;
     }
     float *score = (float *)out.buf;
-    const int64_t *row = (const int64_t *)rows.buf, *ptr = (const int64_t *)indptr.buf;
+    const int64_t *row = (const int64_t *)rows.buf;
+    const int64_t *ptr64 = (const int64_t *)indptr.buf;
+    const int32_t *ptr32 = (const int32_t *)indptr.buf;
     const uint16_t *term = (const uint16_t *)terms.buf;
     const uint8_t *cnt = (const uint8_t *)counts.buf;
     const float *tfs = (const float *)tf.buf, *q = (const float *)qidf.buf;
@@ -179,7 +197,7 @@ row_scores(PyObject *self, PyObject *args)
     for (Py_ssize_t j = 0; j < n; j++) {
         const int64_t i = row[j];
         if (i < 0 || i >= n_docs) { bad = 1; break; }
-        const int64_t a = ptr[i], b = ptr[i + 1];
+        const int64_t a = wide ? ptr64[i] : ptr32[i], b = wide ? ptr64[i + 1] : ptr32[i + 1];
         if (a < 0 || b < a || b > n_entries) { bad = 1; break; }
         float sum = 0.0f;
         for (int64_t e = a; e < b; e++) {

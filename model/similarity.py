@@ -229,7 +229,7 @@ class _Counts:
         """Whether `kernels.row_scores` can score these rows (the layout it reads)."""
         return (_COMPILED and kernels.row_scores is not None
                 and self.terms.dtype == np.uint16 and self.counts.dtype == np.uint8
-                and self.indptr.dtype == np.int64 and self.norms.dtype == np.float32
+                and self.indptr.dtype in (np.int32, np.int64) and self.norms.dtype == np.float32
                 and self.tf.dtype == np.float32 and self.idf.dtype == np.float32
                 and all(a.flags.c_contiguous for a in (self.terms, self.counts, self.indptr,
                                                        self.norms, self.tf, self.idf)))

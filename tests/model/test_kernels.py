@@ -54,8 +54,11 @@ def test_postings_are_added_to_the_same_bits(counted, monkeypatch, numpy_in_plac
         np.testing.assert_array_equal(compiled.view(np.uint32), plain.view(np.uint32))
 
 
-def test_rows_are_scored_to_the_same_bits(counted, monkeypatch):
+@pytest.mark.parametrize("pointers", [np.int32, np.int64])  # as an index of < or >= 2**31 entries
+def test_rows_are_scored_to_the_same_bits(counted, monkeypatch, pointers):
     index, W = counted
+    monkeypatch.setattr(index.rows, "indptr", index.rows.indptr.astype(pointers))
+    assert index.rows._compiled()
     rng = np.random.default_rng(2)
     for q in queries(W, rng):
         dense = np.zeros(W.shape[1], dtype=np.float32)
@@ -126,9 +129,9 @@ def test_add_postings_refuses_arrays_of_other_types():
                              np.zeros(3, dtype=np.int64), np.ones(2, dtype=np.float32))
 
 
-def scores(rows, indptr, terms, counts, n_terms=4, tf_len=3):
+def scores(rows, indptr, terms, counts, n_terms=4, tf_len=3, pointers=np.int64):
     out = np.empty(len(rows), dtype=np.float32)
-    kernels.row_scores(out, np.asarray(rows, dtype=np.int64), np.asarray(indptr, dtype=np.int64),
+    kernels.row_scores(out, np.asarray(rows, dtype=np.int64), np.asarray(indptr, dtype=pointers),
                        np.asarray(terms, dtype=np.uint16), np.asarray(counts, dtype=np.uint8),
                        np.array([0, 1, 2], dtype=np.float32)[:tf_len],
                        np.arange(1, n_terms + 1, dtype=np.float32),
@@ -136,10 +139,13 @@ def scores(rows, indptr, terms, counts, n_terms=4, tf_len=3):
     return out
 
 
-def test_row_scores_sum_in_order_then_divide_by_the_norm():
+@pytest.mark.parametrize("pointers", [np.int32, np.int64])
+def test_row_scores_sum_in_order_then_divide_by_the_norm(pointers):
     # row 0: tf[1]*q[0] + tf[2]*q[3] = 1 + 8; row 1: no entries; row 2: tf[2]*q[1] = 4
-    got = scores([2, 0, 1], [0, 2, 2, 3], [0, 3, 1], [1, 2, 2])
+    got = scores([2, 0, 1], [0, 2, 2, 3], [0, 3, 1], [1, 2, 2], pointers=pointers)
     assert got.tolist() == [2.0, 4.5, 0.0]
+    with pytest.raises(TypeError, match="indptr"):  # pointers of another type
+        scores([0], [0, 1], [0], [1], pointers=np.uint16)
 
 
 @pytest.mark.parametrize("rows, indptr, terms, counts", [
@@ -150,9 +156,10 @@ def test_row_scores_sum_in_order_then_divide_by_the_norm():
     ([0], [0, 1, 2, 3], [4, 1, 2], [1, 1, 1]),        # a term past the vocabulary
     ([0], [0, 1, 2, 3], [0, 1, 2], [3, 1, 1]),        # a count past the tf table
 ])
-def test_row_scores_refuse_what_is_out_of_range(rows, indptr, terms, counts):
+@pytest.mark.parametrize("pointers", [np.int32, np.int64])
+def test_row_scores_refuse_what_is_out_of_range(rows, indptr, terms, counts, pointers):
     with pytest.raises(IndexError):
-        scores(rows, indptr, terms, counts)
+        scores(rows, indptr, terms, counts, pointers=pointers)
 
 
 def test_a_changed_row_is_an_index_changed_error_from_the_compiled_path(counted, tmp_path):
