@@ -1,7 +1,8 @@
 """The one writer of a similarity index's files (read back by `SimilarityIndex.load`).
 
 An index folder holds one .npy file per array: the document-major rows (``shape``,
-``indptr``, ``ids``, and either what their weights are computed from — ``terms``,
+``indptr``, the ids (``ids_utf8``, ``ids_ends``, ``ids_hashes``, ``ids_by_hash``: see
+`model.ids.Ids`), and either what their weights are computed from — ``terms``,
 ``counts``, ``norms``, ``idf`` and ``tf`` (see `model.similarity.weigh`) — or, for rows
 given as weights, ``data`` and ``indices``), ``shard_starts``, and per shard its
 term-major postings (``postings_data_i``: one-byte codes; ``postings_rows_i``: each
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from model.ids import Ids
 from model.similarity import (
     _csr_from,
     _Shard,
@@ -183,7 +185,7 @@ class IndexWriter:
                 np.save(folder / "idf.npy", self.idf)
                 np.save(folder / "tf.npy", tf_table(self._largest))
             np.save(folder / "indptr.npy", indptr)
-            np.save(folder / "ids.npy", np.asarray(ids, dtype=str))
+            (ids if isinstance(ids, Ids) else Ids.of(ids)).save(folder)
             np.save(folder / "shard_starts.npy", starts)
             for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True)):
                 _save_shard(folder, i, self._shard(indptr, a, b, idx))

@@ -34,10 +34,10 @@ class Searcher:
         self.store = store
         self.heads = [head.name for head in model.heads]
         self.terms = model.tagger.features.index_names_
-        self.corpus_row = {doc_id: i for i, doc_id in enumerate(model.index.ids)}
+        self.corpus_ids = model.index.ids  # `model.ids.Ids`: mapped, no object an id
         self.masks = model.masks
         self.corpus_uncertainty: dict[str, np.ndarray] = {}  # head -> per corpus row (review)
-        self.visible = Visible.of_corpus(self.heads, len(self.corpus_row),
+        self.visible = Visible.of_corpus(self.heads, len(self.corpus_ids),
                                          model.tagger.features.n_index_terms)
         self._sync_lock = threading.Lock()  # one sync at a time; searches never take it
         # One search computes at a time in a process. It holds no I/O, only the index
@@ -115,7 +115,7 @@ class Searcher:
         X = tagger.vectorize([(title, text)])
         [(labels, predicted)] = tagger.given_or_predicted(X, [given])
         self.store.put(doc_id, title, text, labels, labelled=not predicted, create=True,
-                       corpus=doc_id in self.corpus_row, predicted=predicted,
+                       corpus=doc_id in self.corpus_ids, predicted=predicted,
                        scores=(self.model.version, self._scores(X)))
         self.sync()
         return labels, predicted
@@ -175,7 +175,7 @@ class Searcher:
         if doc is not None:
             return {"id": doc_id, "title": doc["title"], "source": doc["source"],
                     **{h: doc.get(h) for h in self.heads}}
-        row = self.corpus_row.get(doc_id)
+        row = self.corpus_ids.row(doc_id)
         if row is None or view.hidden[row]:
             raise NotFound(f"no document with id {doc_id!r}")
         meta = self.model.corpus[row]
@@ -203,7 +203,7 @@ class Searcher:
             if doc_id in added:
                 out[doc_id] = stored[doc_id]["text"] if doc_id in stored else ""
             else:
-                meta = entry if entry is not None else self.model.corpus[self.corpus_row[doc_id]]
+                meta = entry if entry is not None else self.model.corpus[self.corpus_ids.row(doc_id)]
                 out[doc_id] = _body(meta)
         return out
 
@@ -225,7 +225,7 @@ class Searcher:
         if doc_id in view.live:
             return view.live[doc_id]["vector"]
         self._document(view, doc_id)
-        return self.model.index.row(self.corpus_row[doc_id])
+        return self.model.index.row(self.corpus_ids.row(doc_id))
 
     def search(self, query, k=10, filters=None, min_score=0.0, exclude=None, terms=10):
         """The *k* most similar visible documents, best first, with their shared terms.
@@ -247,7 +247,7 @@ class Searcher:
         for name, label in filters.items():
             mask = self.masks.get((name, label), np.zeros(len(view.hidden), dtype=bool))
             allowed = mask if allowed is None else allowed & mask
-        skip = self.corpus_row.get(exclude) if exclude is not None else None
+        skip = self.corpus_ids.row(exclude) if exclude is not None else None
         with self._compute:
             rows, scores = self.model.index.top_k(query, k + (skip is not None), allowed)
             hits = [(float(s), "corpus", int(r)) for r, s in zip(rows, scores, strict=True)

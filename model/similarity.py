@@ -49,6 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from model import kernels
+from model.ids import Ids
 from model.mapped import AST_LOCK, changed, check_range, checked_rows, spans
 
 ROWS_PER_SHARD = 500_000  # a 2 MB accumulator: scattered additions stay in L2
@@ -376,7 +377,7 @@ class SimilarityIndex:
     matrix : sparse matrix of shape (n_docs, n_terms)
         Non-negative rows (cosine = dot product when they are L2-normalised).
     ids : sequence of str
-        Document id of each row.
+        Document id of each row (kept as `model.ids.Ids`).
     shards : int, optional
         How many row ranges to cut the corpus into (default: ranges of at most
         `ROWS_PER_SHARD` rows).
@@ -397,7 +398,7 @@ class SimilarityIndex:
         if matrix.nnz and matrix.data.min() < 0:
             raise ValueError("the index needs non-negative weights (TF-IDF rows); "
                              "got a negative entry")
-        self._attach(_Weights(matrix), np.asarray(ids, dtype=str), _shards_of(matrix, shards))
+        self._attach(_Weights(matrix), Ids.of(ids), _shards_of(matrix, shards))
 
     @classmethod
     def from_counts(cls, counts, idf, ids, shards=None):
@@ -416,7 +417,7 @@ class SimilarityIndex:
                        counts.data.astype(count_type(largest)), weights.indptr, norms, idf,
                        tf_table(largest), weights.shape)
         index = cls.__new__(cls)
-        index._attach(rows, np.asarray(ids, dtype=str), _shards_of(weights, shards))
+        index._attach(rows, Ids.of(ids), _shards_of(weights, shards))
         return index
 
     def _attach(self, rows, ids, shards, threads=1):
@@ -632,7 +633,8 @@ class SimilarityIndex:
                          array(f"postings_indptr_{i}"), array(f"bounds_{i}"), scales(i))
                   for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True))]
         index = cls.__new__(cls)  # written by us: already checked, nothing to recompute
-        index._attach(rows, array("ids"), shards, threads)
+        index._attach(rows, Ids.load(array, lambda name: (folder / f"{name}.npy").exists()),
+                      shards, threads)
         return index
 
 

@@ -91,11 +91,11 @@ class Visible:
         live, reviews = dict(self.live), dict(self.reviews)
         stored = dict(self.scores)
         hidden = self.hidden
-        model, corpus_row = searcher.model, searcher.corpus_row
+        model, corpus_ids = searcher.model, searcher.corpus_ids
 
         def hide(doc_id):
             nonlocal hidden
-            row = corpus_row.get(doc_id)
+            row = corpus_ids.row(doc_id)
             if row is not None and not hidden[row]:
                 if not hidden.flags.writeable:
                     hidden = hidden.copy()
@@ -119,7 +119,7 @@ class Visible:
         touched = {d["id"] for d in documents} | {c["id"] for c in corrections}
         for doc_id in touched & reviews.keys():
             if doc_id not in live:
-                row = corpus_row.get(doc_id)
+                row = corpus_ids.row(doc_id)
                 if row is None or hidden[row]:
                     continue  # not visible (deleted, or never here): the review waits in the store
                 meta = model.corpus[row]

@@ -84,6 +84,10 @@ def run(args, timeout=300):
     ("index/scales_0.npy", [(float("nan"), 7), (float("inf"), 3), (-1.0, 1)]),
     ("index/bounds_0.npy", [(float("nan"), 3), (-1.0, 1)]),
     ("documents.jsonl", [(ord("{"), 97), (0xFF, 13), (ord("9"), 5)]),
+    ("index/ids_utf8.npy", [(0xFF, 7), (0, 3)]),
+    ("index/ids_ends.npy", [(2**32 - 1, 5), (0, 3), (7, 1)]),
+    ("index/ids_hashes.npy", [(0, 3), (2**64 - 1, 1)]),
+    ("index/ids_by_hash.npy", [(2**32 - 1, 5), (0, 1)]),
 ])
 def test_a_byte_changed_after_loading_never_crashes_a_worker(home_copy, name, values):
     statuses = run([str(home_copy), name, json.dumps(values), "compiled"])

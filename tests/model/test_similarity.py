@@ -212,8 +212,10 @@ def test_matrix_rows_and_ids_survive_a_round_trip(tmp_path):
     assert isinstance(loaded.matrix.data, np.ndarray) and not loaded.matrix.data.flags.writeable
     assert (loaded.matrix[17] != X[17]).nnz == 0
     assert loaded.ids[17] == "doc-17" and len(loaded) == 200
-    # plain .npy files
-    assert np.load(tmp_path / "index" / "ids.npy", allow_pickle=False)[3] == "doc-3"
+    # plain .npy files: the ids as UTF-8 bytes end to end, and where each ends
+    utf8 = np.load(tmp_path / "index" / "ids_utf8.npy", allow_pickle=False)
+    ends = np.load(tmp_path / "index" / "ids_ends.npy", allow_pickle=False)
+    assert bytes(utf8[ends[2]:ends[3]]) == b"doc-3"
 
 
 @pytest.mark.parametrize("query, message", [

@@ -20,7 +20,7 @@ def current(home):
 def test_version_has_every_file_and_a_complete_manifest(trained_home, small_corpus):
     folder = ArtifactStore(trained_home).current_dir()
     manifest = json.loads((folder / "manifest.json").read_text())
-    for name in ("model.joblib", "index/counts.npy", "index/ids.npy", "documents.jsonl",
+    for name in ("model.joblib", "index/counts.npy", "index/ids_utf8.npy", "documents.jsonl",
                  "labels.npz", "report.md", "confusion_agreement_type.png"):
         assert manifest["files"][name] == sha256_of(folder / name)
     assert manifest["version"] == folder.name
