@@ -246,11 +246,13 @@ def measure(args, log):
 def levers(args, log):
     """The index's own levers, on the tagsim index just measured: one process, interleaved.
 
-    The same index is asked the same queries with its postings (one-byte codes, rows of
-    two bytes within segments), with int32 rows (as written before segments), with float32
-    postings (as written before codes), with its rows rescored from float32 weights (as
-    written before counts), and with each shard starting from the k-th best score of the
-    shards before it or searched alone; these copies are made here from its rows. Every variant
+    The same index is asked the same queries with its postings (one-byte codes, rows
+    gap-coded within segments) and its compiled loops, with numpy and scipy alone (an
+    install without a C compiler), with two-byte rows (as written before gap coding), with
+    int32 rows (as written before segments), with float32 postings (as written before
+    codes), with its rows rescored from float32 weights (as written before counts), and
+    with each shard starting from the k-th best score of the shards before it or searched
+    alone; these copies are made here from its rows. Every variant
     must return the same rows and scores: they are levers on speed and size, not on
     results — except the rows rescored from float32 weights, whose scores are the same
     cosines rounded differently (the norm divided into each weight, not into the sum):
@@ -265,9 +267,17 @@ def levers(args, log):
     index, features = tagsim.model.index, tagsim.model.tagger.features
     queries = [features.transform_index([tagsim.text(d.get("title"), d["text"])])
                for d in read_jsonl(args.queries_path, args.queries)]
-    variants = {"one-byte postings, two-byte rows, shared theta (tagsim)": (index, True),
-                "one-byte postings, two-byte rows, each shard alone": (index, False)}
+    variants = {"gap-coded rows, compiled, shared theta (tagsim)": (index, True, True),
+                "gap-coded rows, compiled, each shard alone": (index, False, True),
+                "gap-coded rows, numpy and scipy alone, shared theta": (index, True, False)}
     counted = isinstance(index.rows, similarity._Counts)
+    if all(s.gapped for s in index.shards):  # the layout before gap coding: two-byte rows
+        two_byte = copy.copy(index)
+        two_byte.shards = [_Shard(s.start, s.size, s.data,
+                                  (s._rows_of(np.arange(s.n_terms))[0] & 0xFFFF).astype(np.uint16),
+                                  s.pointers, s.bounds, s.scales) for s in index.shards]
+        variants["two-byte rows (before), numpy and scipy alone, shared theta"] = \
+            (two_byte, True, False)
     if len(index) <= FLOAT32_LEVER_DOCS:  # beyond, float32 copies would not fit beside it
         log("levers: float32 postings made from the rows ...")
         matrix = index.matrix  # decoded once
@@ -280,44 +290,46 @@ def levers(args, log):
             coded, bounds, scales = similarity.quantized(postings)
             wide.shards.append(_Shard(s.start, s.size, coded.data, coded.indices, coded.indptr,
                                       bounds, scales))
-        variants.update({"one-byte postings, int32 rows, shared theta": (wide, True),
-                         "float32 postings, int32 rows, shared theta": (plain, True),
-                         "float32 postings, int32 rows, each shard alone": (plain, False)})
+        variants.update({"one-byte postings, int32 rows, shared theta": (wide, True, False),
+                         "float32 postings, int32 rows, shared theta": (plain, True, False),
+                         "float32 postings, int32 rows, each shard alone": (plain, False, False)})
         if counted:  # the rows rescored from float32 weights, as before they were counts
             weighted = copy.copy(index)
             weighted.rows = similarity._Weights(matrix)
             variants["rows as float32 weights (before), one-byte postings, shared theta"] = \
-                (weighted, True)
+                (weighted, True, True)
         del matrix
     if args.lever_shards:  # the same rows cut into more shards, as a larger corpus would be
         log(f"levers: the index cut into {args.lever_shards} shards ...")
         rows = index.rows
-        cut = SimilarityIndex.from_counts(
-            similarity._csr_from(np.asarray(rows.counts), np.asarray(rows.terms, dtype=np.int32),
-                                 rows.indptr, rows.shape), rows.idf, index.ids,
-            shards=args.lever_shards) if counted else \
-            SimilarityIndex(index.matrix, index.ids, shards=args.lever_shards)
-        variants.update({f"{args.lever_shards} shards, shared theta": (cut, True),
-                         f"{args.lever_shards} shards, each alone": (cut, False)})
+        if counted:
+            terms, counts, indptr = rows._entries(np.arange(rows.shape[0]))
+            cut = SimilarityIndex.from_counts(
+                similarity._csr_from(np.asarray(counts), terms.astype(np.int32), indptr,
+                                     rows.shape), rows.idf, index.ids, shards=args.lever_shards)
+        else:
+            cut = SimilarityIndex(index.matrix, index.ids, shards=args.lever_shards)
+        variants.update({f"{args.lever_shards} shards, shared theta": (cut, True, True),
+                         f"{args.lever_shards} shards, each alone": (cut, False, True)})
     seconds = {name: [] for name in variants}
     answers = {name: [] for name in variants}
     names = list(variants)
     try:
         for i, q in enumerate([queries[0], *queries]):  # the first is a warm-up
             for name in names if i % 2 == 0 else names[::-1]:
-                searched, similarity._SHARED_THETA = variants[name]
+                searched, similarity._SHARED_THETA, similarity._COMPILED = variants[name]
                 started = time.perf_counter()
                 rows, scores = searched.top_k(q, K)
                 if i:
                     seconds[name].append(time.perf_counter() - started)
                     answers[name].append((rows.tolist(), scores.tolist()))
     finally:
-        similarity._SHARED_THETA = True
+        similarity._SHARED_THETA, similarity._COMPILED = True, True
     out = {}
-    for name, (searched, _) in variants.items():
+    for name, (searched, *_) in variants.items():
         ms = 1e3 * np.asarray(seconds[name])
-        arrays = [a for s in searched.shards for a in (s.data, s.rows, s.pointers, s.bounds,
-                                                       s.scales)
+        arrays = [a for s in searched.shards for a in (s.data, s.rows, s.pointers, s.wide,
+                                                       s.wide_pointers, s.bounds, s.scales)
                   if a is not None]
         out[name] = {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
                      "postings_mb": sum(a.nbytes for a in arrays) / 1e6,

@@ -70,11 +70,11 @@ def built_index(n, docs_path, features, results, log):
 def warm(index):
     """Fault in every page of the mapped index, as a server's first queries would."""
     rows = index.rows
-    arrays = [rows.terms, rows.counts, rows.norms, rows.indptr] if hasattr(rows, "counts") \
-        else [rows.matrix.data, rows.matrix.indices, rows.matrix.indptr]
+    arrays = [rows.terms, rows.counts, rows.norms, rows.indptr, rows.wide, rows.wide_indptr] \
+        if hasattr(rows, "counts") else [rows.matrix.data, rows.matrix.indices, rows.matrix.indptr]
     for shard in index.shards:
-        arrays += [shard.postings.data, shard.postings.indices, shard.postings.indptr]
-    for a in arrays:
+        arrays += [shard.data, shard.rows, shard.pointers, shard.wide, shard.wide_pointers]
+    for a in (a for a in arrays if a is not None):
         a[:: max(1, 4096 // a.itemsize)].sum()
 
 

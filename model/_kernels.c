@@ -1,10 +1,14 @@
 /* The two inner loops of a similarity search, compiled (see model/kernels.py).
  *
- * add_postings: add posting lists of two-byte rows and one-byte codes, term by term, into
- *     a float32 accumulator: out[row] += code * weight, in the order numpy's path adds them.
- * row_scores: the exact score of each of some document rows kept as counts:
- *     (sum over the row's entries of tf[count] * qidf[term], in float32, in entry order)
- *     divided by the row's norm -- scipy's CSR row product, then one division.
+ * add_postings: add posting lists (rows gap-coded, one-byte codes), term by term, into a
+ *     float32 accumulator: out[row] += code * weight, in the order numpy's path adds them.
+ * row_scores: the exact score of each of some document rows kept as counts (terms
+ *     gap-coded): (sum over the row's entries of tf[count] * qidf[term], in float32, in
+ *     entry order) divided by the row's norm -- scipy's CSR row product, then one division.
+ *
+ * Gap coding (model/gaps.py): a number is its gap from the one before it in its list in a
+ * byte, or the byte ESCAPE and the number itself in two bytes, the next of the list's
+ * share of `wide`.
  *
  * Both read arrays that may be mapped from files changed after they were loaded: every row,
  * pointer, term and count that indexes another array is checked here before it is used, and
@@ -63,37 +67,50 @@ count(Py_buffer *view)
     return view->len / view->itemsize;
 }
 
+#define ESCAPE 255
+
+/* The next number of a gap-coded list: *value* moved on by gaps[i], or the next escape. */
+#define NEXT(value, gaps, i, wide, w, w_end, bad) do { \
+        const unsigned g_ = (gaps)[i]; \
+        if (g_ == ESCAPE) { \
+            if ((w) >= (w_end)) { bad = 1; break; } \
+            (value) = (wide)[(w)++]; \
+        } else { \
+            (value) += g_; \
+        } \
+    } while (0)
+
 PyDoc_STRVAR(add_postings_doc,
-"add_postings(out, rows, codes, pointers, weights)\n\n"
-"For each term t (a row of *pointers*, its segments' list starts and the last list's end)\n"
-"and each of its postings i, in order: out[(s << 16) + rows[i]] += float32(codes[i]) * weights[t],\n"
-"s being the segment of the list i is in. out: float32 (the shard's rows); rows: uint16;\n"
-"codes: uint8; pointers: int64, n_terms x (segments + 1); weights: float32, n_terms.\n"
-"IndexError if a pointer or row is out of range (nothing is then trusted of out).");
+"add_postings(out, gaps, codes, pointers, wide, wide_pointers, weights)\n\n"
+"For each term t (a row of *pointers*: its segments' list starts, then the last list's\n"
+"end; *wide_pointers* the same for its escapes in *wide*) and each posting i, in order:\n"
+"out[(s << 16) + row] += float32(codes[i]) * weights[t], s the segment of the list i is in\n"
+"and row decoded from the gaps. out: float32 (the shard's rows); gaps, codes: uint8;\n"
+"pointers, wide_pointers: int64, n_terms x (segments + 1); wide: uint16; weights: float32.\n"
+"IndexError if a pointer, escape or row is out of range (out is then not to be trusted).");
 
 static PyObject *
 add_postings(PyObject *self, PyObject *args)
 {
-    PyObject *o_out, *o_rows, *o_codes, *o_pointers, *o_weights;
-    Py_buffer out, rows, codes, pointers, weights;
+    PyObject *o[7];
+    Py_buffer out, gaps, codes, pointers, wide, wide_pointers, weights;
+    if (!PyArg_ParseTuple(args, "OOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6]))
+        return NULL;
+    Py_buffer *views[7] = {&out, &gaps, &codes, &pointers, &wide, &wide_pointers, &weights};
+    static const char *formats[7] = {"f", "B", "B", "q", "H", "q", "f"};
+    static const Py_ssize_t sizes[7] = {4, 1, 1, 8, 2, 8, 4};
+    static const char *names[7] = {"out", "gaps", "codes", "pointers", "wide", "wide_pointers",
+                                   "weights"};
+    int got = 0;
     PyObject *result = NULL;
-    if (!PyArg_ParseTuple(args, "OOOOO", &o_out, &o_rows, &o_codes, &o_pointers, &o_weights))
-        return NULL;
-    if (get(o_out, &out, "f", 4, 1, "out") < 0)
-        return NULL;
-    if (get(o_rows, &rows, "H", 2, 0, "rows") < 0)
-        goto fail_out;
-    if (get(o_codes, &codes, "B", 1, 0, "codes") < 0)
-        goto fail_rows;
-    if (get(o_pointers, &pointers, "q", 8, 0, "pointers") < 0)
-        goto fail_codes;
-    if (get(o_weights, &weights, "f", 4, 0, "weights") < 0)
-        goto fail_pointers;
+    for (; got < 7; got++)
+        if (get(o[got], views[got], formats[got], sizes[got], got == 0, names[got]) < 0)
+            goto done;
 
     const Py_ssize_t n_terms = count(&weights), n_pointers = count(&pointers);
-    const Py_ssize_t size = count(&out), n_postings = count(&rows);
-    if (n_postings != count(&codes)) {
-        PyErr_SetString(PyExc_ValueError, "rows and codes differ in length");
+    const Py_ssize_t size = count(&out), n_postings = count(&gaps), n_wide = count(&wide);
+    if (n_postings != count(&codes) || count(&wide_pointers) != n_pointers) {
+        PyErr_SetString(PyExc_ValueError, "gaps and codes, or the two pointer arrays, differ in length");
         goto done;
     }
     if (n_terms == 0 ? n_pointers != 0 : (n_pointers % n_terms != 0 || n_pointers / n_terms < 2)) {
@@ -102,115 +119,122 @@ add_postings(PyObject *self, PyObject *args)
     }
     const Py_ssize_t width = n_terms ? n_pointers / n_terms : 2, segments = width - 1;
     float *acc = (float *)out.buf;
-    const uint16_t *r = (const uint16_t *)rows.buf;
-    const uint8_t *c = (const uint8_t *)codes.buf;
-    const int64_t *p = (const int64_t *)pointers.buf;
-    const float *w = (const float *)weights.buf;
+    const uint8_t *g = (const uint8_t *)gaps.buf, *c = (const uint8_t *)codes.buf;
+    const int64_t *p = (const int64_t *)pointers.buf, *wp = (const int64_t *)wide_pointers.buf;
+    const uint16_t *wd = (const uint16_t *)wide.buf;
+    const float *weight_of = (const float *)weights.buf;
     int bad = 0;
 
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t t = 0; t < n_terms && !bad; t++) {
-        const int64_t *at = p + t * width;
-        const float weight = w[t];
-        for (Py_ssize_t s = 0; s < segments; s++) {
+        const int64_t *at = p + t * width, *wat = wp + t * width;
+        const float weight = weight_of[t];
+        for (Py_ssize_t s = 0; s < segments && !bad; s++) {
             const int64_t a = at[s], b = at[s + 1];
-            if (a < 0 || b < a || b > n_postings) { bad = 1; break; }
+            int64_t w = wat[s];
+            const int64_t w_end = wat[s + 1];
+            if (a < 0 || b < a || b > n_postings || w < 0 || w_end < w || w_end > n_wide) {
+                bad = 1;
+                break;
+            }
             const int64_t first = (int64_t)s << SEGMENT_BITS;
-            if (first + 65536 <= size) {  /* every row of the segment is in the shard */
-                float *base = acc + first;
-                for (int64_t i = a; i < b; i++)
-                    base[r[i]] += (float)c[i] * weight;
-            } else {
-                for (int64_t i = a; i < b; i++) {
-                    const int64_t row = first + r[i];
-                    if (row >= size) { bad = 1; break; }
-                    acc[row] += (float)c[i] * weight;
-                }
-                if (bad) break;
+            int64_t row = 0;
+            for (int64_t i = a; i < b; i++) {
+                NEXT(row, g, i, wd, w, w_end, bad);
+                if (bad || first + row >= size) { bad = 1; break; }
+                acc[first + row] += (float)c[i] * weight;
             }
         }
     }
     Py_END_ALLOW_THREADS
 
     if (bad)
-        PyErr_SetString(PyExc_IndexError, "postings row pointers or rows out of range");
+        PyErr_SetString(PyExc_IndexError, "postings pointers, escapes or rows out of range");
     else
         result = Py_NewRef(Py_None);
 done:
-    PyBuffer_Release(&weights);
-fail_pointers:
-    PyBuffer_Release(&pointers);
-fail_codes:
-    PyBuffer_Release(&codes);
-fail_rows:
-    PyBuffer_Release(&rows);
-fail_out:
-    PyBuffer_Release(&out);
+    for (int i = 0; i < got; i++)
+        PyBuffer_Release(views[i]);
     return result;
 }
 
 PyDoc_STRVAR(row_scores_doc,
-"row_scores(out, rows, indptr, terms, counts, tf, qidf, norms)\n\n"
-"out[j] = (sum of tf[counts[e]] * qidf[terms[e]] for e in indptr[rows[j]]:indptr[rows[j] + 1],\n"
-"in float32, in order) / norms[rows[j]]; 0 for a row without entries. out: float32; rows:\n"
-"int64; indptr: int32 or int64; terms: uint16; counts: uint8; tf, qidf, norms: float32. IndexError if a row,\n"
-"pointer, term or count is out of range.");
+"row_scores(out, rows, indptr, gaps, counts, wide, wide_indptr, tf, qidf, norms)\n\n"
+"out[j] = (sum of tf[counts[e]] * qidf[term] for e in indptr[rows[j]]:indptr[rows[j] + 1],\n"
+"in float32, in order) / norms[rows[j]], each term decoded from the row's gaps and its\n"
+"escapes wide[wide_indptr[rows[j]]:wide_indptr[rows[j] + 1]]; 0 for a row without entries.\n"
+"out: float32; rows: int64; indptr, wide_indptr: int32 or int64 (both the same); gaps,\n"
+"counts: uint8; wide: uint16; tf, qidf, norms: float32. IndexError if a row, pointer,\n"
+"escape, term or count is out of range.");
 
 static PyObject *
 row_scores(PyObject *self, PyObject *args)
 {
-    PyObject *o[8];
-    Py_buffer out, rows, indptr, terms, counts, tf, qidf, norms;
-    if (!PyArg_ParseTuple(args, "OOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6],
-                          &o[7]))
+    PyObject *o[10];
+    Py_buffer out, rows, indptr, gaps, counts, wide, wide_indptr, tf, qidf, norms;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6],
+                          &o[7], &o[8], &o[9]))
         return NULL;
-    Py_buffer *views[8] = {&out, &rows, &indptr, &terms, &counts, &tf, &qidf, &norms};
-    /* indptr: int32 in an index of fewer than 2**31 entries, else int64 */
-    const int wide = PyObject_CheckBuffer(o[2]) && items_of_eight(o[2]);
-    const char *formats[8] = {"f", "q", wide ? "q" : "i", "H", "B", "f", "f", "f"};
-    const Py_ssize_t sizes[8] = {4, 8, wide ? 8 : 4, 2, 1, 4, 4, 4};
-    static const char *names[8] = {"out", "rows", "indptr", "terms", "counts", "tf", "qidf",
-                                   "norms"};
+    Py_buffer *views[10] = {&out, &rows, &indptr, &gaps, &counts, &wide, &wide_indptr, &tf,
+                            &qidf, &norms};
+    /* row pointers: int32 in an index of fewer than 2**31 entries, else int64 */
+    const int long_pointers = items_of_eight(o[2]);
+    const char *pointer = long_pointers ? "q" : "i";
+    const Py_ssize_t pointer_size = long_pointers ? 8 : 4;
+    const char *formats[10] = {"f", "q", pointer, "B", "B", "H", pointer, "f", "f", "f"};
+    const Py_ssize_t sizes[10] = {4, 8, pointer_size, 1, 1, 2, pointer_size, 4, 4, 4};
+    static const char *names[10] = {"out", "rows", "indptr", "gaps", "counts", "wide",
+                                    "wide_indptr", "tf", "qidf", "norms"};
     int got = 0;
     PyObject *result = NULL;
-    for (; got < 8; got++)
+    for (; got < 10; got++)
         if (get(o[got], views[got], formats[got], sizes[got], got == 0, names[got]) < 0)
             goto done;
 
-    const Py_ssize_t n = count(&rows), n_docs = count(&norms), n_entries = count(&terms);
-    const Py_ssize_t n_tf = count(&tf), n_terms = count(&qidf);
-    if (count(&out) != n || count(&indptr) != n_docs + 1 || count(&counts) != n_entries) {
+    const Py_ssize_t n = count(&rows), n_docs = count(&norms), n_entries = count(&gaps);
+    const Py_ssize_t n_tf = count(&tf), n_terms = count(&qidf), n_wide = count(&wide);
+    if (count(&out) != n || count(&indptr) != n_docs + 1 || count(&wide_indptr) != n_docs + 1
+            || count(&counts) != n_entries) {
         PyErr_SetString(PyExc_ValueError, "row_scores: arrays of mismatched lengths");
         goto done;
     }
     float *score = (float *)out.buf;
     const int64_t *row = (const int64_t *)rows.buf;
-    const int64_t *ptr64 = (const int64_t *)indptr.buf;
-    const int32_t *ptr32 = (const int32_t *)indptr.buf;
-    const uint16_t *term = (const uint16_t *)terms.buf;
-    const uint8_t *cnt = (const uint8_t *)counts.buf;
+    const int64_t *ptr64 = (const int64_t *)indptr.buf, *wptr64 = (const int64_t *)wide_indptr.buf;
+    const int32_t *ptr32 = (const int32_t *)indptr.buf, *wptr32 = (const int32_t *)wide_indptr.buf;
+    const uint8_t *g = (const uint8_t *)gaps.buf, *cnt = (const uint8_t *)counts.buf;
+    const uint16_t *wd = (const uint16_t *)wide.buf;
     const float *tfs = (const float *)tf.buf, *q = (const float *)qidf.buf;
     const float *norm = (const float *)norms.buf;
     int bad = 0;
 
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t j = 0; j < n; j++) {
+    for (Py_ssize_t j = 0; j < n && !bad; j++) {
         const int64_t i = row[j];
         if (i < 0 || i >= n_docs) { bad = 1; break; }
-        const int64_t a = wide ? ptr64[i] : ptr32[i], b = wide ? ptr64[i + 1] : ptr32[i + 1];
-        if (a < 0 || b < a || b > n_entries) { bad = 1; break; }
+        const int64_t a = long_pointers ? ptr64[i] : ptr32[i];
+        const int64_t b = long_pointers ? ptr64[i + 1] : ptr32[i + 1];
+        int64_t w = long_pointers ? wptr64[i] : wptr32[i];
+        const int64_t w_end = long_pointers ? wptr64[i + 1] : wptr32[i + 1];
+        if (a < 0 || b < a || b > n_entries || w < 0 || w_end < w || w_end > n_wide) {
+            bad = 1;
+            break;
+        }
+        int64_t term = 0;
         float sum = 0.0f;
         for (int64_t e = a; e < b; e++) {
-            if (term[e] >= n_terms || cnt[e] >= n_tf) { bad = 1; break; }
-            sum += tfs[cnt[e]] * q[term[e]];
+            NEXT(term, g, e, wd, w, w_end, bad);
+            if (bad || term >= n_terms || cnt[e] >= n_tf) { bad = 1; break; }
+            sum += tfs[cnt[e]] * q[term];
         }
-        if (bad) break;
-        score[j] = b > a ? sum / norm[i] : 0.0f;
+        if (!bad)
+            score[j] = b > a ? sum / norm[i] : 0.0f;
     }
     Py_END_ALLOW_THREADS
 
     if (bad)
-        PyErr_SetString(PyExc_IndexError, "document rows, pointers, terms or counts out of range");
+        PyErr_SetString(PyExc_IndexError,
+                        "document rows, pointers, escapes, terms or counts out of range");
     else
         result = Py_NewRef(Py_None);
 done:

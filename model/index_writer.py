@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from model.gaps import encode
 from model.ids import Ids
 from model.similarity import (
     _csr_from,
@@ -27,9 +28,9 @@ from model.similarity import (
     _whole_counts,
     checked_idf,
     count_type,
+    gap_coded,
     quantized,
     shard_starts,
-    term_type,
     tf_table,
 )
 
@@ -38,6 +39,9 @@ def _save_shard(folder, i, shard):
     np.save(folder / f"postings_data_{i}.npy", shard.data)
     np.save(folder / f"postings_rows_{i}.npy", shard.rows)
     np.save(folder / f"postings_indptr_{i}.npy", shard.pointers)
+    if shard.gapped:
+        np.save(folder / f"postings_wide_{i}.npy", shard.wide)
+        np.save(folder / f"postings_wide_indptr_{i}.npy", shard.wide_pointers)
     np.save(folder / f"bounds_{i}.npy", shard.bounds)
     np.save(folder / f"scales_{i}.npy", shard.scales)
 
@@ -176,8 +180,7 @@ class IndexWriter:
                              self._read(self._indices, self._cols, 0, nnz), idx, nnz)
             else:  # what the weights are computed from (see `model.similarity._Counts`)
                 self._counts.flush()
-                _save_chunks(folder / "terms.npy", self._read(self._indices, self._cols, 0, nnz),
-                             term_type(self.n_terms), nnz)
+                self._save_terms(folder, indptr, nnz)
                 _save_chunks(folder / "counts.npy", self._read(self._counts, np.uint32, 0, nnz),
                              count_type(self._largest), nnz)
                 norms = np.concatenate(self._norms) if self._norms else np.zeros(0, np.float32)
@@ -191,6 +194,41 @@ class IndexWriter:
                 _save_shard(folder, i, self._shard(indptr, a, b, idx))
         finally:
             self.discard()
+
+    def _save_terms(self, folder, indptr, nnz):
+        """The rows' terms, gap-coded while the vocabulary allows it (`model.similarity.
+        document_terms`), a block at a time: ``terms``, ``terms_wide``, ``terms_wide_indptr``."""
+        blocks = self._read(self._indices, self._cols, 0, nnz)
+        if not gap_coded(self.n_terms):
+            _save_chunks(folder / "terms.npy", blocks, np.int32, nnz)
+            return
+        row_starts = np.asarray(indptr, dtype=np.int64)
+        escapes_before = np.zeros(len(row_starts), dtype=np.int64)  # at each row's start
+        gaps = np.lib.format.open_memmap(folder / "terms.npy", mode="w+", dtype=np.uint8,
+                                         shape=(nnz,))
+        scratch = self.path.with_name(self.path.name + ".wide.tmp")
+        first, last, escaped = 0, 0, 0
+        try:
+            with open(scratch, "wb+") as wide:
+                for block in blocks:
+                    lo, hi = np.searchsorted(row_starts, [first, first + len(block)])
+                    starts = np.zeros(len(block), dtype=bool)
+                    starts[row_starts[lo:hi] - first] = True
+                    block_gaps, block_wide, escapes = encode(block, starts, before=last)
+                    gaps[first:first + len(block)] = block_gaps
+                    wide.write(block_wide.tobytes())
+                    escapes_before[lo:hi] = escaped + escapes[row_starts[lo:hi] - first]
+                    escaped += int(escapes[-1])
+                    first, last = first + len(block), int(block[-1]) if len(block) else last
+                escapes_before[np.searchsorted(row_starts, nnz):] = escaped  # rows past the end
+                gaps.flush()
+                del gaps  # unmaps the file
+                wide.flush()
+                _save_chunks(folder / "terms_wide.npy", self._read(wide, np.uint16, 0, escaped),
+                             np.uint16, escaped)
+        finally:
+            scratch.unlink(missing_ok=True)
+        np.save(folder / "terms_wide_indptr.npy", escapes_before.astype(indptr.dtype))
 
     def discard(self):
         """Close and remove the scratch files (again after `close`: nothing happens)."""

@@ -49,6 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from model import kernels
+from model.gaps import decode, encode
 from model.ids import Ids
 from model.mapped import AST_LOCK, changed, check_range, checked_rows, spans
 
@@ -135,9 +136,22 @@ def _whole_counts(counts):
     return counts
 
 
-def term_type(n_terms):
-    """How a row's terms are stored: two bytes while there are at most 65,536 (see `_Counts`)."""
-    return np.uint16 if n_terms <= 2**16 else np.int32
+def gap_coded(n_terms):
+    """Whether a row's terms are gap-coded: while there are at most 65,536 (see `_Counts`)."""
+    return n_terms <= 2**16
+
+
+def document_terms(indices, indptr, n_terms):
+    """How rows' column *indices* (CSR, *indptr*) are stored: (terms, escaped terms, where
+    each row's escapes begin, in *indptr*'s type), gap-coded (`model.gaps`), or
+    (int32 terms, None, None) where the index has too many terms for that."""
+    if not gap_coded(n_terms):
+        return np.asarray(indices, dtype=np.int32), None, None
+    indptr = np.asarray(indptr)
+    starts = np.zeros(len(indices), dtype=bool)
+    starts[indptr[:-1][indptr[:-1] < len(indices)]] = True
+    gaps, wide, escapes = encode(indices, starts)
+    return gaps, wide, escapes[indptr].astype(indptr.dtype)
 
 
 def count_type(largest):
@@ -182,20 +196,28 @@ class _Weights:
 class _Counts:
     """Document-major rows stored as what their weights are computed from (see `weigh`).
 
-    A row's terms (two bytes each while the index has at most 65,536 terms), their
-    counts (the narrowest unsigned integers that hold the largest), one float32 norm a
-    row, and the index's idf and `tf_table`: three bytes an entry where weights and
-    columns took eight. Reading rows back (`take`, `decoded`) decodes them with `weigh`'s
+    A row's terms, their counts (the narrowest unsigned integers that hold the largest),
+    one float32 norm a row, and the index's idf and `tf_table`. While the index has at
+    most 65,536 terms, a row's terms are gap-coded (`model.gaps`: ``terms`` a byte an
+    entry, ``wide`` the escaped terms, ``wide_indptr`` where each row's escapes begin),
+    about 2.3 bytes an entry with its count where float32 weights and int32 columns
+    took eight; indexes written before gap coding keep two-byte terms (``wide`` None),
+    and larger vocabularies int32 terms. Reading rows back (`take`, `decoded`) decodes them with `weigh`'s
     arithmetic. A search's exact score of a row (`scores`) puts the norm last: the float32
     sum of ``tf[count] * (q * idf)[term]`` over the row's entries, in term order, divided
     by the row's norm — the same cosine, without a division an entry, and what a
     brute-force scan of every row (`SimilarityIndex.scores_of_all`) computes too.
     """
 
-    def __init__(self, terms, counts, indptr, norms, idf, tf, shape):
+    def __init__(self, terms, counts, indptr, norms, idf, tf, shape, wide=None,
+                 wide_indptr=None):
         self.terms, self.counts, self.indptr = terms, counts, indptr
+        self.wide, self.wide_indptr = wide, wide_indptr
         self.norms, self.idf, self.tf = norms, idf, tf
         self.shape = tuple(int(v) for v in shape)
+        self.gapped = terms.dtype == np.uint8
+        if self.gapped != (wide is not None) or (wide is None) != (wide_indptr is None):
+            raise ValueError("gap-coded terms come with their escapes and escape pointers")
 
     def _entries(self, rows):
         """The checked (terms, counts, indptr) of *rows*' entries, in row order."""
@@ -205,8 +227,18 @@ class _Counts:
         indptr = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum(lengths, out=indptr[1:])
         where = np.arange(indptr[-1], dtype=np.int64) + np.repeat(starts - indptr[:-1], lengths)
-        terms, counts = self.terms[where], self.counts[where]
+        if self.gapped:
+            terms = decode(self.terms, self.wide, starts, stops,
+                           *spans(self.wide_indptr, rows, len(self.wide), "document escape"))
+        else:
+            terms = self.terms[where]
+        counts = self.counts[where]
         check_range(terms, self.shape[1], "document")
+        rising = np.diff(terms.astype(np.int64)) > 0  # each row's terms: ascending, unique
+        inner = indptr[1:-1]
+        rising[inner[(inner > 0) & (inner < len(terms))] - 1] = True  # a new row may start lower
+        if not rising.all():
+            raise changed("a document's terms are not in order")
         check_range(counts, len(self.tf), "document count")
         return terms, counts, indptr
 
@@ -216,10 +248,11 @@ class _Counts:
         if self._compiled():
             scores = np.empty(len(rows), dtype=np.float32)
             try:
-                kernels.row_scores(scores, rows, self.indptr, self.terms, self.counts, self.tf,
-                                   dense * self.idf, self.norms)
+                kernels.row_scores(scores, rows, self.indptr, self.terms, self.counts, self.wide,
+                                   self.wide_indptr, self.tf, dense * self.idf, self.norms)
             except IndexError:
-                raise changed("document row pointers, terms or counts out of range") from None
+                raise changed("document row pointers, escapes, terms or counts out of range") \
+                    from None
         else:
             scores = self._scores(rows, dense)
         if not np.all(np.isfinite(scores)):
@@ -228,12 +261,14 @@ class _Counts:
 
     def _compiled(self):
         """Whether `kernels.row_scores` can score these rows (the layout it reads)."""
-        return (_COMPILED and kernels.row_scores is not None
-                and self.terms.dtype == np.uint16 and self.counts.dtype == np.uint8
-                and self.indptr.dtype in (np.int32, np.int64) and self.norms.dtype == np.float32
+        return (_COMPILED and kernels.row_scores is not None and self.gapped
+                and self.counts.dtype == np.uint8 and self.wide.dtype == np.uint16
+                and self.indptr.dtype in (np.int32, np.int64)
+                and self.wide_indptr.dtype == self.indptr.dtype and self.norms.dtype == np.float32
                 and self.tf.dtype == np.float32 and self.idf.dtype == np.float32
                 and all(a.flags.c_contiguous for a in (self.terms, self.counts, self.indptr,
-                                                       self.norms, self.tf, self.idf)))
+                                                       self.wide, self.wide_indptr, self.norms,
+                                                       self.tf, self.idf)))
 
     def _scores(self, rows, dense):
         """`scores` with numpy and scipy: the entries gathered, then scipy's row product."""
@@ -271,26 +306,34 @@ SEGMENT_BITS = 16  # postings give a row within a segment of 65,536 rows: two by
 class _Shard:
     """Term-major postings (with shard-local rows) of the rows ``start:start + size``.
 
-    Within a term, postings are stored by segment of ``2**SEGMENT_BITS`` rows: ``rows``
-    holds each posting's row within its segment (two bytes), and ``pointers`` where
-    each (term, segment) list begins — term t's list in segment s is
-    ``pointers[t * segments + s]`` up to the next pointer — so a posting's row is its
-    segment's first row plus its two bytes. Indexes written before segments hold
-    shard-local int32 rows and one segment (``pointers`` is then a CSR indptr): the rows'
-    type says which.
+    Within a term, postings are stored by segment of ``2**SEGMENT_BITS`` rows, and
+    ``pointers`` say where each (term, segment) list begins — term t's list in segment s
+    is ``pointers[t * segments + s]`` up to the next pointer — so a posting's row is its
+    segment's first row plus its row within the segment. Those rows are kept gap-coded
+    (`model.gaps`): ``rows`` holds a byte a posting, ``wide`` the escaped rows and
+    ``wide_pointers`` where each list's escapes begin. Indexes written before gap coding
+    hold each row within its segment in two bytes (``rows`` uint16, no ``wide``), and
+    those written before segments shard-local int32 rows and one segment (``pointers``
+    is then a CSR indptr): the rows' type says which.
 
     ``data`` holds one-byte codes and ``scales`` each term's scale (a posting's upper
     bound is code times scale), or, in indexes written before codes, float32 weights
     and ``scales`` None. ``bounds`` is each term's largest upper bound.
     """
 
-    def __init__(self, start, size, data, rows, pointers, bounds, scales=None):
+    def __init__(self, start, size, data, rows, pointers, bounds, scales=None, wide=None,
+                 wide_pointers=None):
         self.start, self.size = int(start), int(size)
         self.data, self.rows, self.pointers = data, rows, pointers
+        self.wide, self.wide_pointers = wide, wide_pointers
         self.bounds, self.scales = bounds, scales
-        self.segments = segments_of(self.size) if rows.dtype == np.uint16 else 1
+        self.gapped = rows.dtype == np.uint8
+        if self.gapped != (wide is not None) or (wide is None) != (wide_pointers is None):
+            raise ValueError("gap-coded rows come with their escapes and escape pointers")
+        self.segments = segments_of(self.size) if rows.dtype in (np.uint8, np.uint16) else 1
         self.n_terms = (len(pointers) - 1) // self.segments
-        if len(pointers) != self.n_terms * self.segments + 1:
+        if len(pointers) != self.n_terms * self.segments + 1 or (
+                self.gapped and len(wide_pointers) != len(pointers)):
             raise ValueError(f"{len(pointers)} posting pointers do not fit {self.segments} "
                              f"segments of a shard of {self.size} rows")
         ends = np.asarray(pointers[:: self.segments], dtype=np.int64)
@@ -298,7 +341,7 @@ class _Shard:
 
     @classmethod
     def of(cls, start, size, postings, bounds, scales=None):
-        """A shard of term-major CSR *postings* (shard-local rows), stored by segment."""
+        """A shard of term-major CSR *postings* (shard-local rows), stored by segment, gap-coded."""
         segments = segments_of(size)
         rows = np.asarray(postings.indices)
         n_terms = postings.shape[0]
@@ -310,58 +353,60 @@ class _Shard:
         pointers = np.zeros(n_terms * segments + 1, dtype=np.int64)
         np.cumsum(np.bincount(keys, minlength=n_terms * segments), out=pointers[1:])
         del keys
-        low = (rows & ((1 << SEGMENT_BITS) - 1)).astype(np.uint16)
-        return cls(start, size, postings.data, low, pointers, bounds, scales)
+        starts = np.zeros(len(rows), dtype=bool)
+        starts[pointers[:-1][pointers[:-1] < len(rows)]] = True  # where each list begins
+        gaps, wide, escapes = encode(rows & ((1 << SEGMENT_BITS) - 1), starts)
+        return cls(start, size, postings.data, gaps, pointers, bounds, scales, wide,
+                   escapes[pointers])
 
-    def _pointers(self, terms):
+    def _pointers(self, terms, pointers=None):
         """The checked (term, segment) pointers of *terms*: one row of segments + 1 per term."""
+        pointers, limit = (self.pointers, len(self.rows)) if pointers is None else \
+            (pointers, len(self.wide))
         at = np.asarray(terms, dtype=np.int64)[:, None] * self.segments + np.arange(
             self.segments + 1)
-        pointers = np.asarray(self.pointers[at], dtype=np.int64)
-        if pointers.size and (pointers.min() < 0 or pointers.max() > len(self.rows)
-                              or np.any(np.diff(pointers, axis=1) < 0)):
+        found = np.asarray(pointers[at], dtype=np.int64)
+        if found.size and (found.min() < 0 or found.max() > limit
+                           or np.any(np.diff(found, axis=1) < 0)):
             raise changed("postings row pointers out of range")
-        return pointers
+        return found
 
-    def _widened(self, positions, pointers):
-        """Shard-local int32 rows of the postings at *positions* (the lists of *pointers*), checked."""
-        rows = self.rows[positions].astype(np.int32)
+    def _rows_of(self, terms):
+        """Shard-local int32 rows of *terms*' postings (their lists one after the other), checked."""
+        pointers = self._pointers(terms)
+        starts, stops = pointers[:, :-1].ravel(), pointers[:, 1:].ravel()
+        if self.gapped:
+            wide = self._pointers(terms, self.wide_pointers)
+            rows = decode(self.rows, self.wide, starts, stops, wide[:, :-1].ravel(),
+                          wide[:, 1:].ravel())
+            check_range(rows, 1 << SEGMENT_BITS, "postings")  # a changed gap adds up past it
+            rows = rows.astype(np.int32)
+        else:
+            lengths = stops - starts
+            offsets = np.concatenate([[0], np.cumsum(lengths)])
+            rows = self.rows[np.arange(offsets[-1], dtype=np.int64)
+                             + np.repeat(starts - offsets[:-1], lengths)].astype(np.int32)
         if self.segments > 1:
             firsts = np.arange(self.segments, dtype=np.int32) << SEGMENT_BITS
-            rows += np.repeat(np.tile(firsts, len(pointers)), np.diff(pointers, axis=1).ravel())
+            rows += np.repeat(np.tile(firsts, len(pointers)), stops - starts)
         check_range(rows, self.size, "postings")
-        return rows
+        return rows, pointers
 
     def select(self, terms):
         """The postings of *terms* as a CSR matrix (a row a term), float32 data, checked."""
-        pointers = self._pointers(terms)
+        rows, pointers = self._rows_of(terms)
         starts, lengths = pointers[:, 0], pointers[:, -1] - pointers[:, 0]
         indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=indptr[1:])
         where = np.arange(indptr[-1], dtype=np.int64) + np.repeat(starts - indptr[:-1], lengths)
-        return _csr_from(self.data[where].astype(np.float32), self._widened(where, pointers),
-                         indptr, (len(lengths), self.size))
+        return _csr_from(self.data[where].astype(np.float32), rows, indptr,
+                         (len(lengths), self.size))
 
     def each(self, terms):
-        """(int32 rows, data) of each of *terms*' posting lists in turn, checked.
-
-        The rows are a buffer the next list overwrites: use them before asking for it.
-        Within a segment a row is below the next segment's first row by construction, so
-        only the last segment's rows are checked against the shard's end (every row, in an
-        index of int32 rows).
-        """
-        pointers = self._pointers(terms)
-        segments, stored = self.segments, self.rows
-        buffer = np.empty(int((pointers[:, -1] - pointers[:, 0]).max(initial=0)), dtype=np.int32)
-        for p in pointers.tolist():
-            a, b = p[0], p[-1]
-            rows = buffer[: b - a]
-            rows[:] = stored[a:b]
-            for s in range(1, segments):
-                if p[s + 1] > p[s]:
-                    rows[p[s] - a:p[s + 1] - a] += s << SEGMENT_BITS
-            check_range(rows[p[segments - 1] - a:], self.size, "postings")
-            yield rows, self.data[a:b]
+        """(int32 rows, data) of each of *terms*' posting lists in turn, checked."""
+        for term in np.asarray(terms, dtype=np.int64).tolist():
+            rows, pointers = self._rows_of([term])
+            yield rows, self.data[pointers[0, 0]:pointers[0, -1]]
 
 
 def segments_of(size):
@@ -413,9 +458,9 @@ class SimilarityIndex:
         idf = checked_idf(idf, counts.shape[1])
         weights, norms = _weighed(counts, idf)
         largest = int(counts.data.max(initial=0))
-        rows = _Counts(counts.indices.astype(term_type(counts.shape[1])),
-                       counts.data.astype(count_type(largest)), weights.indptr, norms, idf,
-                       tf_table(largest), weights.shape)
+        terms, wide, wide_indptr = document_terms(counts.indices, weights.indptr, counts.shape[1])
+        rows = _Counts(terms, counts.data.astype(count_type(largest)), weights.indptr, norms, idf,
+                       tf_table(largest), weights.shape, wide, wide_indptr)
         index = cls.__new__(cls)
         index._attach(rows, Ids.of(ids), _shards_of(weights, shards))
         return index
@@ -591,8 +636,8 @@ class SimilarityIndex:
         rows = self.rows
         if isinstance(rows, _Counts):
             writer = IndexWriter(folder, self.n_terms, shards=len(self.shards), idf=rows.idf)
-            writer.add(_csr_from(np.asarray(rows.counts), np.asarray(rows.terms, dtype=np.int32),
-                                 rows.indptr, rows.shape))
+            terms, counts, indptr = rows._entries(np.arange(rows.shape[0]))
+            writer.add(_csr_from(np.asarray(counts), terms.astype(np.int32), indptr, rows.shape))
         else:
             writer = IndexWriter(folder, self.n_terms, shards=len(self.shards))
             writer.add(rows.matrix)
@@ -617,20 +662,23 @@ class SimilarityIndex:
                                 allow_pickle=False)
             return np.asarray(value)
 
+        def optional(name):  # written before gap coding: not there
+            return array(name) if (folder / f"{name}.npy").exists() else None
+
         n_docs, n_terms = (int(v) for v in array("shape"))
         if (folder / "counts.npy").exists():
             rows = _Counts(array("terms"), array("counts"), array("indptr"), array("norms"),
-                           array("idf"), array("tf"), (n_docs, n_terms))
+                           array("idf"), array("tf"), (n_docs, n_terms), optional("terms_wide"),
+                           optional("terms_wide_indptr"))
         else:  # written before rows were stored as counts: float32 weights
             rows = _Weights(_csr_from(array("data"), array("indices"), array("indptr"),
                                       (n_docs, n_terms)))
         starts = array("shard_starts")
 
-        def scales(i):  # indexes written before codes have none: float32 postings
-            return array(f"scales_{i}") if (folder / f"scales_{i}.npy").exists() else None
-
         shards = [_Shard(a, b - a, array(f"postings_data_{i}"), array(f"postings_rows_{i}"),
-                         array(f"postings_indptr_{i}"), array(f"bounds_{i}"), scales(i))
+                         array(f"postings_indptr_{i}"), array(f"bounds_{i}"),
+                         optional(f"scales_{i}"),  # none before codes: float32 postings
+                         optional(f"postings_wide_{i}"), optional(f"postings_wide_indptr_{i}"))
                   for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True))]
         index = cls.__new__(cls)  # written by us: already checked, nothing to recompute
         index._attach(rows, Ids.load(array, lambda name: (folder / f"{name}.npy").exists()),
@@ -667,10 +715,11 @@ def _accumulate(shard, terms, weights):
         weights = np.maximum(weights * _checked_bounds(shard.scales[terms], "scales"),
                              np.finfo(np.float32).tiny)
     if (_COMPILED and kernels.add_postings is not None and shard.scales is not None
-            and shard.rows.dtype == np.uint16 and shard.data.dtype == np.uint8):
+            and shard.gapped and shard.data.dtype == np.uint8):
         out = np.zeros(shard.size, dtype=np.float32)
         try:
-            kernels.add_postings(out, shard.rows, shard.data, shard._pointers(terms), weights)
+            kernels.add_postings(out, shard.rows, shard.data, shard._pointers(terms), shard.wide,
+                                 shard._pointers(terms, shard.wide_pointers), weights)
         except IndexError:
             raise changed("postings rows out of range") from None
         return out

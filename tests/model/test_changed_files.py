@@ -72,9 +72,13 @@ def run(args, timeout=300):
 
 
 @pytest.mark.parametrize("name, values", [
-    ("index/postings_rows_0.npy", [(65535, 7), (40000, 101), (65535, 1)]),  # two bytes
+    ("index/postings_rows_0.npy", [(255, 7), (200, 101), (255, 1), (0, 1)]),  # gaps
+    ("index/postings_wide_0.npy", [(65535, 7), (40000, 3), (65535, 1)]),     # escaped rows
+    ("index/postings_wide_indptr_0.npy", [(BIG, 5), (NEGATIVE, 5), (0, 3), (BIG, 1)]),
     ("index/postings_indptr_0.npy", [(BIG, 5), (NEGATIVE, 5), (0, 3), (BIG, 1)]),
-    ("index/terms.npy", [(65535, 7), (40000, 3), (0, 1)]),  # two-byte term numbers
+    ("index/terms.npy", [(255, 7), (200, 3), (0, 1)]),  # gaps between term numbers
+    ("index/terms_wide.npy", [(65535, 7), (40000, 3), (0, 1)]),  # escaped term numbers
+    ("index/terms_wide_indptr.npy", [(2**31 - 1, 3), (NEGATIVE, 3), (0, 2), (2**31 - 1, 1)]),
     ("index/counts.npy", [(255, 7), (0, 3), (200, 1)]),     # one-byte counts
     ("index/norms.npy", [(float("nan"), 7), (float("inf"), 3), (0.0, 5), (-1.0, 1)]),
     ("index/idf.npy", [(float("nan"), 7), (-1.0, 3), (float("inf"), 1)]),
@@ -95,9 +99,13 @@ def test_a_byte_changed_after_loading_never_crashes_a_worker(home_copy, name, va
 
 
 @pytest.mark.parametrize("name, values", [  # what the compiled kernels read, read by numpy
-    ("index/postings_rows_0.npy", [(65535, 7), (40000, 101), (65535, 1)]),
+    ("index/postings_rows_0.npy", [(255, 7), (200, 101), (255, 1), (0, 1)]),
+    ("index/postings_wide_0.npy", [(65535, 7), (40000, 3), (65535, 1)]),
+    ("index/postings_wide_indptr_0.npy", [(BIG, 5), (NEGATIVE, 5), (0, 3), (BIG, 1)]),
     ("index/postings_indptr_0.npy", [(BIG, 5), (NEGATIVE, 5), (0, 3), (BIG, 1)]),
-    ("index/terms.npy", [(65535, 7), (40000, 3), (0, 1)]),
+    ("index/terms.npy", [(255, 7), (200, 3), (0, 1)]),
+    ("index/terms_wide.npy", [(65535, 7), (40000, 3), (0, 1)]),
+    ("index/terms_wide_indptr.npy", [(2**31 - 1, 3), (NEGATIVE, 3), (0, 2), (2**31 - 1, 1)]),
     ("index/counts.npy", [(255, 7), (0, 3), (200, 1)]),
     ("index/indptr.npy", [(BIG, 3), (NEGATIVE, 3), (0, 2), (BIG, 1)]),
 ])
@@ -133,7 +141,7 @@ LONG = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("path", ["compiled", "numpy"])
-@pytest.mark.parametrize("value", [65535, 8000])  # rows past the shard's 8,000
+@pytest.mark.parametrize("value", [255, 250])  # an escape too many; gaps past the shard's 8,000
 def test_long_posting_lists_added_in_place_are_checked_too(tmp_path, value, path):
     # every term in half of the rows: each list is added in place by scipy's kernel
     rng = np.random.default_rng(0)

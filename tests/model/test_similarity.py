@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import model.similarity as similarity
+from model.gaps import decode
 from model.index_writer import IndexWriter
 from model.similarity import SimilarityIndex
 
@@ -269,8 +270,12 @@ def test_postings_are_one_byte_codes_that_bound_every_weight_from_above(tmp_path
     SimilarityIndex(X, [str(i) for i in range(500)], shards=2).save(tmp_path / "index")
     for i in range(2):
         codes = np.load(tmp_path / "index" / f"postings_data_{i}.npy")
-        rows = np.load(tmp_path / "index" / f"postings_rows_{i}.npy")
+        gaps = np.load(tmp_path / "index" / f"postings_rows_{i}.npy")
+        wide = np.load(tmp_path / "index" / f"postings_wide_{i}.npy")
+        escapes = np.load(tmp_path / "index" / f"postings_wide_indptr_{i}.npy")
         indptr = np.load(tmp_path / "index" / f"postings_indptr_{i}.npy")
+        assert gaps.dtype == np.uint8 and wide.dtype == np.uint16  # rows gap-coded (model.gaps)
+        rows = decode(gaps, wide, indptr[:-1], indptr[1:], escapes[:-1], escapes[1:])
         scales = np.load(tmp_path / "index" / f"scales_{i}.npy")
         bounds = np.load(tmp_path / "index" / f"bounds_{i}.npy")
         assert codes.dtype == np.uint8 and codes.min() >= 1
@@ -297,7 +302,8 @@ def test_an_index_written_with_float32_postings_is_still_read_exactly(tmp_path):
         np.save(folder / f"postings_rows_{i}.npy", postings.indices.astype(np.int32))
         np.save(folder / f"postings_indptr_{i}.npy", postings.indptr.astype(np.int32))
         np.save(folder / f"bounds_{i}.npy", similarity._term_bounds(postings))
-        (folder / f"scales_{i}.npy").unlink()
+        for name in (f"scales_{i}", f"postings_wide_{i}", f"postings_wide_indptr_{i}"):
+            (folder / f"{name}.npy").unlink()
     old = SimilarityIndex.load(folder)
     assert all(s.scales is None and s.data.dtype == np.float32 and s.rows.dtype == np.int32
                and s.segments == 1 for s in old.shards)
@@ -309,6 +315,38 @@ def test_an_index_written_with_float32_postings_is_still_read_exactly(tmp_path):
         rows, got = old.top_k(q, 10)
         np.testing.assert_array_equal(rows, want)
         np.testing.assert_array_equal(got, scores[want])
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_an_index_written_with_two_byte_rows_and_terms_is_still_read_exactly(tmp_path, monkeypatch,
+                                                                            compiled):
+    # the layout before gap coding: a posting's row within its segment and a row's terms
+    # in two bytes each, nothing escaped
+    monkeypatch.setattr(similarity, "_COMPILED", compiled)
+    rng = np.random.default_rng(8)
+    n = 70_000  # two segments
+    counts = sp.random(n, 300, density=0.03, format="csr", random_state=rng,
+                       data_rvs=lambda m: rng.integers(1, 4, m)).astype(np.int64)
+    idf = rng.uniform(1, 6, 300).astype(np.float32)
+    index = SimilarityIndex.from_counts(counts, idf, [str(i) for i in range(n)], shards=1)
+    folder = tmp_path / "index"
+    index.save(folder)
+    shard = index.shards[0]
+    np.save(folder / "postings_rows_0.npy",
+            (shard._rows_of(np.arange(300))[0] & 0xFFFF).astype(np.uint16))
+    np.save(folder / "terms.npy", counts.indices.astype(np.uint16))
+    for name in ("postings_wide_0", "postings_wide_indptr_0", "terms_wide", "terms_wide_indptr"):
+        (folder / f"{name}.npy").unlink()
+    old = SimilarityIndex.load(folder)
+    assert old.shards[0].rows.dtype == np.uint16 and not old.shards[0].gapped
+    assert old.rows.terms.dtype == np.uint16 and not old.rows.gapped
+    W = similarity.weigh(counts, idf)[0]
+    assert (old.matrix != W).nnz == 0
+    for j in rng.choice(n, 8, replace=False):
+        want_rows, want_scores = ranked(index.scores_of_all(W[j]), 10)
+        rows, scores = old.top_k(W[j], 10)
+        np.testing.assert_array_equal(rows, want_rows)
+        np.testing.assert_array_equal(scores, want_scores)
 
 
 def test_a_later_shard_starts_from_the_kth_best_score_of_the_shards_before(monkeypatch):
@@ -412,14 +450,18 @@ def test_rows_kept_as_counts_are_searched_exactly_in_memory_written_and_loaded(
             assert (index.row(i) != W[i]).nnz == 0
 
 
-def test_rows_kept_as_counts_take_three_bytes_an_entry(tmp_path):
+def test_rows_kept_as_counts_take_little_over_two_bytes_an_entry(tmp_path):
     rng = np.random.default_rng(3)
     counts = sp.random(2000, 500, density=0.05, format="csr", random_state=rng,
                        data_rvs=lambda n: rng.integers(1, 40, n)).astype(np.int64)
     idf = rng.uniform(1, 8, 500).astype(np.float32)
     SimilarityIndex.from_counts(counts, idf, [str(i) for i in range(2000)]).save(tmp_path / "a")
     arrays = arrays_of(tmp_path / "a")
-    assert arrays["terms"].dtype == np.uint16 and arrays["counts"].dtype == np.uint8
+    # terms gap-coded: a byte each, the few gaps of 255 or more escaped to two more bytes
+    assert arrays["terms"].dtype == np.uint8 and arrays["counts"].dtype == np.uint8
+    assert arrays["terms_wide"].dtype == np.uint16 and len(arrays["terms_wide"]) < counts.nnz / 20
+    entry_bytes = sum(arrays[n].nbytes for n in ("terms", "terms_wide", "counts")) / counts.nnz
+    assert entry_bytes < 2.1
     assert "data" not in arrays and "indices" not in arrays
     assert arrays["norms"].shape == (2000,) and arrays["tf"].shape == (40,)
     counts.data[0] = 1000  # a count over a byte: two bytes a count
@@ -459,7 +501,7 @@ def test_rows_past_the_first_65536_of_a_shard_are_found_exactly(tmp_path, monkey
                        data_rvs=lambda m: rng.integers(1, 6, m)).astype(np.int64)
     idf = rng.uniform(1, 5, n_terms).astype(np.float32)
     index = SimilarityIndex.from_counts(counts, idf, [str(i) for i in range(n)], shards=1)
-    assert index.shards[0].segments == 4 and index.shards[0].rows.dtype == np.uint16
+    assert index.shards[0].segments == 4 and index.shards[0].gapped
     index.save(tmp_path / "index")
     loaded = SimilarityIndex.load(tmp_path / "index")
     W = similarity.weigh(counts, idf)[0]
