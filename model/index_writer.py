@@ -2,12 +2,14 @@
 
 An index folder holds one .npy file per array: the document-major rows (``shape``,
 ``indptr``, the ids (``ids_utf8``, ``ids_ends``, ``ids_hashes``, ``ids_by_hash``: see
-`model.ids.Ids`), and either what their weights are computed from — ``terms``,
-``counts``, ``norms``, ``idf`` and ``tf`` (see `model.similarity.weigh`) — or, for rows
-given as weights, ``data`` and ``indices``), ``shard_starts``, and per shard its
-term-major postings (``postings_data_i``: one-byte codes; ``postings_rows_i``: each
-posting's row within its segment of 65,536 rows, two bytes; ``postings_indptr_i``: where
-each term's list in each segment begins, see `model.similarity._Shard`), each term's
+`model.ids.Ids`), and either what their weights are computed from — ``terms`` (gap-coded,
+with ``terms_wide`` and ``terms_wide_indptr``: see `model.gaps`), ``counts``, ``norms``,
+``idf`` and ``tf`` (see `model.similarity.weigh`) — or, for rows given as weights,
+``data`` and ``indices``), ``shard_starts``, and per shard its term-major postings
+(``postings_data_i``: one-byte codes; ``postings_rows_i``: each posting's row within its
+segment of 65,536 rows, gap-coded, with ``postings_wide_i`` and
+``postings_wide_indptr_i``; ``postings_indptr_i``: where each term's list in each
+segment begins, see `model.similarity._Shard`), each term's
 scale (``scales_i``: a posting's weight is at most its code times its term's scale) and
 each term's largest upper bound (``bounds_i``).
 """

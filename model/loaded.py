@@ -1,8 +1,10 @@
-"""A version loaded for serving: verified first, then read whole into one immutable object."""
+"""A version loaded for serving: verified first, then read into one immutable object (its
+index and documents mapped, its stored scores read when first asked for)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -42,7 +44,7 @@ class LoadedModel:
     index: SimilarityIndex | None = None
     corpus: Sequence = ()  # each row's metadata (a `CorpusDocuments`)
     masks: dict = field(default_factory=dict)  # (head, label) -> bool array over rows
-    scores: dict = field(default_factory=dict)  # head -> (rows, labels) probabilities, if stored
+    scores: Mapping = field(default_factory=dict)  # head -> (rows, labels) probabilities (`StoredScores`)
 
     @property
     def text_fields(self) -> tuple[str, ...]:
@@ -85,7 +87,7 @@ def _load_verified(home, with_index, version, key) -> LoadedModel:
         if len(corpus) != len(index):
             raise ValueError(f"{len(index)} index rows but {len(corpus)} documents")
         masks = label_masks(folder / LABELS_FILE, [h.name for h in heads], len(corpus))
-        scores = _stored_scores(folder / SCORES_FILE, heads, len(corpus))
+        scores = StoredScores(folder / SCORES_FILE, [h.name for h in heads], len(corpus))
     except (OSError, ValueError, KeyError) as exc:
         raise ArtifactError(f"cannot read the index or documents of {folder}: {exc}; "
                             "retrain") from None
@@ -93,16 +95,48 @@ def _load_verified(home, with_index, version, key) -> LoadedModel:
                        scores)
 
 
-def _stored_scores(path, heads, n_rows):
-    """Per head, the (rows, labels) probabilities of a version's corpus; {} for older versions."""
-    if not path.is_file():
-        return {}
-    with np.load(path, allow_pickle=False) as z:
-        scores = {h.name: z[h.name] for h in heads}
-    for name, P in scores.items():
-        if P.shape[0] != n_rows:
-            raise ValueError(f"{path} scores {P.shape[0]} rows of {name}, not {n_rows}")
-    return scores
+class StoredScores(Mapping):
+    """Per head, the (rows, labels) probabilities of a version's corpus, read on first use.
+
+    Only the review queue reads them: a process that never shows it never holds them
+    (52 MB at a million documents, in each worker process). Empty for versions written
+    before scores were stored. A file that cannot be read is an `ArtifactError` then.
+    """
+
+    def __init__(self, path: Path, names, n_rows: int):
+        self._path, self._n_rows = path, n_rows
+        self._names = tuple(names) if path.is_file() else ()
+        self._arrays = None
+        self._lock = threading.Lock()
+
+    def _read(self):
+        with self._lock:
+            if self._arrays is None:
+                try:
+                    with AST_LOCK, np.load(self._path, allow_pickle=False) as z:
+                        arrays = {name: z[name] for name in self._names}
+                    for name, P in arrays.items():
+                        if P.shape[0] != self._n_rows:
+                            raise ValueError(f"{P.shape[0]} rows of {name}, not {self._n_rows}")
+                except (OSError, ValueError, KeyError) as exc:
+                    raise ArtifactError(f"cannot read the stored scores {self._path}: {exc}; "
+                                        "retrain") from None
+                self._arrays = arrays
+        return self._arrays
+
+    def __getitem__(self, name):
+        if name not in self._names:
+            raise KeyError(name)
+        return self._read()[name]
+
+    def __contains__(self, name):  # without reading the file
+        return name in self._names
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self):
+        return len(self._names)
 
 
 def _manifest_heads(manifest, tagger, folder) -> tuple[HeadSpec, ...]:

@@ -2,13 +2,15 @@
 
 The index keeps the corpus twice: document-major (for exact rescoring and shared terms)
 and term-major (postings, so a query reads only its own terms). Document-major rows are
-kept as what their weights are computed from (`weigh`): two-byte terms, counts of a byte
-(where they fit) and a norm a row, three bytes an entry against eight for float32
-weights and int32 columns (`_Counts`); rows given as weights are kept as they are. Rows are
+kept as what their weights are computed from (`weigh`): gap-coded terms (`model.gaps`),
+counts of a byte (where they fit) and a norm a row, about 2.3 bytes an entry against
+eight for float32 weights and int32 columns (`_Counts`); rows given as weights are kept
+as they are. Rows are
 cut into shards of at most `ROWS_PER_SHARD` consecutive rows, so that a shard's dense
 score accumulator (4 bytes a row) stays about the size of a core's L2 cache; shards
-are searched one after the other, or by a thread each (scipy's sparse products release
-the GIL), and their answers merged. Each shard answers in passes, MaxScore style:
+are searched one after the other, or by a thread each (the compiled loops of
+`model.kernels` and scipy's sparse products release the GIL), and their answers merged.
+Each shard answers in passes, MaxScore style:
 
 1. The query's cheapest terms (fewest postings per unit of score they can add) are
    summed into a dense accumulator; the best rows so far are rescored exactly, and the
@@ -29,8 +31,12 @@ the scores from above, not give them: a posting is a one-byte code, its weight r
 *up* to a multiple of its term's scale (the term's largest weight over 255), so a
 partial sum is never below the true one and every bound above stays valid. That is a
 byte a posting instead of four; indexes written before hold float32 postings (no
-scales) and are read as they are. A posting's row is two bytes, its row within a segment
-of 65,536 rows (`_Shard`): postings take three bytes where they took eight.
+scales) and are read as they are. A posting's row is its row within a segment of 65,536
+rows, gap-coded (`_Shard`): postings take about 2.2 bytes where they took eight.
+
+Where the install could compile them, `model.kernels` adds the postings and rescores
+the candidates in one C pass each, decoding as they go, with the same float32
+operations in the same order as the numpy and scipy path beside them (the same bits).
 
 Shards searched one after the other share what they found: the k-th best exact score
 of the shards already searched is a lower bound on the k-th best overall, so a later
