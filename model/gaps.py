@@ -33,7 +33,10 @@ def encode(values, starts, before=0):
     >>> gaps.tolist(), wide.tolist(), escapes.tolist()
     ([3, 2, 255, 2, 255], [900, 2000], [0, 0, 0, 1, 1, 2])
     """
-    values = np.asarray(values, dtype=np.int64)
+    values = np.asarray(values)
+    if len(values) and (values.min() < 0 or values.max() >= 2**16):
+        raise ValueError("gap coding needs ascending lists of numbers below 2**16")
+    values = values.astype(np.int32)  # four bytes a number while coding, not eight
     starts = np.asarray(starts, dtype=bool)
     previous = np.empty_like(values)
     if len(values):
@@ -41,7 +44,7 @@ def encode(values, starts, before=0):
         previous[1:] = values[:-1]
         previous[starts] = 0
     gap = values - previous
-    if len(gap) and (gap.min() < 0 or values.max() >= 2**16):
+    if len(gap) and gap.min() < 0:
         raise ValueError("gap coding needs ascending lists of numbers below 2**16")
     escaped = gap >= ESCAPE
     gaps = np.where(escaped, ESCAPE, gap).astype(np.uint8)
