@@ -67,6 +67,26 @@ count(Py_buffer *view)
     return view->len / view->itemsize;
 }
 
+/* None, or NULL with IndexError(message) if the loop found something out of range. */
+static PyObject *
+checked(int bad, const char *message)
+{
+    if (bad) {
+        PyErr_SetString(PyExc_IndexError, message);
+        return NULL;
+    }
+    return Py_NewRef(Py_None);
+}
+
+/* *result*, once the first *got* buffers are released. */
+static PyObject *
+released(Py_buffer **views, int got, PyObject *result)
+{
+    for (int i = 0; i < got; i++)
+        PyBuffer_Release(views[i]);
+    return result;
+}
+
 #define ESCAPE 255
 
 /* The next number of a gap-coded list: *value* moved on by gaps[i], or the next escape. */
@@ -148,14 +168,9 @@ add_postings(PyObject *self, PyObject *args)
     }
     Py_END_ALLOW_THREADS
 
-    if (bad)
-        PyErr_SetString(PyExc_IndexError, "postings pointers, escapes or rows out of range");
-    else
-        result = Py_NewRef(Py_None);
+    result = checked(bad, "postings pointers, escapes or rows out of range");
 done:
-    for (int i = 0; i < got; i++)
-        PyBuffer_Release(views[i]);
-    return result;
+    return released(views, got, result);
 }
 
 PyDoc_STRVAR(row_scores_doc,
@@ -232,15 +247,9 @@ row_scores(PyObject *self, PyObject *args)
     }
     Py_END_ALLOW_THREADS
 
-    if (bad)
-        PyErr_SetString(PyExc_IndexError,
-                        "document rows, pointers, escapes, terms or counts out of range");
-    else
-        result = Py_NewRef(Py_None);
+    result = checked(bad, "document rows, pointers, escapes, terms or counts out of range");
 done:
-    for (int i = 0; i < got; i++)
-        PyBuffer_Release(views[i]);
-    return result;
+    return released(views, got, result);
 }
 
 static PyMethodDef methods[] = {

@@ -53,6 +53,21 @@ def encode(values, starts, before=0):
     return gaps, values[escaped].astype(np.uint16), escapes
 
 
+def gathered(starts, stops):
+    """(positions, offsets): every position of the spans ``starts[i]:stops[i]`` one after
+    the other, and where each span begins among them (``offsets[-1]`` in all).
+
+    >>> [a.tolist() for a in gathered(np.array([5, 0, 9]), np.array([7, 0, 10]))]
+    [[5, 6, 9], [0, 2, 2, 3]]
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.asarray(stops, dtype=np.int64) - starts
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return np.arange(offsets[-1], dtype=np.int64) + np.repeat(starts - offsets[:-1], lengths), \
+        offsets
+
+
 def decode(gaps, wide, starts, stops, wide_starts, wide_stops):
     """The numbers of the lists ``gaps[starts[i]:stops[i]]`` (escapes in
     ``wide[wide_starts[i]:wide_stops[i]]``), concatenated in order, as int64.
@@ -66,19 +81,14 @@ def decode(gaps, wide, starts, stops, wide_starts, wide_stops):
     if len(wide_lengths) and (wide_lengths.min() < 0 or wide_starts.min() < 0
                               or wide_stops.max() > len(wide)):
         raise changed("escape pointers out of range")
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    where = np.arange(offsets[-1], dtype=np.int64) + np.repeat(starts - offsets[:-1], lengths)
+    where, offsets = gathered(starts, stops)
     values = gaps[where].astype(np.int64)
     escaped = values == ESCAPE
     per_list = np.bincount(np.repeat(np.arange(len(lengths)), lengths)[escaped],
                            minlength=len(lengths))
     if np.any(per_list != wide_lengths):
         raise changed("a list's escapes do not match its gaps")
-    wide_offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(wide_lengths, out=wide_offsets[1:])
-    values[escaped] = wide[np.arange(wide_offsets[-1], dtype=np.int64)
-                           + np.repeat(wide_starts - wide_offsets[:-1], wide_lengths)]
+    values[escaped] = wide[gathered(wide_starts, wide_stops)[0]]
     # A running sum that starts again at each list's start and at each escape (a number
     # given whole): the sum so far, plus what to add to it from the last restart.
     restart = escaped.copy()

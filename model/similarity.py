@@ -55,7 +55,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from model import kernels
-from model.gaps import decode, encode
+from model.gaps import decode, encode, gathered
 from model.ids import Ids
 from model.mapped import AST_LOCK, changed, check_range, checked_rows, spans
 
@@ -229,10 +229,7 @@ class _Counts:
         """The checked (terms, counts, indptr) of *rows*' entries, in row order."""
         rows = np.asarray(rows, dtype=np.int64)
         starts, stops = spans(self.indptr, rows, len(self.terms), "document")
-        lengths = stops - starts
-        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=indptr[1:])
-        where = np.arange(indptr[-1], dtype=np.int64) + np.repeat(starts - indptr[:-1], lengths)
+        where, indptr = gathered(starts, stops)
         if self.gapped:
             terms = decode(self.terms, self.wide, starts, stops,
                            *spans(self.wide_indptr, rows, len(self.wide), "document escape"))
@@ -388,10 +385,7 @@ class _Shard:
             check_range(rows, 1 << SEGMENT_BITS, "postings")  # a changed gap adds up past it
             rows = rows.astype(np.int32)
         else:
-            lengths = stops - starts
-            offsets = np.concatenate([[0], np.cumsum(lengths)])
-            rows = self.rows[np.arange(offsets[-1], dtype=np.int64)
-                             + np.repeat(starts - offsets[:-1], lengths)].astype(np.int32)
+            rows = self.rows[gathered(starts, stops)[0]].astype(np.int32)
         if self.segments > 1:
             firsts = np.arange(self.segments, dtype=np.int32) << SEGMENT_BITS
             rows += np.repeat(np.tile(firsts, len(pointers)), stops - starts)
@@ -401,12 +395,9 @@ class _Shard:
     def select(self, terms):
         """The postings of *terms* as a CSR matrix (a row a term), float32 data, checked."""
         rows, pointers = self._rows_of(terms)
-        starts, lengths = pointers[:, 0], pointers[:, -1] - pointers[:, 0]
-        indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=indptr[1:])
-        where = np.arange(indptr[-1], dtype=np.int64) + np.repeat(starts - indptr[:-1], lengths)
+        where, indptr = gathered(pointers[:, 0], pointers[:, -1])
         return _csr_from(self.data[where].astype(np.float32), rows, indptr,
-                         (len(lengths), self.size))
+                         (len(pointers), self.size))
 
     def each(self, terms):
         """(int32 rows, data) of each of *terms*' posting lists in turn, checked."""
