@@ -82,13 +82,14 @@ def build_tagsim(docs, home, log, params=()):
 class Tagsim:
     """The current version of a home: text in, the ids of the exact top-10 out."""
 
-    def __init__(self, home, name="tagsim"):
+    def __init__(self, home, name="tagsim", threads=1):
         self.name = name
         from model.features import document_text
         from model.loaded import load_verified
 
         started = time.perf_counter()
         self.model = load_verified(home)
+        self.model.index.threads = threads  # > 1: a thread per shard (see SimilarityIndex.load)
         self.open_s = time.perf_counter() - started
         self.text = document_text
         self.folder = self.model.folder / "index"
@@ -165,7 +166,7 @@ ENGINES = ("tagsim", "tagsim-whole", "tantivy")
 def engine(name, args):
     if name == "tantivy":
         return Tantivy(args.results / f"peer-tantivy-{args.docs}")
-    return Tagsim(_home(name, args), name)
+    return Tagsim(_home(name, args), name, threads=args.threads)
 
 
 def _home(name, args):
@@ -368,7 +369,8 @@ def _built(name, args):
 
 def _passed(args):
     return ["--docs", str(args.docs), "--queries", str(args.queries), "--datasets",
-            str(args.datasets), "--results", str(args.results), "--home", str(args.home)]
+            str(args.datasets), "--results", str(args.results), "--home", str(args.home),
+            "--threads", str(args.threads)]
 
 
 def table(rows, docs):
@@ -421,6 +423,10 @@ def main(argv=None):
     parser.add_argument("--lever-shards", type=int, default=0,
                         help="with --levers, also cut the index into this many shards in memory "
                              "and time shared against per-shard theta there")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="search tagsim's shards with this many threads "
+                             "(SimilarityIndex threads; 1, the server's default, searches them "
+                             "in turn)")
     parser.add_argument("--alone", choices=ENGINES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
