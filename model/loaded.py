@@ -59,19 +59,20 @@ class LoadedModel:
         raise KeyError(name)
 
 
-def load_verified(home, with_index=True, version=None, key=None) -> LoadedModel:
+def load_verified(home, with_index=True, version=None, key=None, search_threads=1) -> LoadedModel:
     """Verify the current version in *home* (or *version*), then load its tagger (and its index and corpus).
 
     Nothing is read from the version, let alone unpickled, before the manifest's seal
     and every file's hash check out. The index and the documents' metadata are
     memory-mapped, not parsed. *key* is the HMAC key the version was sealed with, if
-    any. Raises `ArtifactError` with one line saying what to do.
+    any. *search_threads* > 1 searches the index's shards in that many threads (see
+    `SimilarityIndex.load`). Raises `ArtifactError` with one line saying what to do.
     """
     with AST_LOCK:  # one version read at a time in a process (see `AST_LOCK`)
-        return _load_verified(home, with_index, version, key)
+        return _load_verified(home, with_index, version, key, search_threads)
 
 
-def _load_verified(home, with_index, version, key) -> LoadedModel:
+def _load_verified(home, with_index, version, key, search_threads) -> LoadedModel:
     store = ArtifactStore(home, key=key)
     folder = store.current_dir() if version is None else store.versions / version
     manifest = store.verify(folder)
@@ -82,7 +83,7 @@ def _load_verified(home, with_index, version, key) -> LoadedModel:
     if not with_index:
         return LoadedModel(manifest["version"], manifest, tagger, folder, heads)
     try:
-        index = SimilarityIndex.load(folder / INDEX_FILE)
+        index = SimilarityIndex.load(folder / INDEX_FILE, threads=search_threads)
         corpus = CorpusDocuments(folder / DOCUMENTS_FILE, folder / DOCUMENT_ENDS)
         if len(corpus) != len(index):
             raise ValueError(f"{len(index)} index rows but {len(corpus)} documents")

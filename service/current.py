@@ -44,6 +44,7 @@ class CurrentModel:
         self.searcher: Searcher | None = None
         self.problem = "the model has not been loaded yet"
         self.reload_seconds = settings.reload_seconds
+        self.search_threads = settings.search_threads
         self._seen = None    # (target, its files, the marker) when last loaded or tried
         self._lock = threading.Lock()
         self._watcher_pid = None
@@ -84,7 +85,7 @@ class CurrentModel:
             seen = self._state()
             target = seen[0]
             try:
-                model = load_verified(self.home, key=self.key)
+                model = load_verified(self.home, key=self.key, search_threads=self.search_threads)
                 head_requests(model.heads)  # a head whose fields clash is refused here
                 searcher = Searcher(model, self.documents)
             except TagsimError as exc:

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     artifact_key: str | None = Field(None, repr=False, description="a string")
     keep_versions: int = Field(5, ge=1, description="a whole number of 1 or more")
     threads: int = Field(4, ge=1, description="a whole number of 1 or more")
+    search_threads: int = Field(1, ge=1, description="a whole number of 1 or more")
     read_timeout: int = Field(10, ge=1, description="a whole number of seconds, 1 or more")
     max_connections: int = Field(1000, ge=1, description="a whole number of 1 or more")
     access_log: bool = Field(True, description="1 or 0")

@@ -35,6 +35,7 @@ def test_the_documented_table_lists_exactly_the_settings_fields():
     ("TAGSIM_MAX_BODY_BYTES", "abc", "TAGSIM_MAX_BODY_BYTES must be a whole number of bytes, "
                                      "1 or more, got 'abc'"),
     ("TAGSIM_THREADS", "0", "TAGSIM_THREADS must be a whole number of 1 or more, got '0'"),
+    ("TAGSIM_SEARCH_THREADS", "two", "TAGSIM_SEARCH_THREADS must be a whole number of 1 or more"),
     ("TAGSIM_RELOAD_SECONDS", "-1", "TAGSIM_RELOAD_SECONDS must be a number of seconds"),
     ("TAGSIM_DATABASE_TIMEOUT", "inf", "TAGSIM_DATABASE_TIMEOUT must be a number of seconds"),
     ("TAGSIM_ACCESS_LOG", "maybe", "TAGSIM_ACCESS_LOG must be 1 or 0, got 'maybe'"),
@@ -85,3 +86,16 @@ def test_create_app_reads_the_environment_once(monkeypatch, home):
     monkeypatch.setenv("TAGSIM_MAX_TEXT_CHARS", "500")  # read at start-up, not per request
     r = client.post("/v1/tag", json={"text": "A bank deal."})
     assert r.status_code == 413 and "the limit is 5" in r.get_json()["error"]["message"]
+
+
+def test_search_threads_reach_the_served_index_and_answer_alike(monkeypatch, home):
+    monkeypatch.setenv("TAGSIM_HOME", str(home))
+    answers = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("TAGSIM_SEARCH_THREADS", threads)
+        app = create_app({"TESTING": True})
+        assert app.extensions["tagsim"].searcher.model.index.threads == int(threads)
+        r = app.test_client().post("/v1/similar", json={"text": "Wind farm loan by a bank", "k": 5})
+        assert r.status_code == 200
+        answers.append(r.get_json())
+    assert answers[0] == answers[1] and answers[0]["results"]
