@@ -53,6 +53,21 @@ def encode(values, starts, before=0):
     return gaps, values[escaped].astype(np.uint16), escapes
 
 
+def encode_lists(values, pointers):
+    """`encode` of CSR lists: *pointers* say where each list of *values* begins (and the
+    last ends). Returns (gaps, wide, where each list's escapes begin in *wide*, in
+    *pointers*' type).
+
+    >>> [a.tolist() for a in encode_lists(np.array([3, 900, 2]), np.array([0, 2, 2, 3]))]
+    [[3, 255, 2], [900], [0, 1, 1, 1]]
+    """
+    pointers = np.asarray(pointers)
+    starts = np.zeros(len(values), dtype=bool)
+    starts[pointers[:-1][pointers[:-1] < len(values)]] = True
+    gaps, wide, escapes = encode(values, starts)
+    return gaps, wide, escapes[pointers].astype(pointers.dtype)
+
+
 def gathered(starts, stops):
     """(positions, offsets): every position of the spans ``starts[i]:stops[i]`` one after
     the other, and where each span begins among them (``offsets[-1]`` in all).

@@ -2,9 +2,9 @@
 
 `add_postings` adds posting lists into a shard's accumulator and `row_scores` computes
 candidate rows' exact scores (model/_kernels.c). Each does in one pass what numpy and
-scipy do in several (widening two-byte rows and one-byte codes into buffers, gathering a
-row's entries before scipy's product), with the same float32 operations in the same
-order, so a search gives the same rows and the same score bits with or without them
+scipy do in several (decoding gap-coded rows and terms, widening one-byte codes into
+buffers, gathering a row's entries before scipy's product), with the same float32
+operations in the same order, so a search gives the same rows and the same score bits with or without them
 (tests/model/test_kernels.py). They are an optional extension: an install without a C
 compiler has neither (``None`` here, and `MISSING` says why) and searches with numpy
 and scipy alone.

@@ -55,7 +55,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from model import kernels
-from model.gaps import decode, encode, gathered
+from model.gaps import decode, encode_lists, gathered
 from model.ids import Ids
 from model.mapped import AST_LOCK, changed, check_range, checked_rows, spans
 
@@ -153,11 +153,7 @@ def document_terms(indices, indptr, n_terms):
     (int32 terms, None, None) where the index has too many terms for that."""
     if not gap_coded(n_terms):
         return np.asarray(indices, dtype=np.int32), None, None
-    indptr = np.asarray(indptr)
-    starts = np.zeros(len(indices), dtype=bool)
-    starts[indptr[:-1][indptr[:-1] < len(indices)]] = True
-    gaps, wide, escapes = encode(indices, starts)
-    return gaps, wide, escapes[indptr].astype(indptr.dtype)
+    return encode_lists(indices, indptr)
 
 
 def count_type(largest):
@@ -356,11 +352,9 @@ class _Shard:
         pointers = np.zeros(n_terms * segments + 1, dtype=np.int64)
         np.cumsum(np.bincount(keys, minlength=n_terms * segments), out=pointers[1:])
         del keys
-        starts = np.zeros(len(rows), dtype=bool)
-        starts[pointers[:-1][pointers[:-1] < len(rows)]] = True  # where each list begins
-        gaps, wide, escapes = encode(rows & ((1 << SEGMENT_BITS) - 1), starts)
+        gaps, wide, wide_pointers = encode_lists(rows & ((1 << SEGMENT_BITS) - 1), pointers)
         return cls(start, size, postings.data, gaps, pointers, bounds, scales, wide,
-                   escapes[pointers])
+                   wide_pointers)
 
     def _pointers(self, terms, pointers=None):
         """The checked (term, segment) pointers of *terms*: one row of segments + 1 per term."""
